@@ -1,0 +1,134 @@
+package sdk
+
+import (
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sia-agent/sia-agent/internal/strictyaml"
+)
+
+// Config is a provider's `config:` block from the pipeline file, with
+// environment variables already expanded and the profile applied.
+type Config struct {
+	// File is the pipeline file the block came from.
+	File string
+	// Path is the key path of the block in that file, e.g. providers[1].config.
+	Path string
+	node *yaml.Node
+}
+
+// NewConfig wraps a YAML node; it is how tests build a Config.
+func NewConfig(file, path string, node *yaml.Node) Config {
+	return Config{File: file, Path: path, node: node}
+}
+
+// ParseConfig parses YAML text into a Config; handy in tests.
+func ParseConfig(file, text string) (Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		return Config{}, fmt.Errorf("parsing %s: %w", file, err)
+	}
+	var n *yaml.Node
+	if len(doc.Content) > 0 {
+		n = doc.Content[0]
+	}
+	return Config{File: file, node: n}, nil
+}
+
+// Node returns the underlying YAML node; nil when the block is empty.
+func (c Config) Node() *yaml.Node { return c.node }
+
+// Decode decodes the block into v strictly: a key that matches no field of
+// v, or a value of the wrong type, is an error naming file, line and key.
+// An empty block leaves v as it is, so set defaults before calling.
+func (c Config) Decode(v any) error {
+	if c.node == nil || (c.node.Kind == yaml.ScalarNode && c.node.Tag == "!!null") {
+		return nil
+	}
+	return strictyaml.Decode(c.File, c.Path, c.node, v)
+}
+
+// Errorf returns a configuration error about key, a dotted path below the
+// block such as "roles[2]" or "address". The error names the line of the
+// key when the block has it.
+func (c Config) Errorf(key, format string, args ...any) error {
+	return &strictyaml.Problem{
+		File:    c.File,
+		Line:    c.lineOf(key),
+		Key:     joinKey(c.Path, key),
+		Message: fmt.Sprintf(format, args...),
+	}
+}
+
+// Problems collects configuration errors so that Validate can report every
+// one of them at once.
+type Problems = strictyaml.Problems
+
+// lineOf finds the line of a dotted key path below the block, or the line
+// of the block itself.
+func (c Config) lineOf(key string) int {
+	n := c.node
+	if n == nil {
+		return 0
+	}
+	line := n.Line
+	for _, part := range splitKey(key) {
+		next := child(n, part)
+		if next == nil {
+			break
+		}
+		n = next
+		line = n.Line
+	}
+	return line
+}
+
+func child(n *yaml.Node, part string) *yaml.Node {
+	name, idx, hasIdx := strings.Cut(part, "[")
+	if name != "" {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var found *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == name {
+				found = n.Content[i+1]
+				if !hasIdx {
+					found = n.Content[i] // point at the key's line
+				}
+				break
+			}
+		}
+		if found == nil {
+			return nil
+		}
+		n = found
+	}
+	if hasIdx {
+		var i int
+		if _, err := fmt.Sscanf(strings.TrimSuffix(idx, "]"), "%d", &i); err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+			return nil
+		}
+		n = n.Content[i]
+	}
+	return n
+}
+
+func splitKey(key string) []string {
+	if key == "" {
+		return nil
+	}
+	return strings.Split(key, ".")
+}
+
+func joinKey(base, key string) string {
+	switch {
+	case base == "":
+		return key
+	case key == "":
+		return base
+	}
+	return base + "." + key
+}

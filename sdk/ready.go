@@ -1,0 +1,66 @@
+package sdk
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// ReadyTimeout bounds WaitForServerReady.
+const ReadyTimeout = time.Minute
+
+// WaitForServerReady confirms that the HTTP server at url answers, so that
+// it can later be shut down gracefully. Any HTTP response counts as ready,
+// and so does a TLS server refusing the probe for want of a client
+// certificate.
+//
+// It deliberately takes no context: the specification says it either
+// succeeds or retries until it fails (after ReadyTimeout), and is never
+// cancelled. Its first retry comes after a millisecond, then the wait
+// doubles up to 250 ms.
+func WaitForServerReady(url string, tlsConfig *tls.Config) error {
+	transport := &http.Transport{DisableKeepAlives: true}
+	if tlsConfig != nil {
+		transport.TLSClientConfig = tlsConfig
+	}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: 5 * time.Second}
+
+	deadline := time.Now().Add(ReadyTimeout)
+	wait := time.Millisecond
+	for {
+		err := probe(client, url)
+		if err == nil {
+			return nil
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("server at %s not ready after %v: %w", url, ReadyTimeout, err)
+		}
+		time.Sleep(wait)
+		wait = min(wait*2, 250*time.Millisecond)
+	}
+}
+
+func probe(client *http.Client, url string) error {
+	resp, err := client.Get(url)
+	if err != nil {
+		if isClientCertRequired(err) {
+			return nil
+		}
+		return err
+	}
+	return resp.Body.Close()
+}
+
+// isClientCertRequired reports a TLS server that is up but wants a client
+// certificate the probe does not have (k8s-athenz-sia #174).
+func isClientCertRequired(err error) bool {
+	var alert tls.AlertError
+	if errors.As(err, &alert) && alert == 116 { // certificate_required
+		return true
+	}
+	return strings.Contains(err.Error(), "certificate required")
+}

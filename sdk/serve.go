@@ -1,0 +1,71 @@
+package sdk
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/sia-agent/sia-agent/sdk/fault"
+)
+
+// Serve runs p as a plugin of sia-agent and returns when the agent is done
+// with it. Call it from main and print nothing to stdout before: the
+// agent reads its handshake there.
+//
+// Log through Runtime.Logger; it reaches the agent's log under the
+// provider's name at the level the agent runs at.
+func Serve(p Provider) {
+	// go-plugin replaces os.Stderr with a pipe once serving; logs go to the
+	// real standard error, which the agent reads line by line.
+	logger := hclog.New(&hclog.LoggerOptions{
+		Output:     os.Stderr,
+		JSONFormat: true,
+		Level:      hclog.LevelFromString(os.Getenv(EnvLogLevel)),
+	})
+	rules, err := fault.FromEnv()
+	if err != nil {
+		logger.Error("invalid fault rules", "env", fault.Env, "error", err)
+		os.Exit(1)
+	}
+	srv := newServer(p, logger, rules)
+
+	// SIGTERM is the agent's to handle: a provider waits for its Shutdown
+	// call, as go-plugin already does for SIGINT.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM)
+	go exitWithParent(srv, logger)
+
+	pluginLogger := logger.Named("go-plugin")
+	pluginLogger.SetLevel(max(hclog.Warn, logger.GetLevel()))
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  Handshake(),
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {PluginName: &grpcPlugin{srv: srv}}},
+		GRPCServer:       plugin.DefaultGRPCServer,
+		Logger:           pluginLogger,
+	})
+}
+
+// exitWithParent shuts the provider down and exits once the agent is gone,
+// so that no plugin outlives it. On Linux the agent also sets a parent-death
+// signal; this catches the rest (another OS, a lost signal).
+func exitWithParent(srv *server, logger hclog.Logger) {
+	parent := os.Getppid()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		if os.Getppid() == parent {
+			continue
+		}
+		logger.Warn("the agent is gone; shutting down", "agent_pid", parent)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := srv.shutdown(ctx); err != nil {
+			logger.Error("shutdown after the agent left failed", "error", err)
+		}
+		cancel()
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,130 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
+)
+
+// Reason says why a credential update was attempted (seed 002's
+// UpdateReason, one per credential).
+type Reason string
+
+// Update reasons.
+const (
+	ReasonNew          Reason = "NEW"           // no credential yet
+	ReasonExpires      Reason = "EXPIRES"       // the refresh point was reached
+	ReasonParamsChange Reason = "PARAMS_CHANGE" // key, config or endpoint changed
+	ReasonForceRefresh Reason = "FORCE_REFRESH" // asked for explicitly
+	ReasonIsGood       Reason = "IS_GOOD"       // still fresh: nothing done
+)
+
+// OutcomeSuccess is the outcome of an update that worked. Anything else is
+// the class of the error that stopped it (see Outcome).
+const OutcomeSuccess = "SUCCESS"
+
+// StatusRecord is the result of one credential update.
+type StatusRecord struct {
+	// Credential names the credential within the provider, e.g. "identity"
+	// or "rolecert/sports:role.readers".
+	Credential string
+	// Kind is the credential's kind, e.g. "x509", "roletoken", "accesstoken".
+	Kind    string
+	Reason  Reason
+	Outcome string // OutcomeSuccess, or an error class
+	Err     error  // why the update failed; nil on success
+
+	Started     time.Time
+	Duration    time.Duration // the whole update, local I/O included
+	RPCDuration time.Duration // the upstream calls, retries included
+
+	LastUpdate time.Time // last successful update
+	NextUpdate time.Time // when the next update is due
+	Expiry     time.Time // when the current credential expires
+}
+
+// Outcome classifies err for a StatusRecord: SUCCESS, CANCELED, TIMEOUT,
+// UNREACHABLE, FILE_ERROR, or an upstream class the error names itself by
+// implementing interface{ Outcome() string }; anything else is ERROR.
+func Outcome(err error) string {
+	var classed interface{ Outcome() string }
+	var netErr net.Error
+	var pathErr *os.PathError
+	switch {
+	case err == nil:
+		return OutcomeSuccess
+	case errors.As(err, &classed):
+		return classed.Outcome()
+	case errors.Is(err, context.Canceled):
+		return "CANCELED"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "TIMEOUT"
+	case errors.As(err, &netErr):
+		return "UNREACHABLE"
+	case errors.As(err, &pathErr):
+		return "FILE_ERROR"
+	}
+	return "ERROR"
+}
+
+// Host is the agent as a provider sees it.
+type Host interface {
+	// ReportStatus hands the agent the record of one credential update; the
+	// agent keeps the status report and the freshness metrics from them.
+	ReportStatus(ctx context.Context, rec StatusRecord) error
+}
+
+func (r StatusRecord) proto() *pluginpb.StatusRecord {
+	p := &pluginpb.StatusRecord{
+		Credential:          r.Credential,
+		Kind:                r.Kind,
+		UpdateReason:        string(r.Reason),
+		UpdateOutcome:       r.Outcome,
+		StartedUnixMicros:   unixMicros(r.Started),
+		TotalDurationMicros: r.Duration.Microseconds(),
+		RpcDurationMicros:   r.RPCDuration.Microseconds(),
+		LastUpdateUnix:      unix(r.LastUpdate),
+		NextUpdateUnix:      unix(r.NextUpdate),
+		ExpiryUnix:          unix(r.Expiry),
+	}
+	if p.UpdateOutcome == "" {
+		p.UpdateOutcome = Outcome(r.Err)
+	}
+	if r.Err != nil {
+		p.FailureError = r.Err.Error()
+	}
+	return p
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func unixMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// hostClient reaches the agent's Host service over the plugin broker.
+type hostClient struct {
+	client pluginpb.HostClient
+}
+
+func (h hostClient) ReportStatus(ctx context.Context, rec StatusRecord) error {
+	_, err := h.client.ReportStatus(ctx, &pluginpb.ReportStatusRequest{Record: rec.proto()})
+	return err
+}
+
+// noHost is the Host of a provider run without an agent.
+type noHost struct{}
+
+func (noHost) ReportStatus(context.Context, StatusRecord) error { return nil }
