@@ -1,0 +1,252 @@
+package ztsdev
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// DefaultListen is where zts-dev listens unless told otherwise.
+const DefaultListen = "127.0.0.1:4443"
+
+// shutdownTimeout bounds how long Serve waits for in-flight requests.
+const shutdownTimeout = 10 * time.Second
+
+// Options configure a Server.
+type Options struct {
+	// ConfigFile is the YAML data set. Empty means the built-in DemoConfig
+	// (and nothing to reload).
+	ConfigFile string
+	// StateDir holds the CA, server certificate, signing key and cert
+	// records; created on first start. Required.
+	StateDir string
+	// Listen is host:port; port 0 picks a free port. Default DefaultListen.
+	Listen string
+	// Logger receives structured logs. Default: discard.
+	Logger hclog.Logger
+	// WatchInterval, when positive, polls ConfigFile and reloads it when
+	// its content changes.
+	WatchInterval time.Duration
+	// OnReload, if set, is called after every reload attempt with its
+	// result, from the goroutine that reloaded.
+	OnReload func(error)
+}
+
+// Server is a running zts-dev instance. Its methods are safe for concurrent
+// use.
+type Server struct {
+	opts    Options
+	log     hclog.Logger
+	keys    *keyMaterial
+	records *recordStore
+	ln      net.Listener
+	host    string // advertised host of the listener
+	port    int
+	url     string
+	httpSrv *http.Server
+	state   atomic.Pointer[state]
+	counts  map[string]*atomic.Int64 // per operation; the map itself is fixed
+
+	// stop ends request contexts at shutdown, so injected latencies do not
+	// hold Shutdown up.
+	stop context.CancelCauseFunc
+
+	reloadMu   sync.Mutex // serialises reloads; guards configSum
+	configSum  [32]byte
+	closeOnce  sync.Once
+	serveState atomic.Bool
+}
+
+// errShutdown is the cause of request contexts ended by shutdown.
+var errShutdown = errors.New("zts-dev shutting down")
+
+// New loads the config and key material and binds the listener, so that
+// URL is known before Serve is called. Config problems are ConfigErrors.
+func New(opts Options) (*Server, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("state dir is required")
+	}
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	listenHost, _, err := net.SplitHostPort(opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("parsing listen address %q: %w", opts.Listen, err)
+	}
+
+	s := &Server{opts: opts, log: opts.Logger, counts: make(map[string]*atomic.Int64)}
+	for _, op := range Operations() {
+		s.counts[op] = new(atomic.Int64)
+	}
+
+	cfg, sum, err := s.readConfig()
+	if err != nil {
+		return nil, err
+	}
+	s.configSum = sum
+
+	s.host = advertisedHost(cmp.Or(cfg.Server.Hostname, listenHost))
+	created, km, err := loadOrCreateKeys(opts.StateDir, serverHosts(s.host), time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("preparing key material in %s: %w", opts.StateDir, err)
+	}
+	s.keys = km
+	if len(created) > 0 {
+		s.log.Info("generated key material", "state_dir", opts.StateDir, "files", created)
+	}
+	if km.caFile, err = filepath.Abs(km.caFile); err != nil {
+		return nil, fmt.Errorf("resolving CA path: %w", err)
+	}
+	if s.records, err = openRecordStore(filepath.Join(opts.StateDir, recordsFileName)); err != nil {
+		return nil, err
+	}
+
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", opts.Listen, err)
+	}
+	s.ln = ln
+	s.port = ln.Addr().(*net.TCPAddr).Port
+	s.url = baseURL(s.host, s.port)
+
+	st, err := newState(cfg, km, s.host, s.port, nil)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s.state.Store(st)
+
+	if err := s.writeAthenzConf(); err != nil {
+		ln.Close()
+		return nil, err
+	}
+
+	baseCtx, stop := context.WithCancelCause(context.Background())
+	s.stop = stop
+	pool := x509.NewCertPool()
+	pool.AddCert(km.caCert)
+	s.httpSrv = &http.Server{
+		Handler: s.routes(),
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{km.serverCert},
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			ClientCAs:    pool,
+			MinVersion:   tls.VersionTLS12,
+		},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+	}
+	return s, nil
+}
+
+// URL is the base URL clients use: https://<host>:<port>/zts/v1.
+func (s *Server) URL() string { return s.url }
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// CAFile is the absolute path of the PEM CA bundle that verifies the server
+// and every certificate it issues.
+func (s *Server) CAFile() string { return s.keys.caFile }
+
+// CACertPEM is the content of CAFile.
+func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.keys.caPEM...) }
+
+// Issuer is the current iss of issued JWTs.
+func (s *Server) Issuer() string { return s.state.Load().issuer }
+
+// Requests reports how many requests the server received for op (one of
+// Operations), faulted and refused ones included.
+func (s *Server) Requests(op string) int64 {
+	if c, ok := s.counts[op]; ok {
+		return c.Load()
+	}
+	return 0
+}
+
+// Serve answers requests until ctx is done, then shuts down gracefully and
+// returns nil. It can be called once.
+func (s *Server) Serve(ctx context.Context) error {
+	if !s.serveState.CompareAndSwap(false, true) {
+		return errors.New("zts-dev: Serve called twice")
+	}
+	s.log.Info("listening", "url", s.url, "ca_file", s.keys.caFile, "state_dir", s.opts.StateDir)
+
+	var wg sync.WaitGroup
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer func() {
+		stopWatch()
+		wg.Wait()
+	}()
+	if s.opts.WatchInterval > 0 && s.opts.ConfigFile != "" {
+		wg.Go(func() { s.watch(watchCtx, s.opts.WatchInterval) })
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.httpSrv.ServeTLS(s.ln, "", "") }()
+
+	select {
+	case err := <-errc:
+		s.stop(errShutdown)
+		return fmt.Errorf("serving HTTPS: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	s.stop(errShutdown)
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := s.httpSrv.Shutdown(shutCtx)
+	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// Close releases the listener of a Server whose Serve was never called.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.stop(errShutdown)
+		if !s.serveState.Load() {
+			err = s.ln.Close()
+		}
+	})
+	return err
+}
+
+// writeAthenzConf writes the athenz.conf that libs/go/athenzconf reads, so
+// ZPE-style verifiers find the role token key by its k= id.
+func (s *Server) writeAthenzConf() error {
+	st := s.state.Load()
+	pubPEM, err := publicKeyPEM(&s.keys.signingKey.PublicKey)
+	if err != nil {
+		return err
+	}
+	conf := fmt.Sprintf(`{"ztsUrl":%q,"zmsUrl":"","ztsPublicKeys":[{"id":%q,"key":%q}],"zmsPublicKeys":[]}`+"\n",
+		"https://"+net.JoinHostPort(s.host, strconv.Itoa(s.port))+"/", st.cfg.Server.KeyID, ybase64.EncodeToString(pubPEM))
+	if err := writeFileAtomic(filepath.Join(s.opts.StateDir, athenzConfFileName), []byte(conf), 0o644); err != nil {
+		return fmt.Errorf("writing athenz.conf: %w", err)
+	}
+	return nil
+}
