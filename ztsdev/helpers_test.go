@@ -287,3 +287,7 @@ func tlsKey(keyPEM []byte) (crypto.Signer, error) {
 	}
 	return k.(crypto.Signer), nil
 }
+
+func refreshInfo(t testing.TB, key crypto.Signer, instanceID string) *zts.InstanceRefreshInformation {
+	return &zts.InstanceRefreshInformation{AttestationData: demoSecret, Csr: serviceCSR(t, key, instanceID)}
+}
