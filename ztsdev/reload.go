@@ -3,7 +3,8 @@ package ztsdev
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
+	"errors"
+	"io/fs"
 	"os"
 	"time"
 )
@@ -22,7 +23,12 @@ func (s *Server) readConfig() (*Config, [32]byte, error) {
 	}
 	data, err := os.ReadFile(s.opts.ConfigFile)
 	if err != nil {
-		return nil, [32]byte{}, fmt.Errorf("reading config: %w", err)
+		// A missing or unreadable file is a config problem like any other.
+		msg := err.Error()
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			msg = pe.Err.Error() // the path is already in ConfigError.File
+		}
+		return nil, [32]byte{}, ConfigErrors{{File: s.opts.ConfigFile, Msg: msg}}
 	}
 	cfg, err := ParseConfig(s.opts.ConfigFile, data)
 	return cfg, sha256.Sum256(data), err

@@ -42,6 +42,9 @@ type Options struct {
 	// OnReload, if set, is called after every reload attempt with its
 	// result, from the goroutine that reloaded.
 	OnReload func(error)
+	// ServiceCerts writes a key and identity certificate for every
+	// configured service into StateDir (see ServiceCertFiles) at start.
+	ServiceCerts bool
 }
 
 // Server is a running zts-dev instance. Its methods are safe for concurrent
@@ -134,6 +137,16 @@ func New(opts Options) (*Server, error) {
 	if err := s.writeAthenzConf(); err != nil {
 		ln.Close()
 		return nil, err
+	}
+	if opts.ServiceCerts {
+		written, err := s.writeServiceCerts(cfg)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("writing service certs: %w", err)
+		}
+		if len(written) > 0 {
+			s.log.Info("wrote service identities", "dir", filepath.Join(opts.StateDir, ServiceCertsDir), "principals", written)
+		}
 	}
 
 	baseCtx, stop := context.WithCancelCause(context.Background())
