@@ -23,9 +23,10 @@ func Serve(p Provider) {
 	// go-plugin replaces os.Stderr with a pipe once serving; logs go to the
 	// real standard error, which the agent reads line by line.
 	logger := hclog.New(&hclog.LoggerOptions{
-		Output:     os.Stderr,
-		JSONFormat: true,
-		Level:      hclog.LevelFromString(os.Getenv(EnvLogLevel)),
+		Output:            os.Stderr,
+		JSONFormat:        true,
+		Level:             hclog.LevelFromString(os.Getenv(EnvLogLevel)),
+		IndependentLevels: true, // go-plugin's sub-logger is quieter
 	})
 	rules, err := fault.FromEnv()
 	if err != nil {

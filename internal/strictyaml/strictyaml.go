@@ -102,12 +102,13 @@ var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
 // typeProblems turns yaml.v3's "line N: cannot unmarshal ..." messages into
 // problems with a position.
 func typeProblems(file, base string, err error) Problems {
+	msgs := []string{err.Error()}
 	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return Problems{{File: file, Key: base, Message: err.Error()}}
+	if errors.As(err, &te) {
+		msgs = te.Errors
 	}
-	ps := make(Problems, 0, len(te.Errors))
-	for _, msg := range te.Errors {
+	ps := make(Problems, 0, len(msgs))
+	for _, msg := range msgs {
 		p := &Problem{File: file, Message: msg}
 		if m := lineRE.FindStringSubmatch(msg); m != nil {
 			p.Line, _ = strconv.Atoi(m[1])
@@ -123,7 +124,10 @@ type walker struct {
 	problems *Problems
 }
 
-var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+var (
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	nodeType        = reflect.TypeOf(yaml.Node{})
+)
 
 func (w walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	for n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
@@ -138,7 +142,7 @@ func (w walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		}
 		t = t.Elem()
 	}
-	if t == nil || reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
+	if t == nil || t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
 		return
 	}
 	switch {

@@ -1,0 +1,109 @@
+// Package cli is the sia-agent command line: run, validate and version.
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+)
+
+// Exit codes of sia-agent.
+const (
+	ExitOK     = 0 // normal shutdown after a signal
+	ExitFailed = 1 // start failed, a provider crashed, or init failed
+	ExitUsage  = 2 // usage or configuration error
+)
+
+// Version is set at build time with -ldflags "-X .../agent/cli.Version=...".
+var Version = "dev"
+
+// Main runs the command line and returns the exit code. sigs must already
+// be receiving SIGINT and SIGTERM: main installs that first of all.
+func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
+	if len(args) < 1 {
+		usage(stderr)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "run":
+		return runCommand(args[1:], stderr, sigs)
+	case "validate":
+		return validateCommand(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "sia-agent %s (%s)\n", Version, goVersion())
+		return ExitOK
+	case "help", "-h", "--help":
+		usage(stdout)
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "sia-agent: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return ExitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  sia-agent run --config FILE [--profile NAME] [--mode refresh|init]
+  sia-agent validate --config FILE [--profile NAME]
+  sia-agent version
+
+Exit codes: 0 normal shutdown, 1 start/init failed or a provider crashed,
+2 usage or configuration error.
+`)
+}
+
+type commonFlags struct {
+	config  string
+	profile string
+	mode    string
+}
+
+func parseFlags(name string, args []string, stderr io.Writer, withMode bool) (*commonFlags, bool) {
+	fs := flag.NewFlagSet("sia-agent "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f commonFlags
+	fs.StringVar(&f.config, "config", "", "pipeline `file` (YAML)")
+	fs.StringVar(&f.profile, "profile", "", "profile `name` to apply from the file's profiles")
+	if withMode {
+		fs.StringVar(&f.mode, "mode", "refresh", "refresh (daemon) or init (fetch once and exit)")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sia-agent %s: unexpected arguments: %s\n", name, strings.Join(fs.Args(), " "))
+		return nil, false
+	}
+	if f.config == "" {
+		fmt.Fprintf(stderr, "sia-agent %s: --config is required\n", name)
+		return nil, false
+	}
+	if withMode && f.mode != "refresh" && f.mode != "init" {
+		fmt.Fprintf(stderr, "sia-agent %s: --mode must be refresh or init, not %q\n", name, f.mode)
+		return nil, false
+	}
+	return &f, true
+}
+
+func goVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.GoVersion
+	}
+	return "unknown Go"
+}
+
+// executableDir is where bare plugin names resolve by default.
+func executableDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	return filepath.Dir(exe)
+}

@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sia-agent/sia-agent/agent/pipeline"
+	"github.com/sia-agent/sia-agent/agent/pluginhost"
+	"github.com/sia-agent/sia-agent/internal/strictyaml"
+	"github.com/sia-agent/sia-agent/sdk"
+)
+
+// loaded is a pipeline whose enabled providers are running and validated.
+type loaded struct {
+	pipeline *pipeline.Pipeline
+	plugins  []*pluginhost.Plugin // in pipeline order
+}
+
+// kill ends every plugin process.
+func (l *loaded) kill() {
+	var wg sync.WaitGroup
+	for _, p := range l.plugins {
+		if p == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Kill()
+		}()
+	}
+	wg.Wait()
+}
+
+// loadError carries the exit code of a failed load.
+type loadError struct {
+	code int
+	err  error
+}
+
+func (e *loadError) Error() string { return e.err.Error() }
+
+// load reads the pipeline, launches every enabled plugin in parallel and
+// has each validate its configuration. Problems with the file or a plugin's
+// configuration are usage errors (exit 2); a plugin that cannot be run is a
+// failure (exit 1), unless it is missing or its digest is wrong.
+func load(f *commonFlags, mode sdk.Mode, logger func(*pipeline.Pipeline) hclog.Logger) (*loaded, hclog.Logger, error) {
+	p, err := pipeline.Load(f.config, pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir()})
+	if err != nil {
+		return nil, nil, &loadError{code: ExitUsage, err: err}
+	}
+	log := logger(p)
+	enabled := p.Enabled()
+	l := &loaded{pipeline: p, plugins: make([]*pluginhost.Plugin, len(enabled))}
+
+	env := []string{sdk.EnvLogLevel + "=" + p.Agent.LogLevel}
+	errs := make([]error, len(enabled))
+	var wg sync.WaitGroup
+	for i, pr := range enabled {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			plug, err := pluginhost.Launch(pluginhost.Spec{Name: pr.Name, Path: pr.Path, SHA256: pr.SHA256},
+				pluginhost.Options{Logger: log, Env: env})
+			if err != nil {
+				errs[i] = fmt.Errorf("%s:%d: provider %s: %w", f.config, pr.Line, pr.Name, err)
+				return
+			}
+			l.plugins[i] = plug
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			problems, err := plug.Validate(ctx, f.config, pr.Config, mode)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s:%d: provider %s: %w", f.config, pr.Line, pr.Name, err)
+				return
+			}
+			var ps strictyaml.Problems
+			for _, pb := range problems {
+				ps = append(ps, &strictyaml.Problem{File: pb.GetFile(), Line: int(pb.GetLine()), Key: pb.GetKey(), Message: pb.GetMessage()})
+			}
+			if err := ps.Err(); err != nil {
+				errs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+
+	code := ExitUsage
+	var failed []error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		failed = append(failed, err)
+		var checksum *pluginhost.ChecksumError
+		var problems strictyaml.Problems
+		if !errors.As(err, &checksum) && !errors.As(err, &problems) {
+			code = ExitFailed
+		}
+	}
+	if len(failed) > 0 {
+		l.kill()
+		return nil, log, &loadError{code: code, err: errors.Join(failed...)}
+	}
+	return l, log, nil
+}
+
+// newLogger builds the agent's logger from the pipeline's settings.
+func newLogger(w io.Writer, p *pipeline.Pipeline) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "sia-agent",
+		Level:      hclog.LevelFromString(p.Agent.LogLevel),
+		JSONFormat: p.Agent.LogFormat == "json",
+		Output:     w,
+		Color:      hclog.ColorOff,
+	})
+}
+
+func exitf(w io.Writer, err error) {
+	fmt.Fprintln(w, err)
+	_ = os.Stderr.Sync()
+}

@@ -1,0 +1,454 @@
+// Package pipeline loads the agent's pipeline file: which providers run, in
+// which order, from which plugin binaries, with which configuration.
+//
+// Loading is strict. Every problem found (an unknown key, a value of the
+// wrong type, an unset ${VAR:?...}, a missing plugin) is reported at once,
+// each naming file, line and key.
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sia-agent/sia-agent/internal/strictyaml"
+)
+
+// Version is the pipeline file format this agent reads.
+const Version = 1
+
+// Pipeline is a loaded, validated pipeline with its profile applied.
+type Pipeline struct {
+	File      string // absolute path of the pipeline file
+	Profile   string // the profile applied, if any
+	Agent     Agent
+	Providers []*Provider // every provider in file order, disabled ones included
+}
+
+// Enabled returns the enabled providers in pipeline order.
+func (p *Pipeline) Enabled() []*Provider {
+	var out []*Provider
+	for _, pr := range p.Providers {
+		if pr.Enabled {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// Agent holds the agent's own settings.
+type Agent struct {
+	LogLevel        string   `yaml:"log_level"`
+	LogFormat       string   `yaml:"log_format"`
+	PluginDir       string   `yaml:"plugin_dir"`
+	StatusFile      string   `yaml:"status_file"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Provider is one entry of the pipeline.
+type Provider struct {
+	Name            string
+	Plugin          string // as written in the file
+	Path            string // the resolved plugin binary
+	SHA256          string // lower-case hex, or "" when not pinned
+	Enabled         bool
+	ShutdownTimeout time.Duration
+	Config          *yaml.Node // nil when the provider has no config
+	ConfigPath      string     // key path of Config in the file, e.g. providers[0].config
+	Line            int        // line of the entry in the file
+}
+
+// Duration is a time.Duration written as "60s", "1m30s", ...
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration (write e.g. 30s or 1m)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// fileShape is the file as written.
+type fileShape struct {
+	Version   int                `yaml:"version"`
+	Agent     Agent              `yaml:"agent"`
+	Providers []providerShape    `yaml:"providers"`
+	Profiles  map[string]profile `yaml:"profiles"`
+}
+
+type providerShape struct {
+	Name            string    `yaml:"name"`
+	Plugin          string    `yaml:"plugin"`
+	SHA256          string    `yaml:"sha256"`
+	Enabled         *bool     `yaml:"enabled"`
+	ShutdownTimeout *Duration `yaml:"shutdown_timeout"`
+	Config          yaml.Node `yaml:"config"`
+}
+
+type profile struct {
+	Agent     *profileAgent               `yaml:"agent"`
+	Providers map[string]*profileProvider `yaml:"providers"`
+}
+
+type profileAgent struct {
+	LogLevel  *string `yaml:"log_level"`
+	LogFormat *string `yaml:"log_format"`
+}
+
+type profileProvider struct {
+	Enabled *bool     `yaml:"enabled"`
+	Config  yaml.Node `yaml:"config"`
+}
+
+// Defaults for the agent settings.
+const (
+	DefaultShutdownTimeout = 60 * time.Second
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+)
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// Options tune Load.
+type Options struct {
+	// Profile to apply; "" for none.
+	Profile string
+	// Lookup resolves ${VAR}; nil means the process environment.
+	Lookup func(string) (string, bool)
+	// DefaultPluginDir resolves bare plugin names when the file sets no
+	// plugin_dir; the agent passes its own binary's directory.
+	DefaultPluginDir string
+}
+
+// Load reads and validates the pipeline file at path.
+func Load(path string, opts Options) (*Pipeline, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", path, err)
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("reading pipeline: %w", err)
+	}
+	return Parse(path, abs, data, opts)
+}
+
+// Parse validates pipeline text. name is how errors refer to the file; abs
+// anchors relative paths.
+func Parse(name, abs string, data []byte, opts Options) (*Pipeline, error) {
+	lookup := opts.Lookup
+	if lookup == nil {
+		lookup = osLookup
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &strictyaml.Problem{File: name, Message: "the pipeline file is empty (it needs at least version and providers)"}
+		}
+		return nil, syntaxProblem(name, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &strictyaml.Problem{File: name, Line: extra.Line, Message: "the pipeline file holds more than one YAML document"}
+	}
+
+	var ps strictyaml.Problems
+	expandTree(name, &doc, "", lookup, &ps)
+	var shape fileShape
+	if err := strictyaml.Decode(name, "", &doc, &shape); err != nil {
+		ps = append(ps, strictyaml.AsProblems(err)...)
+	}
+	if len(ps) > 0 {
+		return nil, ps.Err()
+	}
+
+	root := doc.Content[0]
+	v := validator{file: name, root: root}
+	p := v.build(shape, abs, opts)
+	return p, v.problems.Err()
+}
+
+var syntaxLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func syntaxProblem(file string, err error) error {
+	msg := err.Error()
+	if m := syntaxLineRE.FindStringSubmatch(msg); m != nil {
+		var line int
+		fmt.Sscanf(m[1], "%d", &line)
+		return &strictyaml.Problem{File: file, Line: line, Message: "YAML syntax: " + m[2]}
+	}
+	return &strictyaml.Problem{File: file, Message: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+type validator struct {
+	file     string
+	root     *yaml.Node
+	problems strictyaml.Problems
+}
+
+func (v *validator) errorf(key, format string, args ...any) {
+	v.problems = append(v.problems, &strictyaml.Problem{File: v.file, Line: lineOf(v.root, key), Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) build(shape fileShape, abs string, opts Options) *Pipeline {
+	p := &Pipeline{File: abs, Profile: opts.Profile, Agent: shape.Agent}
+	if shape.Version != Version {
+		if shape.Version == 0 {
+			v.errorf("version", "missing: write `version: %d` at the top of the file", Version)
+		} else {
+			v.errorf("version", "unsupported version %d (this agent reads version %d)", shape.Version, Version)
+		}
+	}
+
+	prof := v.profile(shape, opts.Profile)
+	if prof != nil && prof.Agent != nil {
+		if prof.Agent.LogLevel != nil {
+			p.Agent.LogLevel = *prof.Agent.LogLevel
+		}
+		if prof.Agent.LogFormat != nil {
+			p.Agent.LogFormat = *prof.Agent.LogFormat
+		}
+	}
+	v.agent(&p.Agent)
+
+	dir := filepath.Dir(abs)
+	pluginDir := opts.DefaultPluginDir
+	if p.Agent.PluginDir != "" {
+		pluginDir = p.Agent.PluginDir
+		if !filepath.IsAbs(pluginDir) {
+			pluginDir = filepath.Join(dir, pluginDir)
+		}
+	}
+	if p.Agent.StatusFile != "" && !filepath.IsAbs(p.Agent.StatusFile) {
+		p.Agent.StatusFile = filepath.Join(dir, p.Agent.StatusFile)
+	}
+
+	if len(shape.Providers) == 0 {
+		v.errorf("providers", "no providers: list at least one under `providers:`")
+	}
+	seen := make(map[string]int)
+	for i, ps := range shape.Providers {
+		key := fmt.Sprintf("providers[%d]", i)
+		pr := &Provider{
+			Name:            ps.Name,
+			Plugin:          ps.Plugin,
+			SHA256:          strings.ToLower(ps.SHA256),
+			Enabled:         ps.Enabled == nil || *ps.Enabled,
+			ShutdownTimeout: time.Duration(p.Agent.ShutdownTimeout),
+			ConfigPath:      key + ".config",
+			Line:            lineOf(v.root, key),
+		}
+		if ps.ShutdownTimeout != nil {
+			pr.ShutdownTimeout = time.Duration(*ps.ShutdownTimeout)
+		}
+		if ps.Config.Kind != 0 {
+			cfg := ps.Config
+			pr.Config = &cfg
+		}
+		switch {
+		case ps.Name == "":
+			v.errorf(key, "missing name: every provider needs a unique `name`")
+		case !nameRE.MatchString(ps.Name):
+			v.errorf(key+".name", "invalid name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", ps.Name)
+		case seen[ps.Name] > 0:
+			v.errorf(key+".name", "duplicate name %q (also used by providers[%d])", ps.Name, seen[ps.Name]-1)
+		}
+		seen[ps.Name] = i + 1
+		if ps.SHA256 != "" && !sha256RE.MatchString(pr.SHA256) {
+			v.errorf(key+".sha256", "%q is not a SHA-256 digest (64 hex digits; get one with `sha256sum`)", ps.SHA256)
+		}
+		if pr.ShutdownTimeout <= 0 {
+			v.errorf(key+".shutdown_timeout", "must be more than 0")
+		}
+		p.Providers = append(p.Providers, pr)
+	}
+
+	if prof != nil {
+		v.applyProfile(p, prof, opts.Profile)
+	}
+	for i, pr := range p.Providers {
+		if !pr.Enabled {
+			continue
+		}
+		key := fmt.Sprintf("providers[%d].plugin", i)
+		if pr.Plugin == "" {
+			v.errorf(fmt.Sprintf("providers[%d]", i), "missing plugin: name the plugin binary, e.g. `plugin: sia-plugin-cert`")
+			continue
+		}
+		path, err := resolvePlugin(pr.Plugin, dir, pluginDir)
+		if err != nil {
+			v.errorf(key, "%v", err)
+			continue
+		}
+		pr.Path = path
+	}
+	return p
+}
+
+func (v *validator) agent(a *Agent) {
+	if a.LogLevel == "" {
+		a.LogLevel = DefaultLogLevel
+	}
+	switch strings.ToLower(a.LogLevel) {
+	case "trace", "debug", "info", "warn", "error":
+		a.LogLevel = strings.ToLower(a.LogLevel)
+	default:
+		v.errorf("agent.log_level", "unknown level %q (want trace, debug, info, warn or error)", a.LogLevel)
+	}
+	if a.LogFormat == "" {
+		a.LogFormat = DefaultLogFormat
+	}
+	if a.LogFormat != "text" && a.LogFormat != "json" {
+		v.errorf("agent.log_format", "unknown format %q (want text or json)", a.LogFormat)
+	}
+	if a.ShutdownTimeout == 0 {
+		a.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
+}
+
+func (v *validator) profile(shape fileShape, name string) *profile {
+	if name == "" {
+		return nil
+	}
+	prof, ok := shape.Profiles[name]
+	if !ok {
+		known := make([]string, 0, len(shape.Profiles))
+		for k := range shape.Profiles {
+			known = append(known, k)
+		}
+		if len(known) == 0 {
+			v.errorf("profiles", "profile %q not found: the file defines no profiles", name)
+		} else {
+			v.errorf("profiles", "profile %q not found (defined: %s)", name, strings.Join(sortStrings(known), ", "))
+		}
+		return nil
+	}
+	return &prof
+}
+
+func (v *validator) applyProfile(p *Pipeline, prof *profile, name string) {
+	byName := make(map[string]*Provider, len(p.Providers))
+	for _, pr := range p.Providers {
+		byName[pr.Name] = pr
+	}
+	for _, provName := range sortedProfileKeys(prof.Providers) {
+		over := prof.Providers[provName]
+		key := "profiles." + name + ".providers." + provName
+		pr, ok := byName[provName]
+		if !ok {
+			v.errorf(key, "no provider named %q in the pipeline", provName)
+			continue
+		}
+		if over == nil {
+			continue
+		}
+		if over.Enabled != nil {
+			pr.Enabled = *over.Enabled
+		}
+		if over.Config.Kind != 0 {
+			cfg := over.Config
+			pr.Config = merge(pr.Config, &cfg)
+		}
+	}
+}
+
+// merge overlays b on a: mappings merge key by key, anything else in b
+// replaces what a had.
+func merge(a, b *yaml.Node) *yaml.Node {
+	if a == nil || a.Kind != yaml.MappingNode || b.Kind != yaml.MappingNode {
+		return b
+	}
+	out := *a
+	out.Content = append([]*yaml.Node(nil), a.Content...)
+	for i := 0; i+1 < len(b.Content); i += 2 {
+		k, val := b.Content[i], b.Content[i+1]
+		replaced := false
+		for j := 0; j+1 < len(out.Content); j += 2 {
+			if out.Content[j].Value == k.Value {
+				out.Content[j+1] = merge(out.Content[j+1], val)
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out.Content = append(out.Content, k, val)
+		}
+	}
+	return &out
+}
+
+// resolvePlugin finds a plugin binary: a bare name in pluginDir, a path
+// relative to the pipeline file's directory, or an absolute path.
+func resolvePlugin(plugin, dir, pluginDir string) (string, error) {
+	var path string
+	switch {
+	case filepath.IsAbs(plugin):
+		path = plugin
+	case strings.ContainsRune(plugin, filepath.Separator):
+		path = filepath.Join(dir, plugin)
+	default:
+		if pluginDir == "" {
+			return "", fmt.Errorf("cannot resolve bare plugin name %q: set agent.plugin_dir", plugin)
+		}
+		path = filepath.Join(pluginDir, plugin)
+	}
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("plugin %q not found at %s (build it with `make build`, or set agent.plugin_dir)", plugin, path)
+	case err != nil:
+		return "", fmt.Errorf("plugin %q: %w", plugin, err)
+	case info.IsDir():
+		return "", fmt.Errorf("plugin %q at %s is a directory, not a binary", plugin, path)
+	case info.Mode().Perm()&0o111 == 0:
+		return "", fmt.Errorf("plugin %q at %s is not executable (chmod +x it)", plugin, path)
+	}
+	return path, nil
+}
+
+// lineOf finds the line of a key path such as providers[1].sha256.
+func lineOf(root *yaml.Node, key string) int {
+	n, line := root, root.Line
+	for _, part := range strings.Split(key, ".") {
+		name, idx, hasIdx := strings.Cut(part, "[")
+		if name != "" && n.Kind == yaml.MappingNode {
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == name {
+					line = n.Content[i].Line
+					next = n.Content[i+1]
+					break
+				}
+			}
+			if next == nil {
+				return line
+			}
+			n = next
+		}
+		if hasIdx {
+			var i int
+			fmt.Sscanf(strings.TrimSuffix(idx, "]"), "%d", &i)
+			if n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+				return line
+			}
+			n = n.Content[i]
+			line = n.Line
+		}
+	}
+	return line
+}

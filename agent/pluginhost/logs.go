@@ -1,0 +1,77 @@
+package pluginhost
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// logWriter re-logs a plugin's standard error under the provider's name:
+// hclog JSON lines keep their level and fields, anything else (a panic, a
+// stray print) is logged at error level so that it is not lost.
+type logWriter struct {
+	logger hclog.Logger
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.line(w.buf[:i])
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// Flush logs a final line that had no newline.
+func (w *logWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.line(w.buf)
+		w.buf = nil
+	}
+}
+
+func (w *logWriter) line(b []byte) {
+	b = bytes.TrimRight(b, "\r")
+	if len(bytes.TrimSpace(b)) == 0 {
+		return
+	}
+	var entry map[string]any
+	if b[0] != '{' || json.Unmarshal(b, &entry) != nil {
+		w.logger.Error(string(b))
+		return
+	}
+	level := hclog.LevelFromString(str(entry["@level"]))
+	if level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	msg := str(entry["@message"])
+	logger := w.logger
+	if module := str(entry["@module"]); module != "" {
+		logger = logger.Named(module)
+	}
+	args := make([]any, 0, 2*len(entry))
+	for _, k := range sortedKeys(entry) {
+		if strings.HasPrefix(k, "@") {
+			continue
+		}
+		args = append(args, k, entry[k])
+	}
+	logger.Log(level, msg, args...)
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}

@@ -1,0 +1,269 @@
+// Package pluginhost launches provider plugins and speaks the plugin
+// protocol to them: one Plugin per provider process.
+package pluginhost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"gopkg.in/yaml.v3"
+
+	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
+)
+
+// ChecksumError reports a plugin binary whose digest is not the pinned one.
+type ChecksumError struct {
+	Path      string
+	Want, Got string
+}
+
+func (e *ChecksumError) Error() string {
+	return fmt.Sprintf("plugin %s has sha256 %s, but the pipeline pins %s: refusing to launch it", e.Path, e.Got, e.Want)
+}
+
+// Spec says what to launch.
+type Spec struct {
+	Name   string // the provider's name
+	Path   string // the plugin binary
+	SHA256 string // pinned digest, lower-case hex; "" when not pinned
+}
+
+// Options are shared by every launch.
+type Options struct {
+	// Logger is the agent's logger; plugin logs appear under Name.
+	Logger hclog.Logger
+	// Env is added to the plugin's environment (the agent's is inherited).
+	Env []string
+	// StartTimeout bounds the launch and handshake; default 30s.
+	StartTimeout time.Duration
+}
+
+// Plugin is a running provider plugin.
+type Plugin struct {
+	Name   string
+	client *plugin.Client
+	rpc    pluginpb.ProviderClient
+	broker *plugin.GRPCBroker
+	proc   *procRunner
+	logs   *logWriter
+}
+
+// Launch starts the plugin and completes the handshake.
+func Launch(spec Spec, opts Options) (*Plugin, error) {
+	if spec.SHA256 != "" {
+		if err := verify(spec.Path, spec.SHA256); err != nil {
+			return nil, err
+		}
+	}
+	p := &Plugin{Name: spec.Name, logs: &logWriter{logger: opts.Logger.Named(spec.Name)}}
+	timeout := opts.StartTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake(),
+		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: &hostPlugin{p: p}}},
+		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
+			cmd.Env = append(cmd.Env, opts.Env...)
+			r, err := newProcRunner(spec.Path, cmd)
+			p.proc = r
+			return r, err
+		},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     timeout,
+		// go-plugin's own log lines are noise to an operator; plugin output
+		// is parsed and re-logged by logs.
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
+		Stderr: p.logs,
+	})
+	p.client = client
+	rpcClient, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("launching plugin %s: %w", spec.Path, err)
+	}
+	raw, err := rpcClient.Dispense(sdk.PluginName)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("plugin %s: %w", spec.Path, err)
+	}
+	p.rpc = raw.(pluginpb.ProviderClient)
+	return p, nil
+}
+
+func verify(path, want string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("checking the digest of plugin %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("checking the digest of plugin %s: %w", path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return &ChecksumError{Path: path, Want: want, Got: got}
+	}
+	return nil
+}
+
+// Problem is one configuration problem a plugin reported.
+type Problem = pluginpb.Problem
+
+// Validate hands the plugin its name and configuration and returns the
+// problems it found.
+func (p *Plugin) Validate(ctx context.Context, file string, config *yaml.Node, mode sdk.Mode) ([]*Problem, error) {
+	resp, err := p.rpc.Validate(ctx, &pluginpb.ValidateRequest{
+		Name:   p.Name,
+		File:   file,
+		Config: pluginpb.FromYAML(config),
+		Mode:   string(mode),
+	})
+	if err != nil {
+		return nil, p.rpcError("validate", err)
+	}
+	return resp.GetProblems(), nil
+}
+
+// Init runs the provider's Init; host, if not nil, is served to the plugin
+// through the broker.
+func (p *Plugin) Init(ctx context.Context, host pluginpb.HostServer) error {
+	var id uint32
+	if host != nil {
+		id = p.broker.NextId()
+		go p.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
+			s := grpc.NewServer(opts...)
+			pluginpb.RegisterHostServer(s, host)
+			return s
+		})
+	}
+	resp, err := p.rpc.Init(ctx, &pluginpb.InitRequest{HostBrokerId: id})
+	if err != nil {
+		return p.rpcError("init", err)
+	}
+	return remoteError(resp.GetError())
+}
+
+// Start runs the provider's Start.
+func (p *Plugin) Start(ctx context.Context) error {
+	resp, err := p.rpc.Start(ctx, &pluginpb.StartRequest{})
+	if err != nil {
+		return p.rpcError("start", err)
+	}
+	return remoteError(resp.GetError())
+}
+
+// Cancel cancels the plugin's init and/or run context.
+func (p *Plugin) Cancel(ctx context.Context, req *pluginpb.CancelRequest) error {
+	_, err := p.rpc.Cancel(ctx, req)
+	return p.rpcError("cancel", err)
+}
+
+// Shutdown runs the provider's Shutdown.
+func (p *Plugin) Shutdown(ctx context.Context) error {
+	resp, err := p.rpc.Shutdown(ctx, &pluginpb.ShutdownRequest{})
+	if err != nil {
+		return p.rpcError("shutdown", err)
+	}
+	return remoteError(resp.GetError())
+}
+
+// Gather returns the plugin's metric families, marshalled.
+func (p *Plugin) Gather(ctx context.Context) ([][]byte, error) {
+	resp, err := p.rpc.Gather(ctx, &pluginpb.GatherRequest{})
+	if err != nil {
+		return nil, p.rpcError("gather", err)
+	}
+	return resp.GetFamilies(), nil
+}
+
+// Exited is closed when the plugin process has exited.
+func (p *Plugin) Exited() <-chan struct{} { return p.proc.exited }
+
+// ExitErr says how the process exited (nil for status 0); valid once
+// Exited is closed.
+func (p *Plugin) ExitErr() error { return p.proc.ExitErr() }
+
+// Pid is the plugin's process id.
+func (p *Plugin) Pid() string { return p.proc.ID() }
+
+// Kill ends the plugin process: gracefully if it still answers, by SIGKILL
+// to its process group otherwise.
+func (p *Plugin) Kill() {
+	p.client.Kill()
+	_ = p.proc.Kill(context.Background())
+	p.logs.Flush()
+}
+
+// ExitError is the error of a call the plugin could not answer because
+// its process was gone.
+type ExitError struct {
+	Name string
+	Err  error // how the process exited
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("provider %s exited", e.Name)
+	}
+	return fmt.Sprintf("provider %s exited: %v", e.Name, e.Err)
+}
+
+func (p *Plugin) rpcError(call string, err error) error {
+	if err == nil {
+		return nil
+	}
+	// A dead plugin shows first as a broken connection; its exit status
+	// follows once the process is reaped, and says more.
+	if status.Code(err) == codes.Unavailable {
+		timer := time.NewTimer(2 * time.Second)
+		defer timer.Stop()
+		select {
+		case <-p.proc.exited:
+		case <-timer.C:
+		}
+	}
+	select {
+	case <-p.proc.exited:
+		return &ExitError{Name: p.Name, Err: p.proc.ExitErr()}
+	default:
+	}
+	return fmt.Errorf("%s call to provider %s: %w", call, p.Name, err)
+}
+
+func remoteError(msg string) error {
+	if msg == "" {
+		return nil
+	}
+	return errors.New(msg)
+}
+
+// hostPlugin is the agent's side of the go-plugin plugin definition.
+type hostPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	p *Plugin
+}
+
+func (h *hostPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
+	return errors.New("the agent does not serve providers")
+}
+
+func (h *hostPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	h.p.broker = broker
+	return pluginpb.NewProviderClient(conn), nil
+}
