@@ -1,0 +1,31 @@
+# sia-agent: `make demo` runs the agent against the dev ZTS; `make test`
+# runs every test. Both work on a fresh clone with Go installed.
+
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/sia-agent/sia-agent/agent/cli.Version=$(VERSION)
+CMDS    := $(notdir $(wildcard cmd/*))
+
+.PHONY: all build test vet lint bench stress clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+
+# Every test, race detector on; the end-to-end tests build their own
+# binaries (with -race) into temporary directories.
+test: vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# Benchmarks; figures and how to read them are in docs/benchmarks.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./e2e/bench/...
+
+clean:
+	rm -rf $(BIN)
