@@ -146,7 +146,9 @@ func (i *Instance) Client(t testing.TB, principal string) zts.ZTSClient {
 // ClientWithTLS is the official ZTS client for i over cfg.
 func (i *Instance) ClientWithTLS(t testing.TB, cfg *tls.Config) zts.ZTSClient {
 	t.Helper()
-	tr := &http.Transport{TLSClientConfig: cfg}
+	// Tests and benchmarks call concurrently; the default of two idle
+	// connections per host would turn that into a TLS handshake per call.
+	tr := &http.Transport{TLSClientConfig: cfg, MaxIdleConnsPerHost: 64}
 	t.Cleanup(tr.CloseIdleConnections)
 	return zts.NewClient(i.URL, tr)
 }
