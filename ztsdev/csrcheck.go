@@ -133,7 +133,7 @@ func (c *roleCSR) validate(csr *x509.CertificateRequest) error {
 			return fmt.Errorf("hostname URI %q does not match the client certificate's %q", h, ch)
 		}
 	}
-	if id := instanceID(csr.URIs, nil); id != "" {
+	if id := instanceID(csr.URIs, csr.DNSNames); id != "" {
 		if cid := instanceID(c.clientCert.URIs, c.clientCert.DNSNames); id != cid {
 			return fmt.Errorf("instance id %q does not match the client certificate's %q", id, cid)
 		}

@@ -2,7 +2,6 @@ package ztsdev
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -124,19 +123,15 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 		}
 
-		if rt.auth {
-			if authErr != nil {
-				s.finish(w, r, rt.op, nil, nil, authErr, start)
-				return
-			}
-			if p == nil {
-				s.finish(w, r, rt.op, nil, nil, unauthorized("Invalid credentials"), start)
-				return
-			}
-		} else if authErr != nil {
-			// A certificate that names no identity is simply no
-			// identity where none is required.
-			rq.principal = nil
+		// Where no authentication is required, a certificate that names
+		// no identity is simply no identity (p is nil).
+		if rt.auth && authErr != nil {
+			s.finish(w, r, rt.op, nil, nil, authErr, start)
+			return
+		}
+		if rt.auth && p == nil {
+			s.finish(w, r, rt.op, nil, nil, unauthorized("Invalid credentials"), start)
+			return
 		}
 
 		resp, apiErr := rt.h(r.Context(), rq)
@@ -176,7 +171,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, op string, p *pr
 	if apiErr != nil {
 		fields = append(fields, "error", apiErr.Message)
 	}
-	if err != nil && !errors.Is(err, http.ErrHandlerTimeout) {
+	if err != nil {
 		fields = append(fields, "write_error", err)
 	}
 	s.log.Debug("request", fields...)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -66,10 +67,10 @@ type Server struct {
 	// hold Shutdown up.
 	stop context.CancelCauseFunc
 
-	reloadMu   sync.Mutex // serialises reloads; guards configSum
-	configSum  [32]byte
-	closeOnce  sync.Once
-	serveState atomic.Bool
+	reloadMu  sync.Mutex // serialises reloads; guards configSum
+	configSum [32]byte
+	closeOnce sync.Once
+	served    atomic.Bool
 }
 
 // errShutdown is the cause of request contexts ended by shutdown.
@@ -77,13 +78,11 @@ var errShutdown = errors.New("zts-dev shutting down")
 
 // New loads the config and key material and binds the listener, so that
 // URL is known before Serve is called. Config problems are ConfigErrors.
-func New(opts Options) (*Server, error) {
+func New(opts Options) (_ *Server, err error) {
 	if opts.StateDir == "" {
 		return nil, errors.New("state dir is required")
 	}
-	if opts.Listen == "" {
-		opts.Listen = DefaultListen
-	}
+	opts.Listen = cmp.Or(opts.Listen, DefaultListen)
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
@@ -96,26 +95,13 @@ func New(opts Options) (*Server, error) {
 	for _, op := range Operations() {
 		s.counts[op] = new(atomic.Int64)
 	}
-
 	cfg, sum, err := s.readConfig()
 	if err != nil {
 		return nil, err
 	}
 	s.configSum = sum
-
 	s.host = advertisedHost(cmp.Or(cfg.Server.Hostname, listenHost))
-	created, km, err := loadOrCreateKeys(opts.StateDir, serverHosts(s.host), time.Now())
-	if err != nil {
-		return nil, fmt.Errorf("preparing key material in %s: %w", opts.StateDir, err)
-	}
-	s.keys = km
-	if len(created) > 0 {
-		s.log.Info("generated key material", "state_dir", opts.StateDir, "files", created)
-	}
-	if km.caFile, err = filepath.Abs(km.caFile); err != nil {
-		return nil, fmt.Errorf("resolving CA path: %w", err)
-	}
-	if s.records, err = openRecordStore(filepath.Join(opts.StateDir, recordsFileName)); err != nil {
+	if err := s.openStateDir(); err != nil {
 		return nil, err
 	}
 
@@ -123,40 +109,64 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", opts.Listen, err)
 	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
 	s.ln = ln
 	s.port = ln.Addr().(*net.TCPAddr).Port
 	s.url = baseURL(s.host, s.port)
 
-	st, err := newState(cfg, km, s.host, s.port, nil)
+	st, err := newState(cfg, s.keys, s.host, s.port, nil)
 	if err != nil {
-		ln.Close()
 		return nil, err
 	}
 	s.state.Store(st)
-
 	if err := s.writeAthenzConf(); err != nil {
-		ln.Close()
 		return nil, err
 	}
 	if opts.ServiceCerts {
 		written, err := s.writeServiceCerts(cfg)
 		if err != nil {
-			ln.Close()
 			return nil, fmt.Errorf("writing service certs: %w", err)
 		}
 		if len(written) > 0 {
 			s.log.Info("wrote service identities", "dir", filepath.Join(opts.StateDir, ServiceCertsDir), "principals", written)
 		}
 	}
+	s.httpSrv = s.newHTTPServer()
+	return s, nil
+}
 
+// openStateDir loads or creates the key material and opens the cert records.
+func (s *Server) openStateDir() error {
+	created, km, err := loadOrCreateKeys(s.opts.StateDir, serverHosts(s.host), time.Now())
+	if err != nil {
+		return fmt.Errorf("preparing key material in %s: %w", s.opts.StateDir, err)
+	}
+	if len(created) > 0 {
+		s.log.Info("generated key material", "state_dir", s.opts.StateDir, "files", created)
+	}
+	if km.caFile, err = filepath.Abs(km.caFile); err != nil {
+		return fmt.Errorf("resolving CA path: %w", err)
+	}
+	s.keys = km
+	s.records, err = openRecordStore(filepath.Join(s.opts.StateDir, recordsFileName))
+	return err
+}
+
+// newHTTPServer asks for, but does not require, a client certificate
+// (Jetty's "want" in real ZTS), verified against the dev CA.
+func (s *Server) newHTTPServer() *http.Server {
 	baseCtx, stop := context.WithCancelCause(context.Background())
 	s.stop = stop
 	pool := x509.NewCertPool()
-	pool.AddCert(km.caCert)
-	s.httpSrv = &http.Server{
+	pool.AddCert(s.keys.caCert)
+	return &http.Server{
 		Handler: s.routes(),
 		TLSConfig: &tls.Config{
-			Certificates: []tls.Certificate{km.serverCert},
+			Certificates: []tls.Certificate{s.keys.serverCert},
 			ClientAuth:   tls.VerifyClientCertIfGiven,
 			ClientCAs:    pool,
 			MinVersion:   tls.VersionTLS12,
@@ -164,9 +174,9 @@ func New(opts Options) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+		// TLS handshake failures and the like: noise unless debugging.
+		ErrorLog: s.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
 	}
-	return s, nil
 }
 
 // URL is the base URL clients use: https://<host>:<port>/zts/v1.
@@ -197,7 +207,7 @@ func (s *Server) Requests(op string) int64 {
 // Serve answers requests until ctx is done, then shuts down gracefully and
 // returns nil. It can be called once.
 func (s *Server) Serve(ctx context.Context) error {
-	if !s.serveState.CompareAndSwap(false, true) {
+	if !s.served.CompareAndSwap(false, true) {
 		return errors.New("zts-dev: Serve called twice")
 	}
 	s.log.Info("listening", "url", s.url, "ca_file", s.keys.caFile, "state_dir", s.opts.StateDir)
@@ -241,7 +251,7 @@ func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.stop(errShutdown)
-		if !s.serveState.Load() {
+		if !s.served.Load() {
 			err = s.ln.Close()
 		}
 	})
@@ -251,14 +261,28 @@ func (s *Server) Close() error {
 // writeAthenzConf writes the athenz.conf that libs/go/athenzconf reads, so
 // ZPE-style verifiers find the role token key by its k= id.
 func (s *Server) writeAthenzConf() error {
-	st := s.state.Load()
+	type publicKey struct {
+		ID  string `json:"id"`
+		Key string `json:"key"` // ybase64 of the PEM
+	}
 	pubPEM, err := publicKeyPEM(&s.keys.signingKey.PublicKey)
 	if err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(`{"ztsUrl":%q,"zmsUrl":"","ztsPublicKeys":[{"id":%q,"key":%q}],"zmsPublicKeys":[]}`+"\n",
-		"https://"+net.JoinHostPort(s.host, strconv.Itoa(s.port))+"/", st.cfg.Server.KeyID, ybase64.EncodeToString(pubPEM))
-	if err := writeFileAtomic(filepath.Join(s.opts.StateDir, athenzConfFileName), []byte(conf), 0o644); err != nil {
+	conf, err := json.Marshal(struct {
+		ZTSURL        string      `json:"ztsUrl"`
+		ZMSURL        string      `json:"zmsUrl"`
+		ZTSPublicKeys []publicKey `json:"ztsPublicKeys"`
+		ZMSPublicKeys []publicKey `json:"zmsPublicKeys"`
+	}{
+		ZTSURL:        "https://" + net.JoinHostPort(s.host, strconv.Itoa(s.port)) + "/",
+		ZTSPublicKeys: []publicKey{{ID: s.state.Load().cfg.Server.KeyID, Key: ybase64.EncodeToString(pubPEM)}},
+		ZMSPublicKeys: []publicKey{},
+	})
+	if err != nil {
+		return fmt.Errorf("encoding athenz.conf: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(s.opts.StateDir, athenzConfFileName), append(conf, '\n'), 0o644); err != nil {
 		return fmt.Errorf("writing athenz.conf: %w", err)
 	}
 	return nil
