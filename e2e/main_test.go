@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -71,7 +72,9 @@ func faults(rules ...string) []string {
 // row is one row of the specification's table.
 type row struct {
 	succeeded, skipped, failed []string
-	exit                       int
+	// crashed providers' processes died: their Shutdown ends in an error.
+	crashed []string
+	exit    int
 }
 
 // assertRow checks a finished run against its row: which providers
@@ -110,7 +113,11 @@ func assertRow(t *testing.T, p *e2e.Process, order []string, want row, code int)
 			t.Errorf("shutdown of %s did not begin after the previous one ended: %v", name, err)
 			continue
 		}
-		end, err := log.WaitFrom(begin, "sia-agent: Stopped "+name, 0)
+		endLine := "sia-agent: Stopped " + name
+		if slices.Contains(want.crashed, name) {
+			endLine = "sia-agent: Error shutting down " + name + ": provider " + name + " exited"
+		}
+		end, err := log.WaitFrom(begin, endLine, 0)
 		if err != nil {
 			t.Errorf("shutdown of %s did not complete: %v", name, err)
 			continue

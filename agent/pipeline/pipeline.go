@@ -281,6 +281,13 @@ func (v *validator) build(shape fileShape, abs string, opts Options) *Pipeline {
 	if prof != nil {
 		v.applyProfile(p, prof, opts.Profile)
 	}
+	if len(p.Providers) > 0 && len(p.Enabled()) == 0 {
+		if opts.Profile != "" {
+			v.errorf("providers", "no provider is enabled with profile %q", opts.Profile)
+		} else {
+			v.errorf("providers", "no provider is enabled")
+		}
+	}
 	for i, pr := range p.Providers {
 		if !pr.Enabled {
 			continue
