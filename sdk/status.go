@@ -2,10 +2,15 @@ package sdk
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
@@ -76,7 +81,15 @@ type Host interface {
 	// ReportStatus hands the agent the record of one credential update; the
 	// agent keeps the status report and the freshness metrics from them.
 	ReportStatus(ctx context.Context, rec StatusRecord) error
+	// Metrics returns the metrics of the whole agent: every provider's,
+	// labelled with its name, and the agent's own.
+	Metrics(ctx context.Context) ([]*dto.MetricFamily, error)
+	// Status returns the agent's status report.
+	Status(ctx context.Context) (*StatusReport, error)
 }
+
+// ErrNoHost is returned by the Host of a provider run without an agent.
+var ErrNoHost = errors.New("no agent: the provider runs on its own")
 
 func (r StatusRecord) proto() *pluginpb.StatusRecord {
 	p := &pluginpb.StatusRecord{
@@ -124,7 +137,46 @@ func (h hostClient) ReportStatus(ctx context.Context, rec StatusRecord) error {
 	return err
 }
 
-// noHost is the Host of a provider run without an agent.
+func (h hostClient) Metrics(ctx context.Context) ([]*dto.MetricFamily, error) {
+	resp, err := h.client.Gather(ctx, &pluginpb.GatherRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("gathering the agent's metrics: %w", err)
+	}
+	return UnmarshalFamilies(resp.GetFamilies())
+}
+
+func (h hostClient) Status(ctx context.Context) (*StatusReport, error) {
+	resp, err := h.client.Status(ctx, &pluginpb.StatusRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("getting the agent's status: %w", err)
+	}
+	var rep StatusReport
+	if err := json.Unmarshal(resp.GetReportJson(), &rep); err != nil {
+		return nil, fmt.Errorf("decoding the agent's status: %w", err)
+	}
+	return &rep, nil
+}
+
+// UnmarshalFamilies decodes metric families as the plugin protocol carries
+// them.
+func UnmarshalFamilies(raw [][]byte) ([]*dto.MetricFamily, error) {
+	out := make([]*dto.MetricFamily, 0, len(raw))
+	for _, b := range raw {
+		mf := &dto.MetricFamily{}
+		if err := proto.Unmarshal(b, mf); err != nil {
+			return nil, fmt.Errorf("decoding a metric family: %w", err)
+		}
+		out = append(out, mf)
+	}
+	return out, nil
+}
+
+// noHost is the Host of a provider run without an agent: status reports
+// go nowhere, and there is no agent to ask for metrics or status.
 type noHost struct{}
 
 func (noHost) ReportStatus(context.Context, StatusRecord) error { return nil }
+
+func (noHost) Metrics(context.Context) ([]*dto.MetricFamily, error) { return nil, ErrNoHost }
+
+func (noHost) Status(context.Context) (*StatusReport, error) { return nil, ErrNoHost }

@@ -47,19 +47,23 @@ type loadError struct {
 
 func (e *loadError) Error() string { return e.err.Error() }
 
-// load reads the pipeline, launches every enabled plugin in parallel and
-// has each validate its configuration. Problems with the file or a plugin's
-// configuration are usage errors (exit 2); a plugin that cannot be run is a
-// failure (exit 1), unless it is missing or its digest is wrong.
-func load(f *commonFlags, mode sdk.Mode, logger func(*pipeline.Pipeline) hclog.Logger) (*loaded, hclog.Logger, error) {
+// loadPipeline reads and validates the pipeline file; problems are usage
+// errors (exit 2).
+func loadPipeline(f *commonFlags) (*pipeline.Pipeline, error) {
 	p, err := pipeline.Load(f.config, pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir()})
 	if err != nil {
-		return nil, nil, &loadError{code: ExitUsage, err: err}
+		return nil, &loadError{code: ExitUsage, err: err}
 	}
-	log := logger(p)
+	return p, nil
+}
+
+// launch starts every enabled plugin of p in parallel and has each
+// validate its configuration. A configuration problem or a refused plugin
+// (missing, wrong digest) is a usage error (exit 2); a plugin that cannot
+// be run is a failure (exit 1). sink, if set, sees every plugin log line.
+func launch(f *commonFlags, p *pipeline.Pipeline, mode sdk.Mode, log hclog.Logger, sink func(name, line string)) (*loaded, error) {
 	enabled := p.Enabled()
 	l := &loaded{pipeline: p, plugins: make([]*pluginhost.Plugin, len(enabled))}
-
 	env := []string{sdk.EnvLogLevel + "=" + p.Agent.LogLevel}
 	errs := make([]error, len(enabled))
 	var wg sync.WaitGroup
@@ -68,7 +72,7 @@ func load(f *commonFlags, mode sdk.Mode, logger func(*pipeline.Pipeline) hclog.L
 		go func() {
 			defer wg.Done()
 			plug, err := pluginhost.Launch(pluginhost.Spec{Name: pr.Name, Path: pr.Path, SHA256: pr.SHA256},
-				pluginhost.Options{Logger: log, Env: env})
+				pluginhost.Options{Logger: log, Env: env, LogSink: sink})
 			if err != nil {
 				errs[i] = fmt.Errorf("%s:%d: provider %s: %w", f.config, pr.Line, pr.Name, err)
 				return
@@ -107,9 +111,9 @@ func load(f *commonFlags, mode sdk.Mode, logger func(*pipeline.Pipeline) hclog.L
 	}
 	if len(failed) > 0 {
 		l.kill()
-		return nil, log, &loadError{code: code, err: errors.Join(failed...)}
+		return nil, &loadError{code: code, err: errors.Join(failed...)}
 	}
-	return l, log, nil
+	return l, nil
 }
 
 // newLogger builds the agent's logger from the pipeline's settings.

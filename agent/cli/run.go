@@ -9,10 +9,13 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sia-agent/sia-agent/agent/lifecycle"
-	"github.com/sia-agent/sia-agent/agent/pipeline"
 	"github.com/sia-agent/sia-agent/agent/pluginhost"
+	"github.com/sia-agent/sia-agent/agent/status"
+	"github.com/sia-agent/sia-agent/agent/telemetry"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/fault"
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
@@ -29,24 +32,45 @@ func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 		return ExitUsage
 	}
 	mode := sdk.Mode(f.mode)
-	l, log, err := load(f, mode, func(p *pipeline.Pipeline) hclog.Logger { return newLogger(stderr, p) })
+	p, err := loadPipeline(f)
+	if err != nil {
+		exitf(stderr, err)
+		return ExitUsage
+	}
+	log := newLogger(stderr, p)
+
+	names := make([]string, 0, len(p.Providers))
+	for _, pr := range p.Enabled() {
+		names = append(names, pr.Name)
+	}
+	store := status.New(Version, string(mode), p.Profile, names)
+	l, err := launch(f, p, mode, log, store.Log)
 	if err != nil {
 		var le *loadError
 		errors.As(err, &le)
-		if log != nil {
-			log.Error("Loading the pipeline failed", "config", f.config)
-		}
+		log.Error("Loading the pipeline failed", "config", f.config)
 		exitf(stderr, err)
 		return le.code
 	}
-	log.Info("Loaded pipeline", "config", l.pipeline.File, "profile", l.pipeline.Profile, "mode", mode, "providers", len(l.plugins))
+	log.Info("Loaded pipeline", "config", p.File, "profile", p.Profile, "mode", mode, "providers", len(l.plugins))
 
-	enabled := l.pipeline.Enabled()
+	if p.Agent.StatusFile != "" {
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			store.WriteFile(ctx, p.Agent.StatusFile, log)
+		}()
+		defer func() { stop(); <-done }()
+	}
+
+	gather := agentGatherer(store, l.plugins, log)
+	enabled := p.Enabled()
 	units := make([]lifecycle.Unit, len(l.plugins))
 	timeouts := make(map[string]time.Duration, len(enabled))
-	for i, p := range l.plugins {
-		units[i] = &unit{Plugin: p}
-		timeouts[p.Name] = enabled[i].ShutdownTimeout
+	for i, plug := range l.plugins {
+		units[i] = &unit{Plugin: plug, host: store.Host(plug.Name, gather)}
+		timeouts[plug.Name] = enabled[i].ShutdownTimeout
 	}
 	signals := &fault.Signals{}
 	r := &lifecycle.Runner{
@@ -56,8 +80,42 @@ func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 		ShutdownTimeout: func(name string) time.Duration { return timeouts[name] },
 		Faults:          fault.NewPoints("agent", rules, signals.Raiser(os.Getpid)),
 		Signals:         signals,
+		OnState: func(name string, s lifecycle.State, err error) {
+			store.SetState(name, string(s), err)
+		},
+		OnPhase: store.SetPhase,
 	}
 	return r.Run(sigs)
+}
+
+// agentGatherer returns what the Host service's Gather serves: the agent's
+// own metrics (its process, build, status) and every plugin's.
+func agentGatherer(store *status.Store, plugins []*pluginhost.Plugin, log hclog.Logger) status.Gatherer {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(store.Collector())
+	own := prometheus.WrapRegistererWith(prometheus.Labels{telemetry.ProviderLabel: telemetry.AgentName}, reg)
+	own.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sia_build_info",
+		Help: "The agent's version and Go version (always 1).",
+	}, []string{"version", "goversion"})
+	build.WithLabelValues(Version, goVersion()).Set(1)
+	reg.MustRegister(build)
+
+	sources := make([]telemetry.Source, len(plugins))
+	for i, p := range plugins {
+		sources[i] = telemetry.Source{Name: p.Name, Gather: p.Gather}
+	}
+	return func(ctx context.Context) ([][]byte, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		families, err := telemetry.Gather(ctx, reg, sources)
+		if err != nil {
+			// A scrape with one process missing beats no scrape.
+			log.Warn("gathering metrics", "error", err)
+		}
+		return families, nil
+	}
 }
 
 // unit adapts a plugin to the lifecycle runner.

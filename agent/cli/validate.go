@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/sia-agent/sia-agent/agent/pipeline"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -18,9 +15,11 @@ func validateCommand(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return ExitUsage
 	}
-	l, _, err := load(f, sdk.ModeRefresh, func(p *pipeline.Pipeline) hclog.Logger {
-		return newLogger(stderr, p).Named("validate")
-	})
+	p, err := loadPipeline(f)
+	var l *loaded
+	if err == nil {
+		l, err = launch(f, p, sdk.ModeRefresh, newLogger(stderr, p).Named("validate"), nil)
+	}
 	if err != nil {
 		var le *loadError
 		errors.As(err, &le)

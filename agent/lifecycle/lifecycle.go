@@ -103,8 +103,10 @@ type Runner struct {
 	// Signals records every signal handled, for "signal" faults.
 	Faults  *fault.Points
 	Signals *fault.Signals
-	// OnState, if set, hears every state change.
+	// OnState, if set, hears every state change of a provider; OnPhase
+	// hears the agent's phase: init, start, running, shutdown.
 	OnState func(name string, s State, err error)
+	OnPhase func(phase string)
 
 	initCtx, runCtx       context.Context
 	cancelInit, cancelRun context.CancelCauseFunc
@@ -140,6 +142,7 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 		}()
 	}
 
+	r.phase("init")
 	r.initAll()
 	if r.Mode == sdk.ModeInit {
 		cause := context.Cause(r.initCtx)
@@ -150,11 +153,16 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 			r.Logger.Info(fmt.Sprintf("Initiating shutdown by cause: %v ...", cause))
 		}
 	} else {
+		r.phase("start")
 		r.startAll()
+		if r.runCtx.Err() == nil {
+			r.phase("running")
+		}
 		<-r.runCtx.Done()
 		r.Logger.Info(fmt.Sprintf("Initiating shutdown by cause: %v ...", context.Cause(r.runCtx)))
 	}
 
+	r.phase("shutdown")
 	r.shutdownAll()
 	close(quit)
 	wg.Wait()
@@ -357,6 +365,12 @@ func (r *Runner) shutdownTimeout(name string) time.Duration {
 		}
 	}
 	return time.Minute
+}
+
+func (r *Runner) phase(p string) {
+	if r.OnPhase != nil {
+		r.OnPhase(p)
+	}
 }
 
 func (r *Runner) state(name string, s State, err error) {

@@ -3,8 +3,10 @@ package pluginhost
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -14,6 +16,7 @@ import (
 // stray print) is logged at error level so that it is not lost.
 type logWriter struct {
 	logger hclog.Logger
+	sink   func(line string) // sees every line, formatted; may be nil
 	mu     sync.Mutex
 	buf    []byte
 }
@@ -50,6 +53,7 @@ func (w *logWriter) line(b []byte) {
 	var entry map[string]any
 	if b[0] != '{' || json.Unmarshal(b, &entry) != nil {
 		w.logger.Error(string(b))
+		w.keep(hclog.Error, string(b), nil)
 		return
 	}
 	level := hclog.LevelFromString(str(entry["@level"]))
@@ -69,6 +73,24 @@ func (w *logWriter) line(b []byte) {
 		args = append(args, k, entry[k])
 	}
 	logger.Log(level, msg, args...)
+	w.keep(level, msg, args)
+}
+
+// keep hands the line to the sink in the agent's text format.
+func (w *logWriter) keep(level hclog.Level, msg string, args []any) {
+	if w.sink == nil {
+		return
+	}
+	var b strings.Builder
+	b.WriteString(time.Now().UTC().Format(time.RFC3339))
+	b.WriteString(" [")
+	b.WriteString(strings.ToUpper(level.String()))
+	b.WriteString("] ")
+	b.WriteString(msg)
+	for i := 0; i+1 < len(args); i += 2 {
+		fmt.Fprintf(&b, " %v=%v", args[i], args[i+1])
+	}
+	w.sink(b.String())
 }
 
 func str(v any) string {

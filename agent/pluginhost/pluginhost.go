@@ -50,6 +50,8 @@ type Options struct {
 	Env []string
 	// StartTimeout bounds the launch and handshake; default 30s.
 	StartTimeout time.Duration
+	// LogSink, if set, sees every log line of the plugin, by provider name.
+	LogSink func(name, line string)
 }
 
 // Plugin is a running provider plugin.
@@ -70,6 +72,9 @@ func Launch(spec Spec, opts Options) (*Plugin, error) {
 		}
 	}
 	p := &Plugin{Name: spec.Name, logs: &logWriter{logger: opts.Logger.Named(spec.Name)}}
+	if opts.LogSink != nil {
+		p.logs.sink = func(line string) { opts.LogSink(spec.Name, line) }
+	}
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
 	"github.com/sia-agent/sia-agent/sdk"
@@ -36,6 +37,12 @@ func (h *Host) ReportStatus(_ context.Context, rec sdk.StatusRecord) error {
 	h.changed = make(chan struct{})
 	return nil
 }
+
+// Metrics has no agent to ask.
+func (h *Host) Metrics(context.Context) ([]*dto.MetricFamily, error) { return nil, sdk.ErrNoHost }
+
+// Status has no agent to ask.
+func (h *Host) Status(context.Context) (*sdk.StatusReport, error) { return nil, sdk.ErrNoHost }
 
 // Records returns every record so far.
 func (h *Host) Records() []sdk.StatusRecord {

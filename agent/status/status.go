@@ -1,0 +1,224 @@
+// Package status keeps the agent's status report: the state of every
+// provider, the latest update of every credential and each provider's
+// recent log lines. From it come the status file, the health provider's
+// readiness and the credential freshness metrics.
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
+)
+
+// LogLines is how many recent log lines the report keeps per provider.
+const LogLines = 20
+
+// Store is the agent's status. It is safe for concurrent use.
+type Store struct {
+	mu        sync.Mutex
+	report    sdk.StatusReport // the fixed fields
+	order     []string         // provider names in pipeline order
+	providers map[string]*sdk.ProviderStatus
+	creds     map[credKey]*credential
+	logs      map[string]*ring
+	changed   chan struct{} // signalled (non-blocking) on every change
+	now       func() time.Time
+}
+
+type credKey struct{ provider, credential string }
+
+type credential struct {
+	sdk.CredentialStatus
+	updates map[string]uint64 // by outcome
+}
+
+// New returns a store for providers, in pipeline order.
+func New(version, mode, profile string, providers []string) *Store {
+	s := &Store{
+		report: sdk.StatusReport{
+			AgentVersion: version,
+			StartedTS:    time.Now().Unix(),
+			Mode:         mode,
+			Profile:      profile,
+			Phase:        "loading",
+		},
+		order:     providers,
+		providers: make(map[string]*sdk.ProviderStatus, len(providers)),
+		creds:     make(map[credKey]*credential),
+		logs:      make(map[string]*ring, len(providers)),
+		changed:   make(chan struct{}, 1),
+		now:       time.Now,
+	}
+	for _, name := range providers {
+		s.providers[name] = &sdk.ProviderStatus{Name: name, State: "loaded"}
+		s.logs[name] = &ring{}
+	}
+	return s
+}
+
+func (s *Store) touch() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// SetPhase records where the agent is: init, start, running, shutdown.
+func (s *Store) SetPhase(phase string) {
+	s.mu.Lock()
+	s.report.Phase = phase
+	s.mu.Unlock()
+	s.touch()
+}
+
+// SetState records a provider's lifecycle state.
+func (s *Store) SetState(provider, state string, err error) {
+	s.mu.Lock()
+	if p, ok := s.providers[provider]; ok {
+		p.State = state
+		p.Error = ""
+		if err != nil {
+			p.Error = err.Error()
+		}
+	}
+	s.mu.Unlock()
+	s.touch()
+}
+
+// Record keeps a provider's credential update.
+func (s *Store) Record(provider string, rec *pluginpb.StatusRecord) {
+	key := credKey{provider, rec.GetCredential()}
+	s.mu.Lock()
+	c, ok := s.creds[key]
+	if !ok {
+		c = &credential{updates: make(map[string]uint64)}
+		s.creds[key] = c
+	}
+	last := c.LastUpdateTS
+	c.CredentialStatus = sdk.CredentialStatus{
+		Provider:            provider,
+		Credential:          rec.GetCredential(),
+		Kind:                rec.GetKind(),
+		UpdateReason:        rec.GetUpdateReason(),
+		UpdateOutcome:       rec.GetUpdateOutcome(),
+		FailureError:        rec.GetFailureError(),
+		StartedTS:           rec.GetStartedUnixMicros() / 1e6,
+		TotalDurationMicros: rec.GetTotalDurationMicros(),
+		RPCDurationMicros:   rec.GetRpcDurationMicros(),
+		LastUpdateTS:        rec.GetLastUpdateUnix(),
+		NextUpdateTS:        rec.GetNextUpdateUnix(),
+		ExpiryTS:            rec.GetExpiryUnix(),
+	}
+	if c.LastUpdateTS == 0 {
+		c.LastUpdateTS = last // a failed update does not forget the last success
+	}
+	c.updates[c.UpdateOutcome]++
+	s.mu.Unlock()
+	s.touch()
+}
+
+// Log keeps a provider's log line among its most recent ones.
+func (s *Store) Log(provider, line string) {
+	s.mu.Lock()
+	if r, ok := s.logs[provider]; ok {
+		r.add(line)
+	}
+	s.mu.Unlock()
+}
+
+// Report returns the status report as of now.
+func (s *Store) Report() sdk.StatusReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	rep := s.report
+	rep.UpdatedTS = now.Unix()
+	rep.Providers = make([]sdk.ProviderStatus, 0, len(s.order))
+	for _, name := range s.order {
+		p := *s.providers[name]
+		p.LogDump = s.logs[name].lines()
+		rep.Providers = append(rep.Providers, p)
+		if p.State != "started" {
+			reason := "state " + p.State
+			if p.Error != "" {
+				reason += ": " + p.Error
+			}
+			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: name, Reason: reason})
+		}
+	}
+	keys := make([]credKey, 0, len(s.creds))
+	for k := range s.creds {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].provider != keys[j].provider {
+			return keys[i].provider < keys[j].provider
+		}
+		return keys[i].credential < keys[j].credential
+	})
+	rep.Credentials = make([]sdk.CredentialStatus, 0, len(keys))
+	for _, k := range keys {
+		c := s.creds[k].CredentialStatus
+		rep.Credentials = append(rep.Credentials, c)
+		if reason := unfresh(c, now); reason != "" {
+			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: c.Provider, Credential: c.Credential, Reason: reason})
+		}
+	}
+	rep.Ready = rep.Phase == "running" && len(rep.NotReady) == 0
+	if rep.Phase != "running" {
+		rep.NotReady = append([]sdk.NotReady{{Reason: "agent is in phase " + rep.Phase}}, rep.NotReady...)
+	}
+	return rep
+}
+
+// unfresh says why a credential is not valid now, or "" when it is.
+func unfresh(c sdk.CredentialStatus, now time.Time) string {
+	switch {
+	case c.LastUpdateTS == 0 && c.UpdateOutcome != sdk.OutcomeSuccess && c.UpdateReason != string(sdk.ReasonIsGood):
+		return fmt.Sprintf("no credential yet: last update %s: %s", c.UpdateOutcome, c.FailureError)
+	case c.ExpiryTS != 0 && c.ExpiryTS <= now.Unix():
+		msg := "expired at " + time.Unix(c.ExpiryTS, 0).UTC().Format(time.RFC3339)
+		if c.UpdateOutcome != sdk.OutcomeSuccess {
+			msg += fmt.Sprintf("; last update %s: %s", c.UpdateOutcome, c.FailureError)
+		}
+		return msg
+	}
+	return ""
+}
+
+// JSON returns the report as the status file holds it.
+func (s *Store) JSON() ([]byte, error) {
+	rep := s.Report()
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding the status report: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// ring holds the last LogLines lines.
+type ring struct {
+	buf  [LogLines]string
+	next int
+	full bool
+}
+
+func (r *ring) add(line string) {
+	r.buf[r.next] = line
+	r.next = (r.next + 1) % LogLines
+	if r.next == 0 {
+		r.full = true
+	}
+}
+
+func (r *ring) lines() []string {
+	if !r.full {
+		return append([]string(nil), r.buf[:r.next]...)
+	}
+	return append(append([]string(nil), r.buf[r.next:]...), r.buf[:r.next]...)
+}
