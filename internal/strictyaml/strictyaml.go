@@ -92,16 +92,21 @@ func Decode(file, base string, n *yaml.Node, v any) error {
 	w := walker{file: file, problems: &ps}
 	w.walk(n, reflect.TypeOf(v), base)
 	if err := n.Decode(v); err != nil {
-		ps = append(ps, typeProblems(file, base, err)...)
+		ps = append(ps, typeProblems(file, base, n, err)...)
 	}
 	return ps.Err()
 }
 
-var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+var (
+	lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+	// valueRE picks the tag and value out of yaml.v3's "cannot unmarshal
+	// !!str `abc` into int"; the value is absent for sequences and mappings.
+	valueRE = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `([^`]*)`)? into ")
+)
 
 // typeProblems turns yaml.v3's "line N: cannot unmarshal ..." messages into
-// problems with a position.
-func typeProblems(file, base string, err error) Problems {
+// problems with a position and, found in n, the key.
+func typeProblems(file, base string, n *yaml.Node, err error) Problems {
 	msgs := []string{err.Error()}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -113,10 +118,78 @@ func typeProblems(file, base string, err error) Problems {
 		if m := lineRE.FindStringSubmatch(msg); m != nil {
 			p.Line, _ = strconv.Atoi(m[1])
 			p.Message = m[2]
+			p.Key = keyAt(n, base, p.Line, p.Message)
 		}
 		ps = append(ps, p)
 	}
 	return ps
+}
+
+// keyAt finds the key path of the node on line that msg is about: the
+// first node on that line whose tag and value match the ones msg quotes,
+// else the first key or scalar on that line, else the first node there.
+func keyAt(root *yaml.Node, base string, line int, msg string) string {
+	var tag, value string
+	abbreviated := false
+	if m := valueRE.FindStringSubmatch(msg); m != nil {
+		tag, value = m[1], m[2]
+		value, abbreviated = strings.CutSuffix(value, "...")
+	}
+	matches := func(n *yaml.Node) bool {
+		switch {
+		case tag == "" || n.Kind == yaml.DocumentNode || n.ShortTag() != tag:
+			return false
+		case abbreviated:
+			return strings.HasPrefix(n.Value, value)
+		}
+		return n.Kind != yaml.ScalarNode || n.Value == value
+	}
+	var match, first, firstAny string
+	found := false
+	var visit func(n *yaml.Node, path string)
+	visit = func(n *yaml.Node, path string) {
+		if found {
+			return
+		}
+		if n.Line == line {
+			if matches(n) {
+				match, found = path, true
+				return
+			}
+			if path != base && firstAny == "" {
+				firstAny = path
+			}
+			if path != base && first == "" && n.Kind == yaml.ScalarNode {
+				first = path
+			}
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				visit(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := join(path, n.Content[i].Value)
+				if n.Content[i].Line == line && first == "" {
+					first = k
+				}
+				visit(n.Content[i+1], k)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				visit(c, path+"["+strconv.Itoa(i)+"]")
+			}
+		}
+	}
+	visit(root, base)
+	switch {
+	case found:
+		return match
+	case first != "":
+		return first
+	}
+	return firstAny
 }
 
 type walker struct {
@@ -126,8 +199,18 @@ type walker struct {
 
 var (
 	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
-	nodeType        = reflect.TypeOf(yaml.Node{})
+	// obsoleteUnmarshalerType is yaml.v2's interface, which yaml.v3 still
+	// honours.
+	obsoleteUnmarshalerType = reflect.TypeOf((*interface {
+		UnmarshalYAML(unmarshal func(any) error) error
+	})(nil)).Elem()
+	nodeType = reflect.TypeOf(yaml.Node{})
 )
+
+// unmarshals reports a type that decodes itself: its keys are its business.
+func unmarshals(t reflect.Type) bool {
+	return t.Implements(unmarshalerType) || t.Implements(obsoleteUnmarshalerType)
+}
 
 func (w walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	for n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
@@ -137,12 +220,12 @@ func (w walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		n = n.Alias
 	}
 	for t != nil && t.Kind() == reflect.Pointer {
-		if t.Implements(unmarshalerType) {
+		if unmarshals(t) {
 			return
 		}
 		t = t.Elem()
 	}
-	if t == nil || t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
+	if t == nil || t == nodeType || unmarshals(reflect.PointerTo(t)) || unmarshals(t) {
 		return
 	}
 	switch {
@@ -189,7 +272,8 @@ func fieldsOf(t reflect.Type) (fields map[string]reflect.Type, open bool) {
 	fields = make(map[string]reflect.Type)
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
+		if !f.IsExported() && !f.Anonymous {
+			// yaml.v3 skips unexported fields, but not embedded ones.
 			continue
 		}
 		tag := f.Tag.Get("yaml")
