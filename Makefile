@@ -4,7 +4,9 @@
 GO      ?= go
 BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/sia-agent/sia-agent/agent/cli.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/sia-agent/sia-agent/agent/cli.Version=$(VERSION)
+# grpcnotrace keeps golang.org/x/net/trace (and html/template) out of every binary.
+BUILDFLAGS := -trimpath -tags grpcnotrace
 CMDS    := $(notdir $(wildcard cmd/*))
 
 .PHONY: all build test vet lint bench stress clean
@@ -12,7 +14,7 @@ CMDS    := $(notdir $(wildcard cmd/*))
 all: build
 
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+	$(GO) build $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
 # Every test, race detector on; the end-to-end tests build their own
 # binaries (with -race) into temporary directories.

@@ -157,6 +157,7 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 		r.startAll()
 		if r.runCtx.Err() == nil {
 			r.phase("running")
+			r.Logger.Info(fmt.Sprintf("All %d providers started; running until a signal", len(r.Units)))
 		}
 		<-r.runCtx.Done()
 		r.Logger.Info(fmt.Sprintf("Initiating shutdown by cause: %v ...", context.Cause(r.runCtx)))

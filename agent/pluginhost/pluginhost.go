@@ -272,3 +272,13 @@ func (h *hostPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, co
 	h.p.broker = broker
 	return pluginpb.NewProviderClient(conn), nil
 }
+
+// Ping checks that the plugin process answers, with go-plugin's gRPC
+// health check.
+func (p *Plugin) Ping() error {
+	rpc, err := p.client.Client()
+	if err != nil {
+		return err
+	}
+	return rpc.Ping()
+}
