@@ -15,7 +15,9 @@ import (
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
-type provider struct{ pluginpb.UnimplementedProviderServer }
+type provider struct {
+	pluginpb.UnimplementedProviderServer
+}
 
 type grpcPlugin struct{ plugin.NetRPCUnsupportedPlugin }
 
