@@ -33,7 +33,7 @@ func Serve(p Provider) {
 		logger.Error("invalid fault rules", "env", fault.Env, "error", err)
 		os.Exit(1)
 	}
-	srv := newServer(p, logger, rules)
+	srv := newServer(p, logger, rules, &logSync{w: os.Stderr})
 
 	// SIGTERM is the agent's to handle: a provider waits for its Shutdown
 	// call, as go-plugin already does for SIGINT.

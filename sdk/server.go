@@ -35,6 +35,8 @@ type server struct {
 	initCtx, runCtx       context.Context
 	cancelInit, cancelRun context.CancelCauseFunc
 
+	logSync *logSync
+
 	mu sync.Mutex
 	rt *Runtime
 
@@ -42,8 +44,8 @@ type server struct {
 	shutdownErr  error
 }
 
-func newServer(p Provider, logger hclog.Logger, rules fault.Rules) *server {
-	s := &server{provider: p, logger: logger, rules: rules, registry: prometheus.NewRegistry()}
+func newServer(p Provider, logger hclog.Logger, rules fault.Rules, logSync *logSync) *server {
+	s := &server{provider: p, logger: logger, rules: rules, registry: prometheus.NewRegistry(), logSync: logSync}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.initCtx, s.cancelInit = context.WithCancelCause(context.Background())
 	s.runCtx, s.cancelRun = context.WithCancelCause(context.Background())
@@ -93,7 +95,8 @@ func (s *server) Init(_ context.Context, req *pluginpb.InitRequest) (*pluginpb.I
 		}
 		rt.Host = hostClient{client: pluginpb.NewHostClient(conn)}
 	}
-	return &pluginpb.InitResponse{Error: errString(s.provider.Init(s.initCtx, rt))}, nil
+	err = s.provider.Init(s.initCtx, rt)
+	return &pluginpb.InitResponse{Error: errString(err), LogSeq: s.logSync.mark()}, nil
 }
 
 func (s *server) Start(context.Context, *pluginpb.StartRequest) (*pluginpb.StartResponse, error) {
@@ -105,7 +108,7 @@ func (s *server) Start(context.Context, *pluginpb.StartRequest) (*pluginpb.Start
 	if err == nil {
 		err = rt.Fault(s.runCtx, "start")
 	}
-	return &pluginpb.StartResponse{Error: errString(err)}, nil
+	return &pluginpb.StartResponse{Error: errString(err), LogSeq: s.logSync.mark()}, nil
 }
 
 func (s *server) Cancel(_ context.Context, req *pluginpb.CancelRequest) (*pluginpb.CancelResponse, error) {
@@ -125,10 +128,11 @@ func (s *server) Cancel(_ context.Context, req *pluginpb.CancelRequest) (*plugin
 func (s *server) Shutdown(ctx context.Context, _ *pluginpb.ShutdownRequest) (*pluginpb.ShutdownResponse, error) {
 	if rt, err := s.runtime(); err == nil {
 		if err := rt.Fault(ctx, "shutdown"); err != nil {
-			return &pluginpb.ShutdownResponse{Error: err.Error()}, nil
+			return &pluginpb.ShutdownResponse{Error: err.Error(), LogSeq: s.logSync.mark()}, nil
 		}
 	}
-	return &pluginpb.ShutdownResponse{Error: errString(s.shutdown(ctx))}, nil
+	err := s.shutdown(ctx)
+	return &pluginpb.ShutdownResponse{Error: errString(err), LogSeq: s.logSync.mark()}, nil
 }
 
 // shutdown runs the provider's Shutdown at most once.

@@ -45,9 +45,10 @@ func expandTree(file string, n *yaml.Node, path string, lookup func(string) (str
 			return
 		}
 		n.Value = v
-		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle|yaml.TaggedStyle) == 0 {
 			// Let the expanded text resolve as YAML would have resolved it
-			// written in place: ${ENABLED:-true} becomes a bool.
+			// written in place: ${ENABLED:-true} becomes a bool. An
+			// explicit tag (!!str ${X}) stays what it says.
 			n.Tag = ""
 		}
 	}

@@ -73,7 +73,9 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a duration (write e.g. 30s or 1m)", n.Line, n.Value)
+		// A *yaml.TypeError lets decoding go on, so that every problem
+		// in the file is reported, not just this one.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (write e.g. 30s or 1m)", n.Line, n.Value)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -162,9 +164,17 @@ func Parse(name, abs string, data []byte, opts Options) (*Pipeline, error) {
 		}
 		return nil, syntaxProblem(name, err)
 	}
+	if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].ShortTag() == "!!null") {
+		// "---" alone, or "~": as good as empty.
+		return nil, &strictyaml.Problem{File: name, Message: "the pipeline file is empty (it needs at least version and providers)"}
+	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
+	switch err := dec.Decode(&extra); {
+	case err == nil:
 		return nil, &strictyaml.Problem{File: name, Line: extra.Line, Message: "the pipeline file holds more than one YAML document"}
+	case !errors.Is(err, io.EOF):
+		// A broken document after the first is still a broken file.
+		return nil, syntaxProblem(name, err)
 	}
 
 	var ps strictyaml.Problems

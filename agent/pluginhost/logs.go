@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // logWriter re-logs a plugin's standard error under the provider's name:
@@ -19,6 +21,36 @@ type logWriter struct {
 	sink   func(line string) // sees every line, formatted; may be nil
 	mu     sync.Mutex
 	buf    []byte
+
+	synced     uint64        // the last log sync marker seen
+	syncedNext chan struct{} // closed when synced changes
+}
+
+// waitSynced waits, at most timeout, until the marker numbered seq has
+// been relayed.
+func (w *logWriter) waitSynced(seq uint64, timeout time.Duration) {
+	if seq == 0 {
+		return
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		w.mu.Lock()
+		if w.synced >= seq {
+			w.mu.Unlock()
+			return
+		}
+		if w.syncedNext == nil {
+			w.syncedNext = make(chan struct{})
+		}
+		next := w.syncedNext
+		w.mu.Unlock()
+		select {
+		case <-next:
+		case <-timer.C:
+			return
+		}
+	}
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
@@ -54,6 +86,16 @@ func (w *logWriter) line(b []byte) {
 	if b[0] != '{' || json.Unmarshal(b, &entry) != nil {
 		w.logger.Error(string(b))
 		w.keep(hclog.Error, string(b), nil)
+		return
+	}
+	if str(entry["@message"]) == sdk.LogSyncMessage {
+		if seq, ok := entry["seq"].(float64); ok && uint64(seq) > w.synced {
+			w.synced = uint64(seq)
+			if w.syncedNext != nil {
+				close(w.syncedNext)
+				w.syncedNext = nil
+			}
+		}
 		return
 	}
 	level := hclog.LevelFromString(str(entry["@level"]))

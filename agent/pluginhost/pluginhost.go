@@ -54,6 +54,10 @@ type Options struct {
 	LogSink func(name, line string)
 }
 
+// logSyncTimeout bounds the wait for a plugin's log lines to be relayed
+// after a lifecycle call: order in the log is worth a little, not a stall.
+const logSyncTimeout = time.Second
+
 // Plugin is a running provider plugin.
 type Plugin struct {
 	Name   string
@@ -161,6 +165,7 @@ func (p *Plugin) Init(ctx context.Context, host pluginpb.HostServer) error {
 	if err != nil {
 		return p.rpcError("init", err)
 	}
+	p.logs.waitSynced(resp.GetLogSeq(), logSyncTimeout)
 	return remoteError(resp.GetError())
 }
 
@@ -170,6 +175,7 @@ func (p *Plugin) Start(ctx context.Context) error {
 	if err != nil {
 		return p.rpcError("start", err)
 	}
+	p.logs.waitSynced(resp.GetLogSeq(), logSyncTimeout)
 	return remoteError(resp.GetError())
 }
 
@@ -185,6 +191,7 @@ func (p *Plugin) Shutdown(ctx context.Context) error {
 	if err != nil {
 		return p.rpcError("shutdown", err)
 	}
+	p.logs.waitSynced(resp.GetLogSeq(), logSyncTimeout)
 	return remoteError(resp.GetError())
 }
 

@@ -397,9 +397,14 @@ func (x *InitRequest) GetHostBrokerId() uint32 {
 	return 0
 }
 
+// log_seq, in the responses of the lifecycle calls, numbers a marker line
+// the plugin wrote to its standard error before answering: the agent waits
+// until its log relay has passed the marker, so that the plugin's log lines
+// of the call come before the agent's next line.
 type InitResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	LogSeq        uint64                 `protobuf:"varint,2,opt,name=log_seq,json=logSeq,proto3" json:"log_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -441,6 +446,13 @@ func (x *InitResponse) GetError() string {
 	return ""
 }
 
+func (x *InitResponse) GetLogSeq() uint64 {
+	if x != nil {
+		return x.LogSeq
+	}
+	return 0
+}
+
 type StartRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -480,6 +492,7 @@ func (*StartRequest) Descriptor() ([]byte, []int) {
 type StartResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	LogSeq        uint64                 `protobuf:"varint,2,opt,name=log_seq,json=logSeq,proto3" json:"log_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -519,6 +532,13 @@ func (x *StartResponse) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *StartResponse) GetLogSeq() uint64 {
+	if x != nil {
+		return x.LogSeq
+	}
+	return 0
 }
 
 type CancelRequest struct {
@@ -664,6 +684,7 @@ func (*ShutdownRequest) Descriptor() ([]byte, []int) {
 type ShutdownResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	LogSeq        uint64                 `protobuf:"varint,2,opt,name=log_seq,json=logSeq,proto3" json:"log_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -703,6 +724,13 @@ func (x *ShutdownResponse) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *ShutdownResponse) GetLogSeq() uint64 {
+	if x != nil {
+		return x.LogSeq
+	}
+	return 0
 }
 
 type GatherRequest struct {
@@ -1112,21 +1140,24 @@ const file_plugin_proto_rawDesc = "" +
 	"\bproblems\x18\x01 \x03(\v2\x16.sia.plugin.v1.ProblemR\bproblems\x12%\n" +
 	"\x0eplugin_version\x18\x02 \x01(\tR\rpluginVersion\"3\n" +
 	"\vInitRequest\x12$\n" +
-	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\"$\n" +
+	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\"=\n" +
 	"\fInitResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"\x0e\n" +
-	"\fStartRequest\"%\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\x17\n" +
+	"\alog_seq\x18\x02 \x01(\x04R\x06logSeq\"\x0e\n" +
+	"\fStartRequest\">\n" +
 	"\rStartResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"c\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\x17\n" +
+	"\alog_seq\x18\x02 \x01(\x04R\x06logSeq\"c\n" +
 	"\rCancelRequest\x12\x12\n" +
 	"\x04init\x18\x01 \x01(\bR\x04init\x12\x10\n" +
 	"\x03run\x18\x02 \x01(\bR\x03run\x12\x14\n" +
 	"\x05cause\x18\x03 \x01(\tR\x05cause\x12\x16\n" +
 	"\x06signal\x18\x04 \x01(\tR\x06signal\"\x10\n" +
 	"\x0eCancelResponse\"\x11\n" +
-	"\x0fShutdownRequest\"(\n" +
+	"\x0fShutdownRequest\"A\n" +
 	"\x10ShutdownResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"\x0f\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\x17\n" +
+	"\alog_seq\x18\x02 \x01(\x04R\x06logSeq\"\x0f\n" +
 	"\rGatherRequest\",\n" +
 	"\x0eGatherResponse\x12\x1a\n" +
 	"\bfamilies\x18\x01 \x03(\fR\bfamilies\"\xd8\x03\n" +
