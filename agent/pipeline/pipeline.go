@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -162,7 +163,7 @@ func Parse(name, abs string, data []byte, opts Options) (*Pipeline, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &strictyaml.Problem{File: name, Message: "the pipeline file is empty (it needs at least version and providers)"}
 		}
-		return nil, syntaxProblem(name, err)
+		return nil, syntaxProblem(name, data, err)
 	}
 	if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].ShortTag() == "!!null") {
 		// "---" alone, or "~": as good as empty.
@@ -174,7 +175,7 @@ func Parse(name, abs string, data []byte, opts Options) (*Pipeline, error) {
 		return nil, &strictyaml.Problem{File: name, Line: extra.Line, Message: "the pipeline file holds more than one YAML document"}
 	case !errors.Is(err, io.EOF):
 		// A broken document after the first is still a broken file.
-		return nil, syntaxProblem(name, err)
+		return nil, syntaxProblem(name, data, err)
 	}
 
 	var ps strictyaml.Problems
@@ -195,14 +196,55 @@ func Parse(name, abs string, data []byte, opts Options) (*Pipeline, error) {
 
 var syntaxLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func syntaxProblem(file string, err error) error {
-	msg := err.Error()
-	if m := syntaxLineRE.FindStringSubmatch(msg); m != nil {
-		var line int
-		fmt.Sscanf(m[1], "%d", &line)
-		return &strictyaml.Problem{File: file, Line: line, Message: "YAML syntax: " + m[2]}
+// parserErrors are the messages of yaml.v3's parser (as opposed to its
+// scanner). For these yaml.v3 v3.0.1 reports the 0-based line of the error's
+// context (decode.go, parser.fail): one less than the line it means, and no
+// line at all for line 1.
+var parserErrors = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"found undefined tag handle":             true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found duplicate %TAG directive":         true,
+}
+
+func syntaxProblem(file string, data []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := syntaxLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
 	}
-	return &strictyaml.Problem{File: file, Message: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+	if parserErrors[msg] {
+		line++
+	}
+	// An error at the end of the stream is on the line after the last
+	// line break: call it the last line.
+	line = min(line, lastLine(data))
+	return &strictyaml.Problem{File: file, Line: line, Message: "YAML syntax: " + msg}
+}
+
+// lastLine is the number of the last line of data, counting line breaks as
+// YAML does (LF, CRLF, CR, NEL, LS, PS).
+func lastLine(data []byte) int {
+	s := string(data)
+	breaks := strings.Count(s, "\n") + strings.Count(s, "\r") - strings.Count(s, "\r\n") +
+		strings.Count(s, "\u0085") + strings.Count(s, "\u2028") + strings.Count(s, "\u2029")
+	for _, br := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029"} {
+		if strings.HasSuffix(s, br) {
+			return breaks
+		}
+	}
+	if s == "" {
+		return 0
+	}
+	return breaks + 1
 }
 
 type validator struct {
@@ -397,6 +439,9 @@ func merge(a, b *yaml.Node) *yaml.Node {
 		replaced := false
 		for j := 0; j+1 < len(out.Content); j += 2 {
 			if out.Content[j].Value == k.Value {
+				// The profile's key replaces the base's, so that an error
+				// about the value points at the profile, which set it.
+				out.Content[j] = k
 				out.Content[j+1] = merge(out.Content[j+1], val)
 				replaced = true
 				break
@@ -441,21 +486,23 @@ func resolvePlugin(plugin, dir, pluginDir string) (string, error) {
 // lineOf finds the line of a key path such as providers[1].sha256.
 func lineOf(root *yaml.Node, key string) int {
 	n, line := root, root.Line
-	for _, part := range strings.Split(key, ".") {
-		name, idx, hasIdx := strings.Cut(part, "[")
+	parts := strings.Split(key, ".")
+	for i := 0; i < len(parts); i++ {
+		name, idx, hasIdx := strings.Cut(parts[i], "[")
 		if name != "" && n.Kind == yaml.MappingNode {
-			var next *yaml.Node
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == name {
-					line = n.Content[i].Line
-					next = n.Content[i+1]
-					break
+			keyLine, next := lookupKey(n, name)
+			// A key may hold dots itself: a provider "cert.v2", a profile
+			// "eu.prod".
+			for j := i + 1; next == nil && j < len(parts); j++ {
+				name, idx, hasIdx = strings.Cut(strings.Join(parts[i:j+1], "."), "[")
+				if keyLine, next = lookupKey(n, name); next != nil {
+					i = j
 				}
 			}
 			if next == nil {
 				return line
 			}
-			n = next
+			line, n = keyLine, next
 		}
 		if hasIdx {
 			var i int
@@ -468,4 +515,14 @@ func lineOf(root *yaml.Node, key string) int {
 		}
 	}
 	return line
+}
+
+// lookupKey finds key in mapping n: the key's line and its value.
+func lookupKey(n *yaml.Node, key string) (int, *yaml.Node) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i].Line, n.Content[i+1]
+		}
+	}
+	return 0, nil
 }
