@@ -68,7 +68,7 @@ func (c Config) Errorf(key, format string, args ...any) error {
 type Problems = strictyaml.Problems
 
 // lineOf finds the line of a dotted key path below the block, or the line
-// of the block itself.
+// of the deepest part of it that exists.
 func (c Config) lineOf(key string) int {
 	n := c.node
 	if n == nil {
@@ -76,45 +76,46 @@ func (c Config) lineOf(key string) int {
 	}
 	line := n.Line
 	for _, part := range splitKey(key) {
-		next := child(n, part)
+		next, partLine := child(n, part)
 		if next == nil {
 			break
 		}
-		n = next
-		line = n.Line
+		n, line = next, partLine
 	}
 	return line
 }
 
-func child(n *yaml.Node, part string) *yaml.Node {
+// child returns the node that part ("name", "name[i]" or "[i]") names
+// below n, and the line to report for it: the key's own line, or the
+// element's for an index.
+func child(n *yaml.Node, part string) (*yaml.Node, int) {
 	name, idx, hasIdx := strings.Cut(part, "[")
+	line := n.Line
 	if name != "" {
 		if n.Kind != yaml.MappingNode {
-			return nil
+			return nil, 0
 		}
 		var found *yaml.Node
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if n.Content[i].Value == name {
-				found = n.Content[i+1]
-				if !hasIdx {
-					found = n.Content[i] // point at the key's line
-				}
+				found, line = n.Content[i+1], n.Content[i].Line
 				break
 			}
 		}
 		if found == nil {
-			return nil
+			return nil, 0
 		}
 		n = found
 	}
 	if hasIdx {
 		var i int
 		if _, err := fmt.Sscanf(strings.TrimSuffix(idx, "]"), "%d", &i); err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
-			return nil
+			return nil, 0
 		}
 		n = n.Content[i]
+		line = n.Line
 	}
-	return n
+	return n, line
 }
 
 func splitKey(key string) []string {
