@@ -1,0 +1,150 @@
+package cert
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sia-agent/sia-agent/sdk"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := sdk.ParseConfig("/etc/sia/pipeline.yaml", `
+endpoint: https://zts.example.com:4443/zts/v1
+identity:
+  provider: sys.auth.dev
+  domain: sia.demo
+  service: agent
+  instance_id: 2c5e-pod
+  attestation_file: token
+role_certs:
+  targets: [sia.demo:role.reader]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := loadSettings(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for got, want := range map[string]string{
+		s.keyFile:                            "/var/run/athenz/service.key.pem",
+		s.certFile:                           "/var/run/athenz/service.cert.pem",
+		s.caCertFile:                         "/var/run/athenz/ca.cert.pem",
+		s.roleCertFile(s.roles[0]):           "/var/run/athenz/rolecerts/sia.demo:role.reader.cert.pem",
+		s.roleKeyFile(s.roles[0]):            "",
+		s.attestation:                        "/etc/sia/token",
+		s.Key.Type:                           "rsa",
+		s.Identity.DNSSuffix:                 "athenz.cloud",
+		s.Refresh.MinInterval.Std().String(): "10s",
+	} {
+		if got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+	if s.Key.Bits != 2048 || s.Key.Rotate || s.Refresh.Interval != 0 {
+		t.Errorf("key %+v, interval %v: want RSA 2048 kept, refresh at half the lifetime", s.Key, s.Refresh.Interval)
+	}
+}
+
+func TestConfigProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string // each a line of the error
+	}{{
+		name: "empty",
+		yaml: "{}",
+		want: []string{
+			"identity.provider: required with identity.mode register",
+			"identity.domain: required with identity.mode register",
+			"identity.service: required",
+			"identity.instance_id: required",
+			"identity.attestation_file: required",
+			"endpoint: required",
+		},
+	}, {
+		name: "bad values",
+		yaml: `endpoint: http://zts:4080/zts/v1
+identity:
+  provider: sys.auth.dev
+  domain: "bad domain"
+  service: agent
+  instance_id: pod/1
+  attestation_file: token
+  ips: [10.0.0.300]
+  expiry: 30s
+key:
+  type: ecdsa
+  bits: 384
+role_certs:
+  targets: [sia.demo:role.reader, sia.demo.reader, sia.demo:role.reader]
+  concurrency: 0
+refresh:
+  interval: 1s
+  jitter: 1.5
+`,
+		want: []string{
+			`cfg.yaml:1: endpoint: "http://zts:4080/zts/v1" is not an https:// URL`,
+			`cfg.yaml:4: identity.domain: "bad domain" is not a domain name`,
+			`cfg.yaml:6: identity.instance_id: "pod/1" is not a path element`,
+			`cfg.yaml:8: identity.ips[0]: "10.0.0.300" is not an IP address`,
+			`cfg.yaml:9: identity.expiry: ZTS counts in minutes`,
+			`cfg.yaml:12: key.bits: an ECDSA key is P-256 (256 bits), not 384`,
+			`cfg.yaml:14: role_certs.targets[1]: "sia.demo.reader" is not <domain>:role.<role>`,
+			`cfg.yaml:14: role_certs.targets[2]: sia.demo:role.reader is listed twice`,
+			`cfg.yaml:15: role_certs.concurrency: must be between 1 and 64`,
+			`cfg.yaml:17: refresh.interval: 1s is shorter than refresh.min_interval (10s)`,
+			`cfg.yaml:18: refresh.jitter: must be at least 0 and less than 1`,
+		},
+	}, {
+		name: "existing with register settings",
+		yaml: `identity:
+  mode: existing
+  domain: sia.demo
+key:
+  rotate: true
+`,
+		want: []string{
+			"cfg.yaml:3: identity.domain: only with identity.mode register",
+			"cfg.yaml:5: key.rotate: only with identity.mode register",
+		},
+	}, {
+		name: "unknown key",
+		yaml: "identity:\n  mode: register\n  domian: sia.demo\n",
+		want: []string{`cfg.yaml:3: identity.domian`},
+	}, {
+		name: "unknown mode",
+		yaml: "identity:\n  mode: local\n",
+		want: []string{`cfg.yaml:2: identity.mode: "local" is not register or existing`},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := sdk.ParseConfig("cfg.yaml", tc.yaml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = loadSettings(cfg)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q; got:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// Mode existing needs no ZTS unless role certificates are asked for.
+func TestConfigExistingWithoutZTS(t *testing.T) {
+	cfg, err := sdk.ParseConfig("cfg.yaml", "identity:\n  mode: existing\nfiles:\n  dir: certs\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := loadSettings(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.caCertFile != "" || s.keyFile != "certs/service.key.pem" {
+		t.Errorf("ca %q, key %q", s.caCertFile, s.keyFile)
+	}
+}

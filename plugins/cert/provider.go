@@ -1,0 +1,225 @@
+// Package cert is the cert provider: it keeps a workload's X.509 identity
+// certificate and its role certificates fresh on disk, from ZTS.
+//
+// The identity comes from ZTS (instance register, then refresh over mTLS,
+// with attestation data read from a file) or from a key and certificate
+// managed elsewhere. Role certificates are requested concurrently, each
+// written as soon as it arrives. Every file is replaced atomically; see
+// files.go for what is guaranteed after a crash. docs/cert.md is the
+// configuration reference.
+package cert
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sia-agent/sia-agent/sdk"
+)
+
+// Provider is the cert provider.
+type Provider struct {
+	s     *settings
+	rt    *sdk.Runtime
+	log   hclog.Logger
+	idReq identityRequest
+	sched schedule
+	zts   *ztsClient // nil when nothing needs ZTS (mode existing, no role certificates)
+	group *sdk.Group
+
+	// ident is the current identity; the TLS handshakes read it.
+	ident atomic.Pointer[identity]
+	// existing reads the identity in mode existing.
+	existing *existingFiles
+
+	// The rest belongs to whoever runs a round: Init, then the refresh
+	// goroutine, then Shutdown.
+	key        *privateKey // the identity key (mode register)
+	keyOnDisk  []byte      // what files.key holds
+	caOnDisk   []byte      // what files.ca_cert holds
+	creds      []*credential
+	lastWait   time.Duration
+	cancelLoop context.CancelCauseFunc
+	started    bool
+}
+
+// New returns a cert provider for sdk.Serve.
+func New() *Provider { return &Provider{} }
+
+var _ sdk.Provider = (*Provider)(nil)
+
+// Validate checks the configuration without touching files or ZTS.
+func (p *Provider) Validate(_ context.Context, cfg sdk.Config) error {
+	_, err := loadSettings(cfg)
+	return err
+}
+
+// Init takes over what is on disk and fetches what is missing or due. In
+// init mode a credential it could not get fails Init. In refresh mode it
+// only logs the failure, as k8s-athenz-sia does: the refresh loop keeps
+// trying, and the status records say what is missing.
+func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
+	s, err := loadSettings(rt.Config)
+	if err != nil {
+		return err
+	}
+	p.s, p.rt, p.log = s, rt, rt.Logger
+	p.idReq = newIdentityRequest(s)
+	p.sched = schedule{
+		interval:    s.Refresh.Interval.Std(),
+		minInterval: s.Refresh.MinInterval.Std(),
+		jitter:      s.Refresh.Jitter,
+	}
+	p.group = sdk.NewGroup(rt)
+	m, err := newMetrics(rt.Metrics)
+	if err != nil {
+		return err
+	}
+	if s.Endpoint != "" {
+		current := func() *tls.Certificate {
+			if id := p.ident.Load(); id != nil {
+				return id.tls
+			}
+			return nil
+		}
+		if p.zts, err = newZTSClient(s, current, m); err != nil {
+			return err
+		}
+	}
+	if s.existing {
+		p.existing = &existingFiles{keyFile: s.keyFile, certFile: s.certFile}
+	}
+	p.creds = []*credential{{name: identityName}}
+	for _, t := range s.roles {
+		p.creds = append(p.creds, &credential{name: roleCredentialName(t), role: &t})
+	}
+
+	p.removeTemps()
+	p.load(time.Now())
+	err = p.round(ctx, p.retryPolicy(s.Refresh.InitMaxElapsed.Std()), true)
+	switch {
+	case err == nil:
+	case rt.Mode == sdk.ModeInit:
+		return fmt.Errorf("fetching certificates: %w", err)
+	default:
+		p.log.Error(fmt.Sprintf("Failed to fetch certificates at init; the refresh loop will keep trying: %v", err))
+	}
+	return nil
+}
+
+// load takes over the credentials on disk that are still good, so that a
+// restart does not fetch them again.
+func (p *Provider) load(now time.Time) {
+	idc := p.creds[0]
+	if p.s.existing {
+		if id, _, err := p.existing.check(); err == nil {
+			p.ident.Store(id)
+			p.setLeaf(idc, id.leaf, now)
+		}
+	} else {
+		p.loadIdentity(idc, now)
+	}
+	id := p.ident.Load()
+	for _, c := range p.creds[1:] {
+		if f := p.s.roleKeyFile(*c.role); f != "" {
+			c.keyPEM, _ = os.ReadFile(f)
+		}
+		leaf, _, err := readCertFile(p.s.roleCertFile(*c.role))
+		if err != nil || id == nil || !id.key.matches(leaf) || !now.Before(leaf.NotAfter) {
+			continue // requested anew
+		}
+		p.setLeaf(c, leaf, leaf.NotBefore)
+	}
+}
+
+// loadIdentity takes over the identity key and certificate on disk (mode
+// register), if they match each other and the configured instance.
+func (p *Provider) loadIdentity(c *credential, now time.Time) {
+	data, err := os.ReadFile(p.s.keyFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return
+	case err != nil:
+		p.log.Warn("Cannot read the identity key; a new one will be made", "file", p.s.keyFile, "error", err)
+		return
+	}
+	key, err := parseKey(data)
+	if err != nil {
+		p.log.Warn("Cannot parse the identity key; a new one will be made", "file", p.s.keyFile, "error", err)
+		return
+	}
+	p.key, p.keyOnDisk = key, data
+	p.caOnDisk, _ = os.ReadFile(p.s.caCertFile)
+
+	leaf, certPEM, err := readCertFile(p.s.certFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return
+	case err != nil:
+		p.log.Warn("Cannot read the identity certificate; registering", "file", p.s.certFile, "error", err)
+		return
+	case !key.matches(leaf):
+		p.log.Warn("The identity key and certificate on disk do not match; registering", "key", p.s.keyFile, "cert", p.s.certFile)
+		return
+	}
+	if err := checkIdentityCert(leaf, p.idReq); err != nil {
+		p.log.Info("The identity certificate on disk is not this instance's; registering", "file", p.s.certFile, "reason", err)
+		return
+	}
+	if !now.Before(leaf.NotAfter) {
+		p.log.Info("The identity certificate on disk expired; registering", "file", p.s.certFile, "expiry", leaf.NotAfter.UTC().Format(time.RFC3339))
+		return
+	}
+	p.ident.Store(newIdentity(key, leaf, certPEM))
+	p.setLeaf(c, leaf, leaf.NotBefore)
+}
+
+func readCertFile(path string) (*x509.Certificate, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return parseCertPEM(data)
+}
+
+// Start starts the refresh loop. What Init fetched is not fetched again:
+// the first tick comes when the earliest credential is due.
+func (p *Provider) Start(ctx context.Context) error {
+	loopCtx, cancel := context.WithCancelCause(ctx)
+	p.cancelLoop = cancel
+	p.started = true
+	return p.group.Go(ctx, "cert refresh timer", func(stop <-chan struct{}) {
+		sdk.RefreshLoop(loopCtx, stop, p.nextWait, p.refresh, p.skipped)
+	})
+}
+
+var errShutdown = errors.New("shutdown")
+
+// Shutdown stops the refresh loop, cutting short a retry under way, and
+// waits for it; then, if configured, deletes the instance record.
+func (p *Provider) Shutdown(ctx context.Context) error {
+	if p.s == nil { // Init never ran
+		return nil
+	}
+	if p.cancelLoop != nil {
+		p.cancelLoop(errShutdown)
+	}
+	p.group.Stop()
+	if p.started && p.s.Identity.DeleteOnShutdown {
+		if err := p.deleteInstance(ctx); err != nil {
+			p.log.Warn("Failed to delete the instance record at ZTS", "error", err)
+		} else {
+			p.log.Info("Deleted the instance record at ZTS", "instance_id", p.idReq.InstanceID)
+		}
+	}
+	p.zts.closeIdle()
+	return nil
+}
