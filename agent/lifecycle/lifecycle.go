@@ -114,6 +114,9 @@ type Runner struct {
 	mu       sync.Mutex
 	stopping bool            // shutdown has begun
 	killed   map[string]bool // processes the runner ended on purpose
+
+	// relayMu is held while a cancellation is relayed to the providers.
+	relayMu sync.Mutex
 }
 
 // Run runs the lifecycle to its end and returns the exit code: 0 after a
@@ -164,6 +167,7 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 	}
 
 	r.phase("shutdown")
+	r.awaitRelay()
 	r.shutdownAll()
 	close(quit)
 	wg.Wait()
@@ -175,16 +179,15 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 func (r *Runner) initAll() {
 	for _, u := range r.Units {
 		name := u.Name()
-		if err := r.Faults.Hit(r.initCtx, "before "+name+" init"); err != nil {
-			r.Logger.Error(fmt.Sprintf("Error initializing %s: %v", name, err))
-			r.cancel(Cancellation{Init: true, Run: true, Cause: &InitFailedError{Name: name, Err: err}})
-		}
-		if r.initCtx.Err() != nil {
+		err := r.Faults.Hit(r.initCtx, "before "+name+" init")
+		if err == nil && r.initCtx.Err() != nil {
 			r.Logger.Info(fmt.Sprintf("Skipped %s initiation", name))
 			r.state(name, StateSkipped, nil)
 			continue
 		}
-		err := u.Init(context.WithoutCancel(r.initCtx))
+		if err == nil {
+			err = u.Init(context.WithoutCancel(r.initCtx))
+		}
 		switch {
 		case err == nil:
 			r.state(name, StateInitialized, nil)
@@ -333,6 +336,8 @@ func (r *Runner) watchExit(u Unit, quit <-chan struct{}) {
 
 // cancel cancels the agent's contexts and tells every live provider.
 func (r *Runner) cancel(c Cancellation) {
+	r.relayMu.Lock()
+	defer r.relayMu.Unlock()
 	if c.Init {
 		r.cancelInit(c.Cause)
 	}
@@ -357,6 +362,16 @@ func (r *Runner) cancel(c Cancellation) {
 		}()
 	}
 	wg.Wait()
+}
+
+// awaitRelay waits until a cancellation being relayed has reached every
+// provider. The main goroutine wakes as soon as runCtx is cancelled, while
+// the signal handler is still telling the providers; without this wait a
+// provider could get its Shutdown before it learns that its run context
+// was cancelled, and run a last refresh or keep retrying.
+func (r *Runner) awaitRelay() {
+	r.relayMu.Lock()
+	r.relayMu.Unlock() //nolint:staticcheck // an empty critical section is the point
 }
 
 func (r *Runner) shutdownTimeout(name string) time.Duration {
