@@ -2,6 +2,7 @@ package cert
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,12 +36,17 @@ const (
 
 // writeIdentity writes a new identity: the key only if it changed, then
 // the certificate, then the CA bundle if it changed.
-func (p *Provider) writeIdentity(key *privateKey, certPEM, caPEM []byte) error {
+func (p *Provider) writeIdentity(ctx context.Context, key *privateKey, certPEM, caPEM []byte) error {
 	if !key.samePEM(p.keyOnDisk) {
 		if err := writeFile(p.s.keyFile, key.pem, keyMode); err != nil {
 			return err
 		}
 		p.keyOnDisk = key.pem
+		// Where a crash leaves a new key beside the old certificate; the
+		// end-to-end tests crash here to check the next start repairs it.
+		if err := p.rt.Fault(ctx, "after identity key written"); err != nil {
+			return err
+		}
 	}
 	if err := writeFile(p.s.certFile, certPEM, certMode); err != nil {
 		return err

@@ -118,7 +118,7 @@ func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChange
 	if !key.matches(leaf) {
 		return false, errors.New("ZTS issued an identity certificate for another key")
 	}
-	if err := p.writeIdentity(key, certPEM, []byte(resp.X509CertificateSigner)); err != nil {
+	if err := p.writeIdentity(ctx, key, certPEM, []byte(resp.X509CertificateSigner)); err != nil {
 		return false, err
 	}
 	keyChanged = p.key == nil || !bytes.Equal(p.key.pem, key.pem)
