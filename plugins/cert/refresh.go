@@ -114,8 +114,6 @@ func (p *Provider) dueReason(c *credential, now time.Time) (sdk.Reason, bool) {
 // last attempt, if any failed.
 func (p *Provider) round(ctx context.Context, policy sdk.RetryPolicy, reportGood bool) error {
 	start := time.Now()
-	var identity *credential
-	var roles []*credential
 	pending := make(map[*credential]bool)
 	for _, c := range p.creds {
 		reason, due := p.dueReason(c, start)
@@ -134,7 +132,8 @@ func (p *Provider) round(ctx context.Context, policy sdk.RetryPolicy, reportGood
 	}
 
 	op := func(ctx context.Context) error {
-		identity, roles = nil, roles[:0]
+		var identity *credential
+		var roles []*credential
 		for _, c := range p.creds {
 			if !pending[c] {
 				continue
