@@ -145,7 +145,9 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a duration (write e.g. 30s or 5m)", n.Line, n.Value)
+		// A *yaml.TypeError lets decoding go on, so that every problem
+		// in the block is reported, not just this one.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (write e.g. 30s or 5m)", n.Line, n.Value)}}
 	}
 	*d = Duration(v)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -11,6 +12,9 @@ import (
 
 // ReadyTimeout bounds WaitForServerReady.
 const ReadyTimeout = time.Minute
+
+// readyTimeout is ReadyTimeout; tests shorten it.
+var readyTimeout = ReadyTimeout
 
 // WaitForServerReady confirms that the HTTP server at url answers, so that
 // it can later be shut down gracefully. Any HTTP response counts as ready,
@@ -29,7 +33,7 @@ func WaitForServerReady(url string, tlsConfig *tls.Config) error {
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, Timeout: 5 * time.Second}
 
-	deadline := time.Now().Add(ReadyTimeout)
+	deadline := time.Now().Add(readyTimeout)
 	wait := time.Millisecond
 	for {
 		err := probe(client, url)
@@ -37,7 +41,7 @@ func WaitForServerReady(url string, tlsConfig *tls.Config) error {
 			return nil
 		}
 		if time.Now().Add(wait).After(deadline) {
-			return fmt.Errorf("server at %s not ready after %v: %w", url, ReadyTimeout, err)
+			return fmt.Errorf("server at %s not ready after %v: %w", url, readyTimeout, err)
 		}
 		time.Sleep(wait)
 		wait = min(wait*2, 250*time.Millisecond)
@@ -56,10 +60,17 @@ func probe(client *http.Client, url string) error {
 }
 
 // isClientCertRequired reports a TLS server that is up but wants a client
-// certificate the probe does not have (k8s-athenz-sia #174).
+// certificate the probe does not have (k8s-athenz-sia #174). TLS 1.3
+// servers say certificate_required; TLS 1.2 servers say bad_certificate or
+// handshake_failure, so any alert the server sends counts: a server that
+// answers the handshake is up.
 func isClientCertRequired(err error) bool {
 	var alert tls.AlertError
 	if errors.As(err, &alert) && alert == 116 { // certificate_required
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" { // a TLS alert from the server
 		return true
 	}
 	return strings.Contains(err.Error(), "certificate required")

@@ -1,0 +1,161 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+var errFlaky = errors.New("zts: 503")
+
+func TestRetrySucceedsAfterFailures(t *testing.T) {
+	var tries int
+	var waits []time.Duration
+	p := RetryPolicy{Initial: time.Millisecond, Multiplier: 4, Jitter: 0.01}
+	err := Retry(context.Background(), p, func(context.Context) error {
+		tries++
+		if tries < 4 {
+			return errFlaky
+		}
+		return nil
+	}, func(err error, wait time.Duration) {
+		if !errors.Is(err, errFlaky) {
+			t.Errorf("onRetry heard %v", err)
+		}
+		waits = append(waits, wait)
+	})
+	if err != nil {
+		t.Fatalf("Retry = %v", err)
+	}
+	if tries != 4 || len(waits) != 3 {
+		t.Fatalf("%d tries, %d waits; want 4 and 3", tries, len(waits))
+	}
+	for i := 1; i < len(waits); i++ {
+		if waits[i] <= waits[i-1] {
+			t.Errorf("waits do not increase: %v", waits)
+		}
+	}
+	if waits[0] < 900*time.Microsecond || waits[0] > 1100*time.Microsecond {
+		t.Errorf("first wait %v, want about the initial 1ms", waits[0])
+	}
+}
+
+func TestRetryPassesItsContext(t *testing.T) {
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, "v")
+	err := Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
+		if ctx.Value(key{}) != "v" {
+			return Permanent(errors.New("not my context"))
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Retries stop the moment the run context is cancelled, not after the
+// wait under way: Retry returns op's last error with ErrRetriesStopped and
+// the cause.
+func TestRetryStopsWhenContextCancelled(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cause := errors.New("received signal: interrupt")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	waiting := make(chan time.Duration, 1)
+	var tries atomic.Int32
+	done := make(chan error, 1)
+	go func() {
+		done <- Retry(ctx, RetryPolicy{Initial: time.Hour, Max: time.Hour, MaxElapsed: 10 * time.Hour}, func(context.Context) error {
+			return fmt.Errorf("try %d: %w", tries.Add(1), errFlaky)
+		}, func(_ error, wait time.Duration) { waiting <- wait })
+	}()
+	if wait := await(t, waiting, "the first wait"); wait < 30*time.Minute {
+		t.Fatalf("wait %v, want about an hour", wait)
+	}
+	cancel(cause)
+	err := await(t, done, "Retry to return after cancellation")
+	if tries.Load() != 1 {
+		t.Errorf("%d tries, want 1", tries.Load())
+	}
+	if !errors.Is(err, ErrRetriesStopped) || !errors.Is(err, errFlaky) || !errors.Is(err, cause) {
+		t.Errorf("Retry = %v; want it to wrap ErrRetriesStopped, the last error and the cause", err)
+	}
+	if want := "retries stopped: try 1: zts: 503 (received signal: interrupt)"; err.Error() != want {
+		t.Errorf("Retry = %q, want %q", err, want)
+	}
+}
+
+func TestRetryWithContextAlreadyCancelledTriesOnce(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tries := 0
+	err := Retry(ctx, RetryPolicy{Initial: time.Millisecond}, func(context.Context) error {
+		tries++
+		return errFlaky
+	}, func(error, time.Duration) { t.Error("onRetry called") })
+	if tries != 1 || !errors.Is(err, ErrRetriesStopped) || !errors.Is(err, errFlaky) || !errors.Is(err, context.Canceled) {
+		t.Errorf("%d tries, Retry = %v", tries, err)
+	}
+}
+
+func TestRetryPermanent(t *testing.T) {
+	denied := errors.New("403: not a member")
+	tries := 0
+	err := Retry(context.Background(), RetryPolicy{Initial: time.Millisecond}, func(context.Context) error {
+		tries++
+		return Permanent(fmt.Errorf("role token: %w", denied))
+	}, func(error, time.Duration) { t.Error("onRetry called for a permanent error") })
+	if tries != 1 {
+		t.Errorf("%d tries, want 1", tries)
+	}
+	if !errors.Is(err, denied) || errors.Is(err, ErrRetriesStopped) || err.Error() != "role token: 403: not a member" {
+		t.Errorf("Retry = %v", err)
+	}
+}
+
+func TestRetryMaxTries(t *testing.T) {
+	tries, notified := 0, 0
+	err := Retry(context.Background(), RetryPolicy{Initial: time.Microsecond, MaxTries: 3}, func(context.Context) error {
+		tries++
+		return fmt.Errorf("try %d: %w", tries, errFlaky)
+	}, func(error, time.Duration) { notified++ })
+	if tries != 3 || notified != 2 {
+		t.Errorf("%d tries, %d notifications; want 3 and 2", tries, notified)
+	}
+	if err == nil || err.Error() != "try 3: zts: 503" || errors.Is(err, ErrRetriesStopped) {
+		t.Errorf("Retry = %v, want the last error as it is", err)
+	}
+}
+
+func TestRetryMaxElapsed(t *testing.T) {
+	tries := 0
+	err := Retry(context.Background(), RetryPolicy{Initial: time.Hour, MaxElapsed: time.Millisecond}, func(context.Context) error {
+		tries++
+		return errFlaky
+	}, func(error, time.Duration) { t.Error("waited past MaxElapsed") })
+	if tries != 1 || !errors.Is(err, errFlaky) {
+		t.Errorf("%d tries, Retry = %v", tries, err)
+	}
+}
+
+func TestRetryPolicyDefaults(t *testing.T) {
+	b := RetryPolicy{}.backOff()
+	if b.InitialInterval != time.Second || b.MaxInterval != time.Minute || b.Multiplier != 2 || b.RandomizationFactor != 0.5 {
+		t.Errorf("defaults: %+v", b)
+	}
+	b = RetryPolicy{Initial: 2 * time.Second, Max: 10 * time.Second, Multiplier: 3, Jitter: 0.1}.backOff()
+	if b.InitialInterval != 2*time.Second || b.MaxInterval != 10*time.Second || b.Multiplier != 3 || b.RandomizationFactor != 0.1 {
+		t.Errorf("custom: %+v", b)
+	}
+	// Out-of-range values fall back to the defaults.
+	b = RetryPolicy{Multiplier: 0.5, Jitter: 1.5}.backOff()
+	if b.Multiplier != 2 || b.RandomizationFactor != 0.5 {
+		t.Errorf("out of range: %+v", b)
+	}
+}
