@@ -1,0 +1,187 @@
+package token
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+func TestTokenUsable(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	k := Key{Kind: roleToken, Domain: "d"}
+	cases := []struct {
+		name string
+		tok  *Token
+		want bool
+	}{
+		{"nil", nil, false},
+		{"empty", newToken(roleToken, "", "", now.Add(time.Hour), now), false},
+		{"expired", newToken(roleToken, "t", "", now.Add(-time.Second), now.Add(-time.Hour)), false},
+		{"expires within the margin", newToken(roleToken, "t", "", now.Add(4*time.Second), now), false},
+		{"valid", fakeToken(k, 1, time.Hour), true},
+	}
+	for _, c := range cases {
+		if got := c.tok.usable(now, 5*time.Second); got != c.want {
+			t.Errorf("%s: usable = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestCacheNeverServesExpiredOrEmpty(t *testing.T) {
+	t.Parallel()
+	c := newCache(10, time.Hour)
+	now := time.Now()
+	k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
+	e, _ := c.add(k, true, now)
+	if got := c.get(k, now, 0); got != nil {
+		t.Fatalf("a target not yet fetched served %q", got.Raw)
+	}
+	e.tok.Store(newToken(accessToken, "t", "", now.Add(time.Second), now.Add(-time.Hour)))
+	if got := c.get(k, now, 0); got == nil {
+		t.Fatal("a valid token was not served")
+	}
+	if got := c.get(k, now.Add(2*time.Second), 0); got != nil {
+		t.Fatal("an expired token was served")
+	}
+}
+
+func TestCacheEvictsLeastRecentlyUsedWhenFull(t *testing.T) {
+	t.Parallel()
+	c := newCache(3, time.Hour)
+	now := time.Now()
+	key := func(r string) Key { return Key{Kind: roleToken, Domain: "d", Roles: r} }
+	c.add(key("target"), true, now.Add(-time.Hour)) // oldest, but a target
+	c.add(key("old"), false, now.Add(-time.Minute))
+	c.add(key("new"), false, now)
+	_, evicted := c.add(key("newest"), false, now)
+	if evicted == nil || evicted.key != key("old") {
+		t.Fatalf("evicted %+v, want the least recently used on-demand entry", evicted)
+	}
+	for _, r := range []string{"target", "new", "newest"} {
+		if c.lookup(key(r)) == nil {
+			t.Errorf("%s was evicted", r)
+		}
+	}
+}
+
+func TestCacheBytesCountWhatIsStored(t *testing.T) {
+	t.Parallel()
+	c := newCache(10, time.Hour)
+	now := time.Now()
+	if s := c.stats(); s.Entries[roleToken] != 0 || s.Bytes[roleToken] != 0 {
+		t.Fatalf("empty cache: %+v", s)
+	}
+	k := Key{Kind: roleToken, Domain: "sports", Roles: "readers"}
+	e, _ := c.add(k, false, now)
+	empty := c.stats().Bytes[roleToken]
+	want := int(unsafe.Sizeof(Key{})+unsafe.Sizeof(e)+unsafe.Sizeof(entry{})) + len("sports") + len("readers")
+	if empty != want {
+		t.Errorf("entry without a token: %d bytes, want %d", empty, want)
+	}
+	raw := strings.Repeat("x", 10000)
+	e.tok.Store(newToken(roleToken, raw, "", now.Add(time.Hour), now))
+	s := c.stats()
+	// The raw token, its JSON form and the REST body each hold it once;
+	// the header value holds it once more.
+	if got := s.Bytes[roleToken] - empty; got < 4*len(raw) || got > 4*len(raw)+1024 {
+		t.Errorf("a %d-byte token accounts for %d bytes, want about %d", len(raw), got, 4*len(raw))
+	}
+	if s.Entries[roleToken] != 1 || s.Entries[accessToken] != 0 || s.Bytes[accessToken] != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestKeyCredential(t *testing.T) {
+	t.Parallel()
+	cases := map[string]Key{
+		"roletoken/sports":                        {Kind: roleToken, Domain: "sports"},
+		"accesstoken/sports:readers,writers":      {Kind: accessToken, Domain: "sports", Roles: "readers,writers"},
+		"roletoken/d:r;proxy=p.s;min_expiry=60":   {Kind: roleToken, Domain: "d", Roles: "r", ProxyForPrincipal: "p.s", MinExpiry: 60},
+		"accesstoken/d:r;max_expiry=3600":         {Kind: accessToken, Domain: "d", Roles: "r", MaxExpiry: 3600},
+		"roletoken/d;min_expiry=1;max_expiry=100": {Kind: roleToken, Domain: "d", MinExpiry: 1, MaxExpiry: 100},
+	}
+	for want, k := range cases {
+		if got := k.credential(); got != want {
+			t.Errorf("%+v: %q, want %q", k, got, want)
+		}
+	}
+}
+
+// The precomputed REST bodies must be byte for byte what the reference's
+// json.Encoder produced for its response structs.
+func TestRESTBodiesMatchTheReferenceEncoding(t *testing.T) {
+	t.Parallel()
+	type accessTokenResponse struct { // k8s-athenz-sia pkg/token/sidecar.gen.go
+		AccessToken string  `json:"access_token"`
+		ExpiresIn   int     `json:"expires_in"`
+		Scope       *string `json:"scope,omitempty"`
+		TokenType   string  `json:"token_type"`
+	}
+	type roleTokenResponse struct {
+		ExpiryTime int64  `json:"expiryTime"`
+		Token      string `json:"token"`
+	}
+	encode := func(v any) string {
+		var b bytes.Buffer
+		if err := json.NewEncoder(&b).Encode(v); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	now := time.Unix(1_700_000_000, 0)
+	raw := `a.b<c>&"d\` // characters encoding/json escapes
+	for _, scope := range []string{"", "d:role.r1 d:role.r2"} {
+		tok := newToken(accessToken, raw, scope, now.Add(time.Hour), now)
+		got := string(tok.body) + "3599" + string(tok.tail)
+		want := accessTokenResponse{AccessToken: raw, ExpiresIn: 3599, TokenType: "Bearer"}
+		if scope != "" {
+			want.Scope = &scope
+		}
+		if w := encode(want); got != w {
+			t.Errorf("access token body\n got %s\nwant %s", got, w)
+		}
+		if tok.header[0] != "bearer "+raw {
+			t.Errorf("Authorization value %q", tok.header[0])
+		}
+	}
+	tok := newToken(roleToken, raw, "", now.Add(time.Hour), now)
+	if got, want := string(tok.body), encode(roleTokenResponse{ExpiryTime: now.Add(time.Hour).Unix(), Token: raw}); got != want {
+		t.Errorf("role token body\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestScheduleRefreshAheadOfExpiry(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	tok := func(life time.Duration) *Token { return newToken(roleToken, "t", "", now.Add(life), now) }
+	cases := []struct {
+		name         string
+		life, minRem time.Duration
+		rnd          float64
+		want         time.Duration // after fetch
+	}{
+		{"half of a long lifetime", 2 * time.Hour, 5 * time.Minute, 0, time.Hour},
+		{"two thirds at most", 2 * time.Hour, 5 * time.Minute, 0.999999, 80 * time.Minute},
+		{"min_remaining moves it earlier", 10 * time.Minute, 6 * time.Minute, 0.5, 4 * time.Minute},
+		{"but not before a quarter", 10 * time.Minute, 9 * time.Minute, 0.5, 150 * time.Second},
+	}
+	for _, c := range cases {
+		got := schedule(tok(c.life), c.minRem, c.rnd).Sub(now)
+		if d := got - c.want; d < -time.Second || d > time.Second {
+			t.Errorf("%s: refresh after %v, want %v", c.name, got, c.want)
+		}
+	}
+	// The jitter spreads refreshes over the whole window.
+	lo, hi := time.Duration(1<<62), time.Duration(0)
+	for i := range 1000 {
+		d := schedule(tok(time.Hour), 0, float64(i)/1000).Sub(now)
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	if lo != 30*time.Minute || hi < 39*time.Minute || hi > 40*time.Minute {
+		t.Errorf("refresh window [%v, %v], want [30m, 40m]", lo, hi)
+	}
+}

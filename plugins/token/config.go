@@ -1,0 +1,335 @@
+package token
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/textproto"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sia-agent/sia-agent/sdk"
+)
+
+// Config is the token provider's `config:` block. docs/token.md is its
+// reference; the defaults are those of DefaultConfig.
+type Config struct {
+	// Endpoint is the ZTS base URL, e.g. https://zts.example:4443/zts/v1.
+	Endpoint string `yaml:"endpoint"`
+	// CAFile is the PEM bundle that signs ZTS's server certificate; empty
+	// means the system roots.
+	CAFile string `yaml:"ca_file"`
+	// KeyFile and CertFile are the identity the provider authenticates to
+	// ZTS with (mTLS), typically written by the cert provider. They are
+	// reloaded when they change.
+	KeyFile  string `yaml:"key_file"`
+	CertFile string `yaml:"cert_file"`
+	// ZTSTimeout bounds one ZTS call.
+	ZTSTimeout sdk.Duration `yaml:"zts_timeout"`
+
+	// TokenTypes are the tokens the provider fetches and serves:
+	// accesstoken, roletoken or both.
+	TokenTypes []string `yaml:"token_types"`
+	// TokenExpiry is the lifetime asked of ZTS (access token expires_in,
+	// role token minExpiryTime) for targets, header mode and REST requests
+	// that name none; 0 leaves it to ZTS.
+	TokenExpiry sdk.Duration `yaml:"token_expiry"`
+	// Targets are fetched at Init, refreshed ahead of expiry, never evicted
+	// and written to files when Files.Dir is set.
+	Targets []Target `yaml:"targets"`
+
+	Refresh RefreshConfig `yaml:"refresh"`
+	Cache   CacheConfig   `yaml:"cache"`
+	Files   FilesConfig   `yaml:"files"`
+
+	// Address is where the token server listens.
+	Address string       `yaml:"address"`
+	Server  ServerConfig `yaml:"server"`
+
+	// MemoryReportInterval is how often the memory reporter logs the cache
+	// size and updates its gauges.
+	MemoryReportInterval sdk.Duration `yaml:"memory_report_interval"`
+}
+
+// Target is a token the provider keeps fresh whether or not anyone asks.
+type Target struct {
+	Domain string `yaml:"domain"`
+	// Roles are short role names; none means every role the identity has
+	// in the domain.
+	Roles []string `yaml:"roles"`
+}
+
+// RefreshConfig schedules refreshes ahead of each token's own expiry.
+type RefreshConfig struct {
+	// MinRemaining: a token is refreshed at a random point between 1/2
+	// and 2/3 of its lifetime, and no later than MinRemaining before it
+	// expires (but not before 1/4 of its lifetime).
+	MinRemaining sdk.Duration `yaml:"min_remaining"`
+	// Concurrency bounds the refreshes under way at once.
+	Concurrency int `yaml:"concurrency"`
+	// Retry is the backoff of one refresh; when it gives up, the token is
+	// tried again after Retry.Max.
+	Retry RetryConfig `yaml:"retry"`
+}
+
+// RetryConfig is an exponential backoff with jitter.
+type RetryConfig struct {
+	Initial    sdk.Duration `yaml:"initial"`
+	Max        sdk.Duration `yaml:"max"`
+	MaxElapsed sdk.Duration `yaml:"max_elapsed"`
+}
+
+func (r RetryConfig) policy() sdk.RetryPolicy {
+	return sdk.RetryPolicy{Initial: r.Initial.Std(), Max: r.Max.Std(), MaxElapsed: r.MaxElapsed.Std()}
+}
+
+// CacheConfig bounds the cache of on-demand tokens.
+type CacheConfig struct {
+	// IdleTimeout evicts a token nobody asked for in that long (targets
+	// are never evicted).
+	IdleTimeout sdk.Duration `yaml:"idle_timeout"`
+	// MaxEntries caps the cache; beyond it the least recently used
+	// on-demand token is evicted.
+	MaxEntries int `yaml:"max_entries"`
+	// ExpiryMargin: a token that expires within this margin is not served
+	// any more (it is fetched again instead), so that a client never gets
+	// a token that expires on its way to the resource.
+	ExpiryMargin sdk.Duration `yaml:"expiry_margin"`
+}
+
+// FilesConfig writes the targets' tokens to files.
+type FilesConfig struct {
+	// Dir is where <domain><delimiter><roles>.{accesstoken,roletoken} are
+	// written; empty means no files.
+	Dir       string   `yaml:"dir"`
+	Mode      FileMode `yaml:"mode"`
+	Delimiter string   `yaml:"delimiter"`
+}
+
+// ServerConfig is the token server's behaviour.
+type ServerConfig struct {
+	// Enabled turns the token server on.
+	Enabled bool `yaml:"enabled"`
+	// HeaderMode answers any request but the REST API's with the tokens
+	// named by the X-Athenz-Domain and X-Athenz-Role headers.
+	HeaderMode bool `yaml:"header_mode"`
+	// RESTAPI serves POST /accesstoken and POST /roletoken.
+	RESTAPI bool `yaml:"rest_api"`
+	// RoleAuthHeader carries the role token in header mode.
+	RoleAuthHeader string `yaml:"role_auth_header"`
+
+	// RequestTimeout bounds how long a request waits for ZTS on a cache
+	// miss before it gets 503; the fetch goes on and its token is cached.
+	RequestTimeout    sdk.Duration `yaml:"request_timeout"`
+	ReadHeaderTimeout sdk.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       sdk.Duration `yaml:"read_timeout"`
+	WriteTimeout      sdk.Duration `yaml:"write_timeout"`
+	IdleTimeout       sdk.Duration `yaml:"idle_timeout"`
+
+	// ShutdownDelay keeps the server serving for this long after shutdown
+	// began, so that clients routed away from the agent finish first;
+	// ShutdownTimeout then bounds the graceful shutdown.
+	ShutdownDelay   sdk.Duration `yaml:"shutdown_delay"`
+	ShutdownTimeout sdk.Duration `yaml:"shutdown_timeout"`
+
+	TLS TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig turns on TLS, and with ClientCAFile mTLS, for the token server.
+// The files are reloaded when they change.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile makes the server require client certificates signed by
+	// these CAs, and only these: the system roots are not trusted.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+func (t TLSConfig) enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// FileMode is a file permission written in octal, e.g. "0600" or 0640.
+type FileMode os.FileMode
+
+// UnmarshalYAML parses an octal permission.
+func (m *FileMode) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimPrefix(strings.TrimPrefix(n.Value, "0o"), "0O")
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 0o777 {
+		return fmt.Errorf("line %d: %q is not a file permission (write e.g. \"0600\")", n.Line, n.Value)
+	}
+	*m = FileMode(v)
+	return nil
+}
+
+// The token types, as configured and as the status records name them.
+const (
+	typeAccessToken = "accesstoken"
+	typeRoleToken   = "roletoken"
+)
+
+// DefaultConfig returns the configuration an empty block means.
+func DefaultConfig() Config {
+	return Config{
+		ZTSTimeout: sdk.Duration(10 * time.Second),
+		TokenTypes: []string{typeAccessToken, typeRoleToken},
+		Refresh: RefreshConfig{
+			MinRemaining: sdk.Duration(5 * time.Minute),
+			Concurrency:  4,
+			Retry: RetryConfig{
+				Initial:    sdk.Duration(time.Second),
+				Max:        sdk.Duration(30 * time.Second),
+				MaxElapsed: sdk.Duration(time.Minute),
+			},
+		},
+		Cache: CacheConfig{
+			IdleTimeout:  sdk.Duration(time.Hour),
+			MaxEntries:   10000,
+			ExpiryMargin: sdk.Duration(5 * time.Second),
+		},
+		Files:   FilesConfig{Mode: 0o600, Delimiter: ":role."},
+		Address: "127.0.0.1:8880",
+		Server: ServerConfig{
+			Enabled:           true,
+			HeaderMode:        true,
+			RESTAPI:           true,
+			RoleAuthHeader:    "Athenz-Role-Auth",
+			RequestTimeout:    sdk.Duration(3 * time.Second),
+			ReadHeaderTimeout: sdk.Duration(5 * time.Second),
+			ReadTimeout:       sdk.Duration(10 * time.Second),
+			WriteTimeout:      sdk.Duration(10 * time.Second),
+			IdleTimeout:       sdk.Duration(2 * time.Minute),
+			ShutdownTimeout:   sdk.Duration(5 * time.Second),
+		},
+		MemoryReportInterval: sdk.Duration(time.Minute),
+	}
+}
+
+// decodeConfig decodes cfg over the defaults and checks it, reporting every
+// problem with its file, line and key.
+func decodeConfig(cfg sdk.Config) (Config, error) {
+	c := DefaultConfig()
+	if err := cfg.Decode(&c); err != nil {
+		return c, err
+	}
+	return c, c.check(cfg)
+}
+
+func (c *Config) check(cfg sdk.Config) error {
+	var ps sdk.Problems
+	add := func(key, format string, args ...any) {
+		var p *sdk.Problem
+		if err := cfg.Errorf(key, format, args...); asProblem(err, &p) {
+			ps = append(ps, p)
+		}
+	}
+
+	switch u, err := url.Parse(c.Endpoint); {
+	case c.Endpoint == "":
+		add("endpoint", "is required: the ZTS base URL, e.g. https://zts.example:4443/zts/v1")
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		add("endpoint", "%q is not an http(s) URL", c.Endpoint)
+	}
+	if c.KeyFile == "" || c.CertFile == "" {
+		add("key_file", "key_file and cert_file are required: the identity the provider authenticates to ZTS with")
+	}
+	if c.ZTSTimeout <= 0 {
+		add("zts_timeout", "must be positive")
+	}
+
+	if len(c.TokenTypes) == 0 {
+		add("token_types", "name at least one of %s, %s", typeAccessToken, typeRoleToken)
+	}
+	for i, t := range c.TokenTypes {
+		if t != typeAccessToken && t != typeRoleToken {
+			add(fmt.Sprintf("token_types[%d]", i), "%q is not a token type (want %s or %s)", t, typeAccessToken, typeRoleToken)
+		}
+	}
+	if secs := c.TokenExpiry.Std() / time.Second; secs > math.MaxInt32 || c.TokenExpiry.Std()%time.Second != 0 {
+		add("token_expiry", "must be whole seconds, at most %d", math.MaxInt32)
+	}
+	for i, t := range c.Targets {
+		key := fmt.Sprintf("targets[%d]", i)
+		if _, _, err := canonical(t.Domain, strings.Join(t.Roles, ",")); err != nil {
+			add(key, "%v", err)
+		}
+	}
+
+	r := c.Refresh
+	if r.Concurrency < 1 {
+		add("refresh.concurrency", "must be at least 1")
+	}
+	if r.Retry.Initial <= 0 || r.Retry.Max < r.Retry.Initial || r.Retry.MaxElapsed <= 0 {
+		add("refresh.retry", "want 0 < initial <= max and max_elapsed > 0")
+	}
+	if c.Cache.IdleTimeout <= 0 {
+		add("cache.idle_timeout", "must be positive")
+	}
+	if c.Cache.MaxEntries < 1 {
+		add("cache.max_entries", "must be at least 1")
+	}
+	if c.Files.Dir != "" && c.Files.Mode&0o600 != 0o600 {
+		add("files.mode", "%#o would not let the owner read and write the token files", c.Files.Mode)
+	}
+
+	s := c.Server
+	if s.Enabled {
+		if _, _, err := net.SplitHostPort(c.Address); err != nil {
+			add("address", "%q is not host:port: %v", c.Address, err)
+		}
+		if !s.HeaderMode && !s.RESTAPI {
+			add("server", "enable header_mode or rest_api (or set enabled: false): a server with neither answers 404 to everything")
+		}
+		if s.RoleAuthHeader == "" || strings.ContainsAny(s.RoleAuthHeader, " \t:\r\n") {
+			add("server.role_auth_header", "%q is not a header name", s.RoleAuthHeader)
+		}
+		for key, d := range map[string]sdk.Duration{
+			"server.request_timeout": s.RequestTimeout, "server.read_header_timeout": s.ReadHeaderTimeout,
+			"server.read_timeout": s.ReadTimeout, "server.write_timeout": s.WriteTimeout,
+			"server.idle_timeout": s.IdleTimeout, "server.shutdown_timeout": s.ShutdownTimeout,
+		} {
+			if d <= 0 {
+				add(key, "must be positive")
+			}
+		}
+		if s.WriteTimeout > 0 && s.WriteTimeout <= s.RequestTimeout {
+			add("server.write_timeout", "must exceed request_timeout, or a slow answer is cut off instead of getting 503")
+		}
+		if s.TLS.enabled() && (s.TLS.CertFile == "" || s.TLS.KeyFile == "") {
+			add("server.tls", "cert_file and key_file go together")
+		}
+		if s.TLS.ClientCAFile != "" && !s.TLS.enabled() {
+			add("server.tls.client_ca_file", "mTLS needs cert_file and key_file too")
+		}
+	}
+	if c.MemoryReportInterval <= 0 {
+		add("memory_report_interval", "must be positive")
+	}
+	return ps.Err()
+}
+
+func asProblem(err error, p **sdk.Problem) bool {
+	pp, ok := err.(*sdk.Problem)
+	*p = pp
+	return ok
+}
+
+// wants reports whether token type t is enabled.
+func (c *Config) wants(t string) bool {
+	for _, x := range c.TokenTypes {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// roleAuthHeader is the role token header's canonical name, so that it can
+// be set in a header map directly.
+func (c *Config) roleAuthHeader() string {
+	return textproto.CanonicalMIMEHeaderKey(c.Server.RoleAuthHeader)
+}

@@ -1,0 +1,161 @@
+// Package token is the token provider: it keeps Athenz role tokens and
+// access tokens fresh in a cache, for configured targets and on demand,
+// writes the targets' tokens to files, and serves them on a local token
+// server compatible with k8s-athenz-sia's header mode and REST API.
+//
+// docs/token.md is the user's guide: configuration, API compatibility and
+// the deliberate differences from k8s-athenz-sia.
+package token
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sia-agent/sia-agent/sdk"
+)
+
+// Provider is the token provider.
+type Provider struct {
+	cfg     Config
+	log     hclog.Logger
+	metrics *metrics
+	zts     *ztsClient
+	store   *store
+	server  *server // nil when the server is off
+	group   *sdk.Group
+	targets []Key
+
+	addr        net.Addr                // where the server listens, once started
+	stopRefresh context.CancelCauseFunc // stops refresh retries at Shutdown
+}
+
+var _ sdk.Provider = (*Provider)(nil)
+
+// errShutdown is the cause of the refresh context's cancellation at
+// Shutdown.
+var errShutdown = errors.New("shutting down")
+
+// Validate checks the configuration.
+func (p *Provider) Validate(_ context.Context, cfg sdk.Config) error {
+	_, err := decodeConfig(cfg)
+	return err
+}
+
+// Init loads the identity, builds the cache and makes one attempt at every
+// target's tokens (in init mode: fetches them with retries and writes
+// their files, failing if any could not be had).
+func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
+	cfg, err := decodeConfig(rt.Config)
+	if err != nil {
+		return err
+	}
+	p.cfg = cfg
+	p.log = rt.Logger
+	c := newCache(cfg.Cache.MaxEntries, cfg.Cache.IdleTimeout.Std())
+	if p.metrics, err = newMetrics(rt.Metrics, c); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if p.zts, err = newZTSClient(&p.cfg, p.metrics); err != nil {
+		return err
+	}
+	p.store = newStore(&p.cfg, p.log, c, p.zts, newTokenFiles(cfg.Files), rt.Host)
+	p.targets = p.cfg.targetKeys()
+	now := time.Now()
+	for _, k := range p.targets {
+		c.add(k, true, now)
+	}
+	if cfg.Server.Enabled {
+		if p.server, err = newServer(&p.cfg, p.store, p.log, p.metrics); err != nil {
+			return err
+		}
+	}
+	p.group = sdk.NewGroup(rt)
+
+	if rt.Mode == sdk.ModeInit {
+		if p.store.files == nil {
+			p.log.Info("No token files configured: nothing to do in init mode")
+			return nil
+		}
+		if err := p.store.fetchAll(ctx, p.targets); err != nil {
+			return fmt.Errorf("fetching the tokens to write to files: %w", err)
+		}
+		return nil
+	}
+	p.store.prefetch(ctx, p.targets)
+	return nil
+}
+
+// Start starts the token server, the refresh timer and the memory reporter,
+// in the order of the specification. Start is not cut short when ctx is
+// cancelled: its goroutines learn of it.
+func (p *Provider) Start(ctx context.Context) error {
+	if p.server != nil {
+		ln, err := p.server.listen()
+		if err != nil {
+			return err
+		}
+		p.addr = ln.Addr()
+		p.log.Info("Starting token server", "address", ln.Addr().String(), "header_mode", p.cfg.Server.HeaderMode,
+			"rest_api", p.cfg.Server.RESTAPI, "tls", p.server.tls != nil)
+		if err := p.group.Go(ctx, "token server", func(stop <-chan struct{}) { p.server.serve(ln, stop) }); err != nil {
+			ln.Close()
+			return err
+		}
+		if err := sdk.WaitForServerReady(p.server.probeURL(ln), p.server.probeTLS()); err != nil {
+			return fmt.Errorf("waiting for the token server to answer: %w", err)
+		}
+	}
+
+	refreshCtx, cancel := context.WithCancelCause(ctx)
+	p.stopRefresh = cancel
+	if err := p.group.Go(ctx, "token refresh timer", func(stop <-chan struct{}) { p.store.refreshLoop(refreshCtx, stop) }); err != nil {
+		return err
+	}
+	return p.group.Go(ctx, "memory reporter", p.memoryReporter)
+}
+
+// Shutdown stops the refresh timer and the memory reporter at once, and
+// the token server after its shutdown delay, gracefully; it returns once
+// every goroutine has.
+func (p *Provider) Shutdown(context.Context) error {
+	if p.group == nil { // Init did not get that far
+		if p.zts != nil {
+			p.zts.close()
+		}
+		return nil
+	}
+	if p.stopRefresh != nil {
+		p.stopRefresh(errShutdown)
+	}
+	p.group.Stop()
+	p.store.close()
+	p.zts.close()
+	return nil
+}
+
+// Addr is where the token server listens, once Start has run.
+func (p *Provider) Addr() net.Addr { return p.addr }
+
+// targetKeys returns the cache keys of the targets' tokens, under the
+// defaults header mode and REST requests without expiry use, so that they
+// are served from the preloaded entries.
+func (c *Config) targetKeys() []Key {
+	expiry := int32(c.TokenExpiry.Std() / time.Second)
+	var keys []Key
+	for _, t := range c.Targets {
+		domain, roles, _ := canonical(t.Domain, strings.Join(t.Roles, ",")) // validated
+		if c.wants(typeAccessToken) {
+			keys = append(keys, Key{Kind: accessToken, Domain: domain, Roles: roles, MaxExpiry: expiry})
+		}
+		if c.wants(typeRoleToken) {
+			keys = append(keys, Key{Kind: roleToken, Domain: domain, Roles: roles, MinExpiry: expiry})
+		}
+	}
+	return keys
+}

@@ -1,0 +1,198 @@
+package token
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// accessTokenRequest is the body of POST /accesstoken (the reference's
+// AccessTokenRequestBody).
+type accessTokenRequest struct {
+	Domain            string  `json:"domain"`
+	Role              *string `json:"role,omitempty"`
+	ProxyForPrincipal *string `json:"proxy_for_principal,omitempty"`
+	Expiry            *int64  `json:"expiry,omitempty"`
+}
+
+// roleTokenRequest is the body of POST /roletoken (the reference's
+// RoleTokenRequestBody).
+type roleTokenRequest struct {
+	Domain            string  `json:"domain"`
+	Role              *string `json:"role,omitempty"`
+	ProxyForPrincipal *string `json:"proxy_for_principal,omitempty"`
+	MinExpiry         *int64  `json:"min_expiry,omitempty"`
+	MaxExpiry         *int64  `json:"max_expiry,omitempty"`
+}
+
+// decodeStrict decodes exactly one JSON object into v: unknown fields, as
+// in the reference, and trailing data are errors.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("empty request body: want a JSON object")
+		}
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// seconds validates an optional lifetime in seconds; ZTS takes int32.
+func seconds(name string, v *int64, def int32) (int32, error) {
+	switch {
+	case v == nil || *v == 0:
+		return def, nil
+	case *v < 0 || *v > math.MaxInt32:
+		return 0, fmt.Errorf("%s must be between 0 and %d seconds", name, math.MaxInt32)
+	}
+	return int32(*v), nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// parseAccessTokenRequest turns a POST /accesstoken body into a cache key;
+// def is token_expiry, used when the request names no expiry.
+func parseAccessTokenRequest(body []byte, def int32) (Key, error) {
+	var q accessTokenRequest
+	if err := decodeStrict(body, &q); err != nil {
+		return Key{}, err
+	}
+	domain, roles, err := canonical(q.Domain, deref(q.Role))
+	if err != nil {
+		return Key{}, err
+	}
+	proxy := deref(q.ProxyForPrincipal)
+	if err := checkPrincipal(proxy); err != nil {
+		return Key{}, err
+	}
+	expiry, err := seconds("expiry", q.Expiry, def)
+	if err != nil {
+		return Key{}, err
+	}
+	return Key{Kind: accessToken, Domain: domain, Roles: roles, ProxyForPrincipal: proxy, MaxExpiry: expiry}, nil
+}
+
+// parseRoleTokenRequest turns a POST /roletoken body into a cache key.
+// max_expiry is validated but not sent to ZTS, as in the reference (#97):
+// it would only shorten the tokens the agent shares between clients.
+func parseRoleTokenRequest(body []byte, def int32) (Key, error) {
+	var q roleTokenRequest
+	if err := decodeStrict(body, &q); err != nil {
+		return Key{}, err
+	}
+	domain, roles, err := canonical(q.Domain, deref(q.Role))
+	if err != nil {
+		return Key{}, err
+	}
+	proxy := deref(q.ProxyForPrincipal)
+	if err := checkPrincipal(proxy); err != nil {
+		return Key{}, err
+	}
+	minExpiry, err := seconds("min_expiry", q.MinExpiry, def)
+	if err != nil {
+		return Key{}, err
+	}
+	if _, err := seconds("max_expiry", q.MaxExpiry, 0); err != nil {
+		return Key{}, err
+	}
+	return Key{Kind: roleToken, Domain: domain, Roles: roles, ProxyForPrincipal: proxy, MinExpiry: minExpiry}, nil
+}
+
+// readBody reads a request body of at most maxBodyBytes into a pooled
+// buffer, which the caller puts back.
+func (s *server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, int, string) {
+	bp := s.bufs.Get().(*[]byte)
+	buf := bytes.NewBuffer((*bp)[:0])
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBodyBytes))
+	*bp = buf.Bytes()
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return bp, http.StatusRequestEntityTooLarge, "request body larger than " + strconv.FormatInt(s.maxBodyBytes, 10) + " bytes"
+	case err != nil:
+		return bp, http.StatusBadRequest, "reading the request body: " + err.Error()
+	}
+	return bp, 0, ""
+}
+
+// postAccessToken answers POST /accesstoken with
+// {"access_token":…,"expires_in":…,"scope":…,"token_type":"Bearer"}.
+func (s *server) postAccessToken(w http.ResponseWriter, r *http.Request, now time.Time) int {
+	k, code := s.restKey(w, r, parseAccessTokenRequest)
+	if code != 0 {
+		return code
+	}
+	t, code := s.restToken(w, r, k, now)
+	if t == nil {
+		return code
+	}
+	bp := s.bufs.Get().(*[]byte)
+	b := append((*bp)[:0], t.body...)
+	// expires_in counts from now, as the reference computes it per request.
+	b = strconv.AppendInt(b, int64(time.Until(t.Expiry)/time.Second), 10)
+	b = append(b, t.tail...)
+	code = writeOK(w, b)
+	*bp = b
+	s.bufs.Put(bp)
+	return code
+}
+
+// postRoleToken answers POST /roletoken with {"expiryTime":…,"token":…}.
+func (s *server) postRoleToken(w http.ResponseWriter, r *http.Request, now time.Time) int {
+	k, code := s.restKey(w, r, parseRoleTokenRequest)
+	if code != 0 {
+		return code
+	}
+	t, code := s.restToken(w, r, k, now)
+	if t == nil {
+		return code
+	}
+	return writeOK(w, t.body)
+}
+
+// restKey reads and parses a REST body, answering 400 or 413 if it is no
+// good.
+func (s *server) restKey(w http.ResponseWriter, r *http.Request, parse func([]byte, int32) (Key, error)) (Key, int) {
+	bp, code, msg := s.readBody(w, r)
+	defer s.bufs.Put(bp)
+	if code != 0 {
+		return Key{}, writeError(w, code, msg)
+	}
+	k, err := parse(*bp, s.expiry)
+	if err != nil {
+		return Key{}, writeError(w, http.StatusBadRequest, "invalid request body: "+err.Error())
+	}
+	return k, 0
+}
+
+// restToken returns k's token from the cache or ZTS, or answers the
+// failure and returns nil.
+func (s *server) restToken(w http.ResponseWriter, r *http.Request, k Key, now time.Time) (*Token, int) {
+	if t := s.store.cache.get(k, now, s.margin); t != nil {
+		return t, 0
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+	res := s.store.wait(ctx, s.store.start(k))
+	if res.err != nil {
+		return nil, s.fetchFailed(w, r, k, res.err)
+	}
+	return res.tok, 0
+}

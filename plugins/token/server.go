@@ -1,0 +1,259 @@
+package token
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// server is the token server: the reference's header mode and REST API
+// (k8s-athenz-sia pkg/token/server.go) answered from the cache.
+type server struct {
+	cfg     *Config
+	store   *store
+	log     hclog.Logger
+	metrics *metrics
+	tls     *serverTLS // nil: plain HTTP
+
+	roleHeader   string // canonical, so that it can index a header map
+	wantAT       bool
+	wantRT       bool
+	expiry       int32 // token_expiry in seconds: the default lifetime asked of ZTS
+	margin       time.Duration
+	timeout      time.Duration
+	maxBodyBytes int64
+
+	// bufs holds request and response buffers, so that answering from the
+	// cache allocates none.
+	bufs sync.Pool
+
+	srv *http.Server
+}
+
+func newServer(cfg *Config, st *store, log hclog.Logger, m *metrics) (*server, error) {
+	s := &server{
+		cfg:          cfg,
+		store:        st,
+		log:          log,
+		metrics:      m,
+		roleHeader:   cfg.roleAuthHeader(),
+		wantAT:       cfg.wants(typeAccessToken),
+		wantRT:       cfg.wants(typeRoleToken),
+		expiry:       int32(cfg.TokenExpiry.Std() / time.Second),
+		margin:       cfg.Cache.ExpiryMargin.Std(),
+		timeout:      cfg.Server.RequestTimeout.Std(),
+		maxBodyBytes: 64 << 10,
+	}
+	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	if cfg.Server.TLS.enabled() {
+		t, err := newServerTLS(cfg.Server.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("loading the token server's TLS files: %w", err)
+		}
+		s.tls = t
+	}
+	sc := cfg.Server
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: sc.ReadHeaderTimeout.Std(),
+		ReadTimeout:       sc.ReadTimeout.Std(),
+		WriteTimeout:      sc.WriteTimeout.Std(),
+		IdleTimeout:       sc.IdleTimeout.Std(),
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+	}
+	return s, nil
+}
+
+// listen binds the address, so that a port in use fails Start rather than
+// a goroutine later.
+func (s *server) listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", s.cfg.Address, err)
+	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls.config())
+	}
+	return ln, nil
+}
+
+// probeURL is where the readiness probe reaches the server on ln: over
+// loopback when it listens on every address.
+func (s *server) probeURL(ln net.Listener) string {
+	addr := ln.Addr().(*net.TCPAddr)
+	host := addr.IP
+	if host.IsUnspecified() {
+		host = net.IPv4(127, 0, 0, 1)
+		if addr.IP.To4() == nil {
+			host = net.IPv6loopback
+		}
+	}
+	scheme := "http"
+	if s.tls != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host.String(), strconv.Itoa(addr.Port)) + "/"
+}
+
+// probeTLS is the readiness probe's TLS configuration. It skips
+// verification: it only checks that our own listener answers, and sends
+// nothing secret.
+func (s *server) probeTLS() *tls.Config {
+	if s.tls == nil {
+		return nil
+	}
+	return &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // see above
+}
+
+// serve is the "token server" goroutine: it serves on ln until stop is
+// closed, keeps serving for the shutdown delay, then shuts down gracefully.
+func (s *server) serve(ln net.Listener, stop <-chan struct{}) {
+	done := make(chan error, 1)
+	go func() { done <- s.srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		s.log.Error("Token server stopped serving", "error", err)
+		return
+	case <-stop:
+	}
+	delay := s.cfg.Server.ShutdownDelay.Std()
+	s.log.Info("Delaying token server shutdown to shutdown gracefully", "delay", delay)
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		<-t.C
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout.Std())
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		s.log.Warn("Token server did not shut down gracefully; closing it", "error", err)
+		s.srv.Close()
+	}
+	<-done
+	s.log.Info("Stopped token server")
+}
+
+// ServeHTTP routes as the reference does: the REST API's two endpoints
+// when it is on, header mode for anything else when that is on, 404
+// otherwise.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	mode, code := s.route(w, r, start)
+	d := time.Since(start)
+	s.metrics.request(mode, code, d)
+	if s.log.IsDebug() {
+		s.log.Debug("Answered request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "mode", modeNames[mode], "code", code, "duration", d)
+	}
+}
+
+func (s *server) route(w http.ResponseWriter, r *http.Request, now time.Time) (mode, code int) {
+	if s.cfg.Server.RESTAPI {
+		switch {
+		case r.URL.Path == "/accesstoken" && s.wantAT:
+			if r.Method == http.MethodPost {
+				return modeAccessToken, s.postAccessToken(w, r, now)
+			}
+			mode = modeAccessToken
+		case r.URL.Path == "/roletoken" && s.wantRT:
+			if r.Method == http.MethodPost {
+				return modeRoleToken, s.postRoleToken(w, r, now)
+			}
+			mode = modeRoleToken
+		default:
+			mode = modeOther
+		}
+	}
+	if s.cfg.Server.HeaderMode {
+		return modeHeader, s.headerMode(w, r, now)
+	}
+	if mode != modeOther && s.cfg.Server.RESTAPI {
+		w.Header().Set("Allow", http.MethodPost)
+		return mode, writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use POST")
+	}
+	return modeOther, writeError(w, http.StatusNotFound, "no such endpoint: the token server serves "+s.endpoints())
+}
+
+func (s *server) endpoints() string {
+	switch {
+	case s.wantAT && s.wantRT:
+		return "POST /accesstoken and POST /roletoken"
+	case s.wantAT:
+		return "POST /accesstoken"
+	}
+	return "POST /roletoken"
+}
+
+// Header values set on every JSON answer; shared, never modified.
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	noSniff         = []string{"nosniff"}
+)
+
+// writeError answers code with {"error": msg}, as the reference's header
+// mode does, and returns code.
+func writeError(w http.ResponseWriter, code int, msg string) int {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = noSniff
+	w.WriteHeader(code)
+	b := append(append([]byte(`{"error":`), jsonString(msg)...), '}')
+	_, _ = w.Write(b)
+	return code
+}
+
+// fetchFailed answers a request whose token could not be had, with the
+// status that says why. ZTS's own messages and URLs stay in the log.
+func (s *server) fetchFailed(w http.ResponseWriter, r *http.Request, k Key, err error) int {
+	code, msg := failureStatus(err)
+	if s.log.IsDebug() {
+		s.log.Debug("Token unavailable", "credential", k.credential(), "code", code, "error", err, "remote", r.RemoteAddr)
+	}
+	return writeError(w, code, msg+": "+k.credential())
+}
+
+// failureStatus maps why a token could not be had to the status a client
+// should see: 403 when ZTS refuses the agent's identity, 404 when it knows
+// no such domain or role, 400 when it finds the request invalid, 502 when
+// it answers nonsense and 503 when it cannot be reached, is failing, or is
+// too slow.
+func failureStatus(err error) (int, string) {
+	var ze *ztsError
+	var bad *badResponseError
+	switch {
+	case errors.As(err, &ze):
+		switch ze.Status {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return http.StatusForbidden, "ZTS refused to issue the token to the agent's identity"
+		case http.StatusNotFound:
+			return http.StatusNotFound, "ZTS has no such domain or role"
+		case http.StatusBadRequest:
+			return http.StatusBadRequest, "ZTS rejected the request as invalid"
+		case http.StatusTooManyRequests:
+			return http.StatusServiceUnavailable, "ZTS is rate limiting the agent"
+		}
+		return http.StatusServiceUnavailable, "ZTS failed (" + strconv.Itoa(ze.Status) + ")"
+	case errors.As(err, &bad):
+		return http.StatusBadGateway, "ZTS answered without a usable token"
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "ZTS did not answer in time"
+	case errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, "the request was cancelled before ZTS answered"
+	}
+	return http.StatusServiceUnavailable, "ZTS cannot be reached"
+}
+
+// writeOK answers 200 with a JSON body.
+func writeOK(w http.ResponseWriter, body []byte) int {
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return http.StatusOK
+}

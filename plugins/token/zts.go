@@ -1,0 +1,318 @@
+package token
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// fetcher gets one token from ZTS. The ZTS client implements it; tests
+// substitute their own.
+type fetcher interface {
+	fetch(ctx context.Context, k Key) (*Token, error)
+}
+
+// ZTS operation names, as metrics and errors name them.
+const (
+	opRoleToken   = "roletoken"
+	opAccessToken = "accesstoken"
+)
+
+// maxResponse bounds what is read of a ZTS answer.
+const maxResponse = 1 << 20
+
+// ztsClient speaks ZTS's two token calls over mTLS (reference section 7):
+// GET /domain/{d}/token and POST /oauth2/token.
+type ztsClient struct {
+	base      string // endpoint without a trailing slash
+	client    *http.Client
+	transport *http.Transport
+	identity  *watched[*tls.Certificate]
+	metrics   *metrics
+
+	// identityGen is the identity generation the pooled connections were
+	// made with; see checkIdentity.
+	identityGen atomic.Int64
+}
+
+func newZTSClient(c *Config, m *metrics) (*ztsClient, error) {
+	identity, err := loadKeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading the identity to authenticate to ZTS with: %w", err)
+	}
+	tlsCfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			cert, _ := identity.get()
+			return cert, nil
+		},
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading the ZTS CA bundle: %w", err)
+		}
+		tlsCfg.RootCAs = x509.NewCertPool()
+		if !tlsCfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("loading the ZTS CA bundle: no PEM certificate in %s", c.CAFile)
+		}
+	}
+	transport := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		TLSClientConfig:     tlsCfg,
+		TLSHandshakeTimeout: 10 * time.Second,
+		IdleConnTimeout:     90 * time.Second,
+		// Bounds the ZTS calls under way at once, whatever asks for them:
+		// a burst of distinct cache misses queues here instead of opening
+		// a connection each.
+		MaxConnsPerHost:     32,
+		MaxIdleConnsPerHost: 32,
+		ForceAttemptHTTP2:   true,
+	}
+	return &ztsClient{
+		base:      strings.TrimRight(c.Endpoint, "/"),
+		client:    &http.Client{Transport: transport},
+		transport: transport,
+		identity:  identity,
+		metrics:   m,
+	}, nil
+}
+
+// checkIdentity drops pooled connections once the identity files changed,
+// so that the next calls authenticate with the new certificate.
+func (c *ztsClient) checkIdentity() {
+	_, gen := c.identity.get()
+	if g := int64(gen); c.identityGen.Swap(g) != g {
+		c.transport.CloseIdleConnections()
+	}
+}
+
+func (c *ztsClient) close() { c.transport.CloseIdleConnections() }
+
+func (c *ztsClient) fetch(ctx context.Context, k Key) (*Token, error) {
+	if k.Kind == accessToken {
+		return c.accessToken(ctx, k)
+	}
+	return c.roleToken(ctx, k)
+}
+
+func (c *ztsClient) roleToken(ctx context.Context, k Key) (*Token, error) {
+	q := url.Values{}
+	if k.Roles != "" {
+		q.Set("role", k.Roles)
+	}
+	if k.MinExpiry > 0 {
+		q.Set("minExpiryTime", strconv.Itoa(int(k.MinExpiry)))
+	}
+	if k.MaxExpiry > 0 {
+		q.Set("maxExpiryTime", strconv.Itoa(int(k.MaxExpiry)))
+	}
+	if k.ProxyForPrincipal != "" {
+		q.Set("proxyForPrincipal", k.ProxyForPrincipal)
+	}
+	u := c.base + "/domain/" + url.PathEscape(k.Domain) + "/token"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("building the role token request: %w", err)
+	}
+	var resp struct {
+		Token      string `json:"token"`
+		ExpiryTime int64  `json:"expiryTime"`
+	}
+	fetched := time.Now()
+	if err := c.do(req, opRoleToken, &resp); err != nil {
+		return nil, err
+	}
+	expiry := time.Unix(resp.ExpiryTime, 0)
+	if err := checkToken(opRoleToken, resp.Token, expiry, fetched); err != nil {
+		return nil, err
+	}
+	return newToken(roleToken, resp.Token, "", expiry, fetched), nil
+}
+
+func (c *ztsClient) accessToken(ctx context.Context, k Key) (*Token, error) {
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if k.Roles == "" {
+		form.Set("scope", k.Domain+":domain")
+	} else {
+		scopes := strings.Split(k.Roles, ",")
+		for i, r := range scopes {
+			scopes[i] = k.Domain + ":role." + r
+		}
+		form.Set("scope", strings.Join(scopes, " "))
+	}
+	if k.MaxExpiry > 0 {
+		form.Set("expires_in", strconv.Itoa(int(k.MaxExpiry)))
+	}
+	if k.ProxyForPrincipal != "" {
+		form.Set("proxy_for_principal", k.ProxyForPrincipal)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("building the access token request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var resp struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int64  `json:"expires_in"`
+		Scope       string `json:"scope"`
+	}
+	fetched := time.Now()
+	if err := c.do(req, opAccessToken, &resp); err != nil {
+		return nil, err
+	}
+	// The JWT's exp is what verifiers check; expires_in only if it has
+	// none.
+	expiry, ok := jwtExpiry(resp.AccessToken)
+	if !ok && resp.ExpiresIn > 0 {
+		expiry = fetched.Add(time.Duration(resp.ExpiresIn) * time.Second)
+	}
+	if err := checkToken(opAccessToken, resp.AccessToken, expiry, fetched); err != nil {
+		return nil, err
+	}
+	return newToken(accessToken, resp.AccessToken, resp.Scope, expiry, fetched), nil
+}
+
+// do sends req and decodes a 200 answer into v.
+func (c *ztsClient) do(req *http.Request, op string, v any) error {
+	c.checkIdentity()
+	req.Header.Set("User-Agent", "sia-plugin-token")
+	start := time.Now()
+	resp, err := c.client.Do(req)
+	if err != nil {
+		c.metrics.ztsCall(op, callCode(err), time.Since(start))
+		return &unreachableError{op: op, err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	c.metrics.ztsCall(op, strconv.Itoa(resp.StatusCode), time.Since(start))
+	if err != nil {
+		return &unreachableError{op: op, err: fmt.Errorf("reading the answer: %w", err)}
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := &ztsError{Op: op, Status: resp.StatusCode}
+		var rdl struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(body, &rdl) == nil && rdl.Message != "" {
+			e.Message = rdl.Message
+		} else {
+			e.Message = strings.TrimSpace(string(body))
+		}
+		if len(e.Message) > 200 {
+			e.Message = e.Message[:200] + "..."
+		}
+		return e
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &badResponseError{op: op, reason: "undecodable JSON: " + err.Error()}
+	}
+	return nil
+}
+
+// callCode is the metrics code of a call that got no answer.
+func callCode(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	if errors.Is(err, context.Canceled) {
+		return "canceled"
+	}
+	return "error"
+}
+
+// checkToken refuses what must never be cached: an empty token, or one
+// that has already expired.
+func checkToken(op, raw string, expiry, now time.Time) error {
+	switch {
+	case raw == "":
+		return &badResponseError{op: op, reason: "empty token"}
+	case !expiry.After(now):
+		return &badResponseError{op: op, reason: "token without a future expiry"}
+	}
+	return nil
+}
+
+// jwtExpiry reads the exp claim of a JWT without verifying it: the agent is
+// not the token's audience, it only needs to know when to refresh.
+func jwtExpiry(jwt string) (time.Time, bool) {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}, false
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return time.Time{}, false
+	}
+	exp, err := claims.Exp.Float64()
+	if err != nil || exp <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(exp), 0), true
+}
+
+// ztsError is an answer from ZTS other than success. Message is ZTS's, for
+// logs: clients are told only what the status means.
+type ztsError struct {
+	Op      string
+	Status  int
+	Message string
+}
+
+func (e *ztsError) Error() string {
+	return fmt.Sprintf("ZTS answered %s with %d: %s", e.Op, e.Status, e.Message)
+}
+
+// Outcome classifies the error for status records.
+func (e *ztsError) Outcome() string { return "ZTS_" + strconv.Itoa(e.Status) }
+
+// unreachableError is a ZTS call that got no answer.
+type unreachableError struct {
+	op  string
+	err error
+}
+
+func (e *unreachableError) Error() string { return "calling ZTS for " + e.op + ": " + e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// Outcome classifies the error for status records.
+func (e *unreachableError) Outcome() string {
+	var ne net.Error
+	switch {
+	case errors.Is(e.err, context.Canceled):
+		return "CANCELED"
+	case errors.Is(e.err, context.DeadlineExceeded), errors.As(e.err, &ne) && ne.Timeout():
+		return "TIMEOUT"
+	}
+	return "UNREACHABLE"
+}
+
+// badResponseError is a 200 from ZTS that holds no usable token.
+type badResponseError struct {
+	op, reason string
+}
+
+func (e *badResponseError) Error() string   { return "ZTS answered " + e.op + " with " + e.reason }
+func (e *badResponseError) Outcome() string { return "MALFORMED_RESPONSE" }
