@@ -1,0 +1,219 @@
+// Package httpserver runs the HTTP server of a provider plugin the way the
+// lifecycle specification asks: the address is bound in Start, so that a
+// port in use fails Start instead of killing the process from a goroutine
+// (k8s-athenz-sia's log.Fatal); the serving goroutine belongs to the
+// provider's sdk.Group; Start returns once the server answers; Shutdown
+// drains requests within a bound, then closes what is left.
+package httpserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sia-agent/sia-agent/sdk"
+)
+
+// TLS is the optional `tls:` block of a server's configuration: with both
+// files set the server speaks HTTPS only.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Check reports what is wrong with an address and TLS block through bad,
+// which takes the configuration key ("address", "tls.key_file") and a
+// message. It does not look at the files: another provider may write them
+// before this one starts.
+func Check(address string, t TLS, bad func(key, format string, args ...any)) {
+	if msg := checkAddress(address); msg != "" {
+		bad("address", "%s", msg)
+	}
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		bad("tls.key_file", "required with tls.cert_file")
+	case t.CertFile == "" && t.KeyFile != "":
+		bad("tls.cert_file", "required with tls.key_file")
+	}
+}
+
+// Resolve returns t with relative paths made absolute against dir.
+func (t TLS) Resolve(dir string) TLS {
+	return TLS{CertFile: resolve(dir, t.CertFile), KeyFile: resolve(dir, t.KeyFile)}
+}
+
+func resolve(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) || dir == "" {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+func checkAddress(address string) string {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port (e.g. 127.0.0.1:9999)", address)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("%q: port %q is not a number from 0 to 65535", address, port)
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		// A name could resolve to anything, or to nothing at start.
+		return fmt.Sprintf("%q: listen on an IP address or localhost, not %q", address, host)
+	}
+	return ""
+}
+
+// Options configure a Server.
+type Options struct {
+	// Name is what the log calls the server, e.g. "metrics exporter server".
+	Name string
+	// Address is host:port; port 0 picks a free port (see Server.Addr).
+	Address string
+	TLS     TLS
+	Handler http.Handler
+	// WriteTimeout bounds writing a response, handling included.
+	WriteTimeout time.Duration
+	Logger       hclog.Logger
+}
+
+// Timeouts every server shares: a slow or idle client cannot hold a
+// connection for long.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	idleTimeout       = time.Minute
+	maxHeaderBytes    = 64 << 10
+
+	// ShutdownGrace bounds the drain of in-flight requests at Shutdown;
+	// connections still open then are closed.
+	ShutdownGrace = 5 * time.Second
+)
+
+// Server is a bound HTTP server.
+type Server struct {
+	opts    Options
+	ln      net.Listener
+	srv     *http.Server
+	probe   string        // the URL WaitForServerReady asks
+	probeTL *tls.Config   // nil without TLS
+	pair    *keyPair      // nil without TLS
+	done    chan struct{} // closed when the serving goroutine returns; nil before Serve
+}
+
+// Listen binds the address and, with TLS, loads the key pair, so that
+// either failing is an error of Start. Nothing runs yet.
+func Listen(opts Options) (*Server, error) {
+	s, err := listen(opts)
+	if err != nil {
+		return nil, fmt.Errorf("starting the %s: %w", opts.Name, err)
+	}
+	return s, nil
+}
+
+func listen(opts Options) (*Server, error) {
+	s := &Server{opts: opts}
+	s.srv = &http.Server{
+		Handler:           opts.Handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      opts.WriteTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		// Handshake failures and bad requests from scanners are not the
+		// operator's errors.
+		ErrorLog: opts.Logger.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+	}
+	var pair *keyPair
+	if opts.TLS.Enabled() {
+		var err error
+		if pair, err = loadKeyPair(opts.TLS.CertFile, opts.TLS.KeyFile); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", opts.Address)
+	if err != nil {
+		return nil, err // it names the address
+	}
+	scheme := "http"
+	if pair != nil {
+		scheme = "https"
+		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: pair.get}
+		ln = tls.NewListener(ln, s.srv.TLSConfig)
+		// The probe only asks whether the server answers; it sends
+		// nothing secret, so it need not verify whom it reaches.
+		s.probeTL = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // readiness probe of our own listener
+	}
+	s.ln, s.pair = ln, pair
+	s.probe = scheme + "://" + dialable(ln.Addr()) + "/"
+	return s, nil
+}
+
+// Addr is the bound address, with the port the system picked for port 0.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// dialable returns addr with a wildcard host replaced by loopback.
+func dialable(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return addr.String()
+	}
+	ip := net.IPv4(127, 0, 0, 1)
+	if tcp.IP.To4() == nil {
+		ip = net.IPv6loopback
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
+}
+
+// Serve creates the serving goroutine in g, named goroutine (which gives
+// it the fault point "before <goroutine> goroutine"), logs
+// "Starting <name>[<address>]" and waits until the server answers. The
+// readiness probe asks for /, so the handler should answer / cheaply. If
+// the goroutine cannot be created the listener is closed.
+func (s *Server) Serve(ctx context.Context, g *sdk.Group, goroutine string) error {
+	done := make(chan struct{})
+	err := g.Go(ctx, goroutine, func(<-chan struct{}) {
+		defer close(done)
+		// Serve returns when Shutdown closes the listener.
+		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+			s.opts.Logger.Error("The "+s.opts.Name+" stopped serving", "error", err)
+		}
+	})
+	if err != nil {
+		s.ln.Close()
+		return err
+	}
+	s.done = done
+	s.opts.Logger.Info(fmt.Sprintf("Starting %s[%s]", s.opts.Name, s.Addr()), "tls", s.pair != nil)
+	return sdk.WaitForServerReady(s.probe, s.probeTL)
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests,
+// at most ShutdownGrace or until ctx is done, then closes the rest and
+// logs "Stopped <name>" once the serving goroutine has returned. It does
+// nothing for a nil Server or one that never served, so that a provider
+// can call it whether or not its Start ran.
+func (s *Server) Shutdown(ctx context.Context) {
+	if s == nil || s.done == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, ShutdownGrace)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		s.opts.Logger.Warn("Closing the "+s.opts.Name+" with requests in flight", "error", err)
+		s.srv.Close()
+	}
+	<-s.done
+	s.opts.Logger.Info("Stopped " + s.opts.Name)
+}
