@@ -256,7 +256,12 @@ func loadSettings(cfg sdk.Config) (*settings, error) {
 	default:
 		bad("identity.mode", "%q is not register or existing", id.Mode)
 	}
+	// Empty entries are skipped: they come from unset variables, such as
+	// ${POD_IP} outside Kubernetes.
 	for i, ip := range id.IPs {
+		if ip == "" {
+			continue
+		}
 		parsed := net.ParseIP(ip)
 		if parsed == nil {
 			bad(fmt.Sprintf("identity.ips[%d]", i), "%q is not an IP address", ip)
@@ -264,9 +269,14 @@ func loadSettings(cfg sdk.Config) (*settings, error) {
 		}
 		s.ips = append(s.ips, parsed)
 	}
+	s.Identity.ExtraDNS = nil
 	for i, name := range id.ExtraDNS {
-		if name == "" || strings.ContainsAny(name, " /:") {
+		switch {
+		case name == "":
+		case strings.ContainsAny(name, " /:"):
 			bad(fmt.Sprintf("identity.extra_dns[%d]", i), "%q is not a DNS name", name)
+		default:
+			s.Identity.ExtraDNS = append(s.Identity.ExtraDNS, name)
 		}
 	}
 

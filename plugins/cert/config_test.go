@@ -16,6 +16,8 @@ identity:
   service: agent
   instance_id: 2c5e-pod
   attestation_file: token
+  ips: [""]
+  extra_dns: ["", agent.example.com]
 role_certs:
   targets: [sia.demo:role.reader]
 `)
@@ -40,6 +42,9 @@ role_certs:
 		if got != want {
 			t.Errorf("got %q, want %q", got, want)
 		}
+	}
+	if len(s.ips) != 0 || len(s.Identity.ExtraDNS) != 1 {
+		t.Errorf("ips %v, extra DNS %v: want empty entries skipped", s.ips, s.Identity.ExtraDNS)
 	}
 	if s.Key.Bits != 2048 || s.Key.Rotate || s.Refresh.Interval != 0 {
 		t.Errorf("key %+v, interval %v: want RSA 2048 kept, refresh at half the lifetime", s.Key, s.Refresh.Interval)
