@@ -19,7 +19,7 @@ type StatusReport struct {
 
 // NotReady says why a provider keeps the agent from being ready.
 type NotReady struct {
-	Provider   string `json:"provider"`
+	Provider   string `json:"provider,omitempty"` // empty for the agent itself
 	Credential string `json:"credential,omitempty"`
 	Reason     string `json:"reason"`
 }

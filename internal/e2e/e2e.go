@@ -178,6 +178,11 @@ func Start(t testing.TB, bin string, env []string, args ...string) *Process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	if raceEnabled {
+		// A race-detector binary sleeps a second at exit by default, which
+		// every plugin process and the agent would add to each test.
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0 halt_on_error=1")
+	}
 	name := filepath.Base(bin)
 	p := &Process{Cmd: cmd, Log: NewLog(func(line string) {
 		if testing.Verbose() {
