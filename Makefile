@@ -9,12 +9,17 @@ LDFLAGS := -s -w -X github.com/sia-agent/sia-agent/agent/cli.Version=$(VERSION)
 BUILDFLAGS := -trimpath -tags grpcnotrace
 CMDS    := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build test vet lint bench stress clean
+.PHONY: all build demo test vet lint bench stress clean
 
 all: build
 
 build:
 	$(GO) build $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+
+# Builds everything, starts zts-dev and the agent with configs/demo.yaml and
+# prints how to fetch a token; Ctrl-C stops both.
+demo: build
+	@scripts/demo.sh
 
 # Every test, race detector on; the end-to-end tests build their own
 # binaries (with -race) into temporary directories.
