@@ -72,9 +72,12 @@ type RefreshConfig struct {
 	MinRemaining sdk.Duration `yaml:"min_remaining"`
 	// Concurrency bounds the refreshes under way at once.
 	Concurrency int `yaml:"concurrency"`
-	// Retry is the backoff of one refresh; when it gives up, the token is
-	// tried again after Retry.Max.
+	// Retry is the backoff of one refresh.
 	Retry RetryConfig `yaml:"retry"`
+	// FailureInterval: once a refresh's retries give up (or the run ends
+	// them), the token is tried again after this long, less up to a
+	// quarter of jitter.
+	FailureInterval sdk.Duration `yaml:"failure_interval"`
 }
 
 // RetryConfig is an exponential backoff with jitter.
@@ -185,6 +188,7 @@ func DefaultConfig() Config {
 				Max:        sdk.Duration(30 * time.Second),
 				MaxElapsed: sdk.Duration(time.Minute),
 			},
+			FailureInterval: sdk.Duration(time.Minute),
 		},
 		Cache: CacheConfig{
 			IdleTimeout:  sdk.Duration(time.Hour),
@@ -265,6 +269,9 @@ func (c *Config) check(cfg sdk.Config) error {
 	}
 	if r.Retry.Initial <= 0 || r.Retry.Max < r.Retry.Initial || r.Retry.MaxElapsed <= 0 {
 		add("refresh.retry", "want 0 < initial <= max and max_elapsed > 0")
+	}
+	if r.FailureInterval <= 0 {
+		add("refresh.failure_interval", "must be positive")
 	}
 	if c.Cache.IdleTimeout <= 0 {
 		add("cache.idle_timeout", "must be positive")

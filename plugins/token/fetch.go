@@ -139,7 +139,7 @@ func (s *store) fetchOnce(k Key) fetchResult {
 	}
 	s.report(e, reason, started, rpc, fileErr)
 	s.log.Info("Fetched token", "credential", cred, "reason", reason,
-		"expires", tok.Expiry.UTC().Format(time.RFC3339), "refresh_in", next.Sub(time.Now()).Round(time.Second))
+		"expires", tok.Expiry.UTC().Format(time.RFC3339), "refresh_in", time.Until(next).Round(time.Second).String())
 	return fetchResult{tok: tok, fileErr: fileErr}
 }
 
@@ -202,7 +202,7 @@ func (s *store) fetchAll(ctx context.Context, keys []Key) error {
 				r := s.wait(ctx, s.start(k))
 				return errors.Join(r.err, r.fileErr)
 			}, func(err error, wait time.Duration) {
-				s.log.Info("Retrying token fetch", "credential", k.credential(), "retry_in", wait.Round(time.Millisecond))
+				s.log.Info("Retrying token fetch", "credential", k.credential(), "retry_in", wait.Round(time.Millisecond).String())
 			})
 			if err != nil {
 				mu.Lock()

@@ -21,7 +21,7 @@ func (p *Provider) memoryReporter(stop <-chan struct{}) {
 	for {
 		select {
 		case <-stop:
-			p.log.Info("Stopped memory reporter")
+			p.log.Info("Stopped memory reporter daemon")
 			return
 		case <-t.C:
 			p.reportMemory()

@@ -101,8 +101,9 @@ func (p *Provider) Start(ctx context.Context) error {
 			return err
 		}
 		p.addr = ln.Addr()
-		p.log.Info("Starting token server", "address", ln.Addr().String(), "header_mode", p.cfg.Server.HeaderMode,
-			"rest_api", p.cfg.Server.RESTAPI, "tls", p.server.tls != nil)
+		// The reference's line, which scripts look for.
+		p.log.Info(fmt.Sprintf("Starting token provider server[%s]", ln.Addr()), "header_mode", p.cfg.Server.HeaderMode,
+			"rest_api", p.cfg.Server.RESTAPI, "tls", p.server.tls != nil, "mtls", p.cfg.Server.TLS.ClientCAFile != "")
 		if err := p.group.Go(ctx, "token server", func(stop <-chan struct{}) { p.server.serve(ln, stop) }); err != nil {
 			ln.Close()
 			return err

@@ -47,7 +47,7 @@ func (s *store) refreshLoop(ctx context.Context, stop <-chan struct{}) {
 	for {
 		select {
 		case <-stop:
-			s.log.Info("Stopped token refresh")
+			s.log.Info("Stopped token provider daemon")
 			return
 		case <-s.cache.changed:
 			timer.Reset(s.untilNext(time.Now()))
@@ -62,7 +62,7 @@ func (s *store) refreshLoop(ctx context.Context, stop <-chan struct{}) {
 			s.refreshDue(ctx, time.Now())
 		}
 		d := s.untilNext(time.Now())
-		s.log.Debug("Will refresh cached tokens", "within", d.Round(time.Millisecond))
+		s.log.Debug("Will refresh cached tokens", "within", d.Round(time.Millisecond).String())
 		timer.Reset(d)
 	}
 }
@@ -99,7 +99,7 @@ func (s *store) due(now time.Time) []*entry {
 	for _, e := range s.cache.entries() {
 		if s.idle(e, now) {
 			s.cache.remove(e)
-			s.log.Debug("Evicted idle token", "credential", e.key.credential(), "idle_timeout", s.cfg.Cache.IdleTimeout.Std())
+			s.log.Debug("Evicted idle token", "credential", e.key.credential(), "idle_timeout", s.cfg.Cache.IdleTimeout.Std().String())
 			continue
 		}
 		e.mu.Lock()
@@ -137,7 +137,7 @@ func (s *store) refreshDue(ctx context.Context, now time.Time) {
 }
 
 // refresh fetches e with retries. When they give up (or ctx stops them),
-// e is tried again after the longest retry wait; until then, and until it
+// e is tried again after the failure interval; until then, and until it
 // expires, its current token is still served.
 func (s *store) refresh(ctx context.Context, e *entry) bool {
 	cred := e.key.credential()
@@ -145,23 +145,23 @@ func (s *store) refresh(ctx context.Context, e *entry) bool {
 	err := sdk.Retry(ctx, policy, func(ctx context.Context) error {
 		return s.wait(ctx, s.start(e.key)).err
 	}, func(_ error, wait time.Duration) {
-		s.log.Info("Retrying token refresh", "credential", cred, "retry_in", wait.Round(time.Millisecond))
+		s.log.Info("Retrying token refresh", "credential", cred, "retry_in", wait.Round(time.Millisecond).String())
 	})
 	if err == nil {
 		return true
 	}
-	again := sdk.Jitter(policy.Max, 0.5)
+	again := sdk.Jitter(s.cfg.Refresh.FailureInterval.Std(), 0.25)
 	e.mu.Lock()
 	e.refreshAt = time.Now().Add(again)
 	e.mu.Unlock()
-	s.log.Error("Failed to refresh token after retries", "credential", cred, "error", err, "next_attempt_in", again.Round(time.Millisecond))
+	s.log.Error("Failed to refresh token after retries", "credential", cred, "error", err, "next_attempt_in", again.Round(time.Millisecond).String())
 	return false
 }
 
-// postpone moves the refresh of due entries one retry interval on, so that
-// skipped wake-ups come at that pace rather than in a spin.
+// postpone moves the refresh of due entries one failure interval on, so
+// that skipped wake-ups come at that pace rather than in a spin.
 func (s *store) postpone(due []*entry, now time.Time) {
-	later := now.Add(s.cfg.Refresh.Retry.Max.Std())
+	later := now.Add(s.cfg.Refresh.FailureInterval.Std())
 	for _, e := range due {
 		e.mu.Lock()
 		e.refreshAt = later

@@ -121,12 +121,12 @@ func (s *server) serve(ln net.Listener, stop <-chan struct{}) {
 	go func() { done <- s.srv.Serve(ln) }()
 	select {
 	case err := <-done:
-		s.log.Error("Token server stopped serving", "error", err)
+		s.log.Error("The token provider server stopped serving", "error", err)
 		return
 	case <-stop:
 	}
 	delay := s.cfg.Server.ShutdownDelay.Std()
-	s.log.Info("Delaying token server shutdown to shutdown gracefully", "delay", delay)
+	s.log.Info(fmt.Sprintf("Delaying token provider server shutdown for %v to shutdown gracefully ...", delay))
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		<-t.C
@@ -138,7 +138,7 @@ func (s *server) serve(ln net.Listener, stop <-chan struct{}) {
 		s.srv.Close()
 	}
 	<-done
-	s.log.Info("Stopped token server")
+	s.log.Info("Stopped token provider server")
 }
 
 // ServeHTTP routes as the reference does: the REST API's two endpoints
@@ -150,7 +150,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := time.Since(start)
 	s.metrics.request(mode, code, d)
 	if s.log.IsDebug() {
-		s.log.Debug("Answered request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "mode", modeNames[mode], "code", code, "duration", d)
+		s.log.Debug("Answered request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "mode", modeNames[mode], "code", code, "duration", d.String())
 	}
 }
 
