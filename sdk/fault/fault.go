@@ -15,6 +15,7 @@
 //	fail[:message]     make the fault point return an error
 //	crash[:code]       exit the process at once with code (default 3)
 //	hang               block until the process is killed
+//	wait:path          block until the FIFO at path is opened for writing
 package fault
 
 import (
@@ -41,6 +42,7 @@ const (
 	Fail   Kind = "fail"
 	Crash  Kind = "crash"
 	Hang   Kind = "hang"
+	Wait   Kind = "wait"
 )
 
 // Action is a parsed rule's right-hand side.
@@ -78,9 +80,13 @@ func Parse(spec string) (Rules, error) {
 					return nil, fmt.Errorf("fault rule %q: crash code %q is not a number", rule, arg)
 				}
 			}
+		case Wait:
+			if arg == "" {
+				return nil, fmt.Errorf("fault rule %q: wait needs the path of a FIFO (wait:/path/to/fifo)", rule)
+			}
 		case Fail, Hang:
 		default:
-			return nil, fmt.Errorf("fault rule %q: unknown action %q (want signal, fail, crash or hang)", rule, kind)
+			return nil, fmt.Errorf("fault rule %q: unknown action %q (want signal, fail, crash, hang or wait)", rule, kind)
 		}
 		rules[strings.TrimSpace(scope)+":"+strings.TrimSpace(point)] = a
 	}
@@ -150,6 +156,14 @@ func (p *Points) Hit(ctx context.Context, point string) error {
 		os.Exit(code)
 	case Hang:
 		select {}
+	case Wait:
+		// Opening a FIFO for reading blocks until a writer opens it: the
+		// test decides, by an event, when the process goes on.
+		f, err := os.OpenFile(a.Arg, os.O_RDONLY, 0)
+		if err != nil {
+			return fmt.Errorf("fault %q: waiting on %s: %w", point, a.Arg, err)
+		}
+		f.Close()
 	case Signal:
 		sig, _ := a.signal()
 		handled, err := p.raise(sig)
