@@ -34,6 +34,8 @@ type server struct {
 	// bufs holds request and response buffers, so that answering from the
 	// cache allocates none.
 	bufs sync.Pool
+	// atBodies and rtBodies remember the keys of recent REST bodies.
+	atBodies, rtBodies *bodyMemo
 
 	srv *http.Server
 }
@@ -53,6 +55,7 @@ func newServer(cfg *Config, st *store, log hclog.Logger, m *metrics) (*server, e
 		maxBodyBytes: 64 << 10,
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	s.atBodies, s.rtBodies = newBodyMemo(parseAccessTokenRequest), newBodyMemo(parseRoleTokenRequest)
 	if cfg.Server.TLS.enabled() {
 		t, err := newServerTLS(cfg.Server.TLS)
 		if err != nil {

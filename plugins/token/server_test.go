@@ -3,6 +3,8 @@ package token
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -249,5 +251,50 @@ func TestRequestMetrics(t *testing.T) {
 	}
 	if expiries != 3 {
 		t.Errorf("%d token expiry series, want 3 (one per cached token)", expiries)
+	}
+}
+
+func TestBodyMemoAnswersAsTheParser(t *testing.T) {
+	t.Parallel()
+	m := newBodyMemo(parseRoleTokenRequest)
+	bodies := []string{
+		`{"domain":"sia.demo","role":"reader"}`, `{"domain":"Sia.Demo","role":"b,a"}`, `{"domain":"d","min_expiry":60}`,
+		`{"domain":""}`, `{"domain":"d","foo":1}`, `not json`, `{"domain":"d","role":"` + strings.Repeat("r", 600) + `"}`,
+	}
+	for range 2 { // the second time from the memo
+		for _, b := range bodies {
+			want, wantErr := parseRoleTokenRequest([]byte(b), 30)
+			got, err := m.key([]byte(b), 30)
+			if got != want || (err == nil) != (wantErr == nil) {
+				t.Errorf("%s: memo %+v, %v; parser %+v, %v", b, got, err, want, wantErr)
+			}
+		}
+	}
+	if len(m.keys) != 3 {
+		t.Errorf("the memo holds %d bodies, want the 3 short ones that parsed", len(m.keys))
+	}
+	for i := range memoEntries + 10 {
+		if _, err := m.key(fmt.Appendf(nil, `{"domain":"d%d"}`, i), 30); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(m.keys) > memoEntries {
+		t.Errorf("the memo grew to %d bodies", len(m.keys))
+	}
+}
+
+// A body of unknown length (chunked) is cut off at the limit too.
+func TestChunkedBodyTooLarge(t *testing.T) {
+	t.Parallel()
+	st, _ := testStore(t, upstream(nil), nil)
+	s := testServer(t, st)
+	r := httptest.NewRequest("POST", "/roletoken", io.MultiReader(strings.NewReader(`{"domain":"`), strings.NewReader(strings.Repeat("a", 70<<10))))
+	if r.ContentLength != -1 {
+		t.Fatalf("ContentLength %d, want unknown", r.ContentLength)
+	}
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	if w.Code != 413 {
+		t.Errorf("%d %s", w.Code, w.Body)
 	}
 }
