@@ -138,7 +138,11 @@ func (s *server) Shutdown(ctx context.Context, _ *pluginpb.ShutdownRequest) (*pl
 // shutdown runs the provider's Shutdown at most once.
 func (s *server) shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
+		// The agent cancels the run before any Shutdown; doing it here too
+		// means no provider can refresh once its Shutdown began, whatever
+		// happened to that message.
 		s.cancelInit(errors.New("shutdown"))
+		s.cancelRun(errors.New("shutdown"))
 		s.shutdownErr = s.provider.Shutdown(ctx)
 	})
 	return s.shutdownErr
