@@ -99,10 +99,7 @@ func TestCases111To114StartError(t *testing.T) {
 // is logged and changes nothing.
 func TestCase115SignalDuringShutdown(t *testing.T) {
 	t.Parallel()
-	fifo := filepath.Join(t.TempDir(), "release")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fifo := mkfifo(t)
 	p := runAgent(t, seedPipeline(t, map[string]string{
 		"metrics": "start_error: test error",
 		"token":   "shutdown_wait_fifo: " + fifo,
@@ -111,24 +108,13 @@ func TestCase115SignalDuringShutdown(t *testing.T) {
 	p.Signal(t, syscall.SIGINT)
 	p.WaitLog(t, "Received signal: interrupt", waitLine)
 	p.WaitLog(t, "Shutdown is in progress; it runs to the end", waitLine)
-	release(t, fifo)
+	releaseFIFO(t, fifo)
 	code := p.Exit(t, waitExit)
 	assertRow(t, p, seedOrder, row{succeeded: seedOrder[:2], failed: []string{"metrics"}, skipped: []string{"healthcheck"}, exit: 1}, code)
 	p.WaitLog(t, "Start failed by cause: start failed: test error", 0)
 	if i, j := p.Log.Index("Received signal: interrupt"), p.Log.Index("Initiating shutdown of token ..."); i < j {
 		t.Errorf("the signal (line %d) came before the token's shutdown began (line %d)", i, j)
 	}
-}
-
-// release opens a FIFO for writing, which lets a provider waiting on it
-// finish its Shutdown.
-func release(t *testing.T, fifo string) {
-	t.Helper()
-	f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 }
 
 func TestSIGTERMShutsDownLikeSIGINT(t *testing.T) {
