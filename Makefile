@@ -30,6 +30,11 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
+# Every case of the specification (100-121) with the real providers, 20
+# times in a row; slow, so not part of `make test`.
+stress:
+	$(GO) test -race -count=20 -timeout 90m -run 'TestSpecificationWithRealProviders|TestCase1|TestCases1' ./e2e/
+
 # Benchmarks; figures and how to read them are in docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./e2e/bench/...
