@@ -1,4 +1,4 @@
-// Package cli is the sia-agent command line: run, validate and version.
+// Package cli is the sia-agent command line: run, validate, convert and version.
 package cli
 
 import (
@@ -33,6 +33,8 @@ func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		return runCommand(args[1:], stderr, sigs)
 	case "validate":
 		return validateCommand(args[1:], stdout, stderr)
+	case "convert":
+		return convertCommand(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "sia-agent %s (%s)\n", Version, goVersion())
 		return ExitOK
@@ -49,6 +51,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   sia-agent run --config FILE [--profile NAME] [--mode refresh|init]
   sia-agent validate --config FILE [--profile NAME]
+  sia-agent convert [--env-file FILE] [--allow-unsupported] > pipeline.yaml
   sia-agent version
 
 Exit codes: 0 normal shutdown, 1 start/init failed or a provider crashed,
