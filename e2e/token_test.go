@@ -153,6 +153,14 @@ func TestCase119TokenRefreshRetryError(t *testing.T) {
 	assertRow(t, p, seedOrder, row{succeeded: seedOrder, exit: 0}, code)
 }
 
+// waitRetrying waits until both failing tokens wait for their first retry.
+func waitRetrying(t *testing.T, p *e2e.Process) {
+	t.Helper()
+	for _, kind := range []string{"accesstoken", "roletoken"} {
+		p.WaitLog(t, tokenLine("Retrying token refresh: credential="+kind+"/invalid:invalid"), waitLine)
+	}
+}
+
 // Case 120: SIGINT while a token refresh waits to retry stops the retries
 // at once; the agent shuts down and exits 0.
 func TestCase120SignalDuringTokenRefreshRetry(t *testing.T) {
@@ -160,7 +168,7 @@ func TestCase120SignalDuringTokenRefreshRetry(t *testing.T) {
 	env := newTokenEnv(t, string(ztsdev.DemoConfig()))
 	p := runAgent(t, tokenPipeline(t, "", env.tokenConfig(failingTargets, tokenSlowRetries), nil), nil)
 	waitAllStarted(t, p)
-	p.WaitLog(t, tokenLine("Retrying token refresh: credential=roletoken/invalid:invalid"), waitLine)
+	waitRetrying(t, p)
 	code := stop(t, p) // the next retry is 15-45s away; the deadline covers it, the checks below do not
 	assertRow(t, p, seedOrder, row{succeeded: seedOrder, exit: 0}, code)
 	sig := p.Log.Index("Received signal: interrupt")
@@ -190,7 +198,7 @@ func TestCase121TokenRefreshSkippedAfterSignal(t *testing.T) {
 	file := tokenPipeline(t, "", env.tokenConfig(failingTargets, tokenSlowRetries), map[string]string{"metrics": "shutdown_wait_fifo: " + fifo})
 	p := runAgent(t, file, nil)
 	waitAllStarted(t, p)
-	p.WaitLog(t, tokenLine("Retrying token refresh: credential=roletoken/invalid:invalid"), waitLine)
+	waitRetrying(t, p)
 	p.Signal(t, syscall.SIGINT)
 	sig := p.WaitLog(t, "Received signal: interrupt", waitLine)
 	held := p.WaitLog(t, "sia-agent.metrics: Shutdown called", waitLine)

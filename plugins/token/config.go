@@ -7,6 +7,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -214,13 +215,26 @@ func DefaultConfig() Config {
 }
 
 // decodeConfig decodes cfg over the defaults and checks it, reporting every
-// problem with its file, line and key.
+// problem with its file, line and key. Relative paths are made absolute
+// against the pipeline file's directory, as every provider does.
 func decodeConfig(cfg sdk.Config) (Config, error) {
 	c := DefaultConfig()
 	if err := cfg.Decode(&c); err != nil {
 		return c, err
 	}
-	return c, c.check(cfg)
+	if err := c.check(cfg); err != nil {
+		return c, err
+	}
+	if cfg.File != "" {
+		base := filepath.Dir(cfg.File)
+		for _, p := range []*string{&c.CAFile, &c.CertFile, &c.KeyFile, &c.Files.Dir,
+			&c.Server.TLS.CertFile, &c.Server.TLS.KeyFile, &c.Server.TLS.ClientCAFile} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(base, *p)
+			}
+		}
+	}
+	return c, nil
 }
 
 func (c *Config) check(cfg sdk.Config) error {

@@ -230,3 +230,18 @@ cache: {idle_timeout: 0s}
 		t.Errorf("typo: %v", err)
 	}
 }
+
+func TestRelativePathsResolveAgainstThePipelineFile(t *testing.T) {
+	t.Parallel()
+	cfg, err := sdk.ParseConfig("/etc/sia/pipeline.yaml", "endpoint: https://zts/zts/v1\ncert_file: certs/c.pem\nkey_file: /abs/k.pem\nfiles: {dir: tokens}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := decodeConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CertFile != "/etc/sia/certs/c.pem" || c.KeyFile != "/abs/k.pem" || c.Files.Dir != "/etc/sia/tokens" || c.CAFile != "" {
+		t.Errorf("paths %q %q %q %q", c.CertFile, c.KeyFile, c.Files.Dir, c.CAFile)
+	}
+}
