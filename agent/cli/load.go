@@ -63,26 +63,66 @@ func loadPipeline(f *commonFlags) (*pipeline.Pipeline, error) {
 // be run is a failure (exit 1). sink, if set, sees every plugin log line.
 func launch(f *commonFlags, p *pipeline.Pipeline, mode sdk.Mode, log hclog.Logger, sink func(name, line string)) (*loaded, error) {
 	enabled := p.Enabled()
-	l := &loaded{pipeline: p, plugins: make([]*pluginhost.Plugin, len(enabled))}
-	env := []string{sdk.EnvLogLevel + "=" + p.Agent.LogLevel}
-	errs := make([]error, len(enabled))
+	l := &loaded{pipeline: p}
+	var errs []error
+	l.plugins, errs = launchAll(f.config, p.Agent.LogLevel, enabled, mode, log, sink)
+	var failed []error
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		var problems strictyaml.Problems
+		if !errors.As(err, &problems) {
+			err = fmt.Errorf("%s:%d: provider %s: %w", f.config, enabled[i].Line, enabled[i].Name, err)
+		}
+		failed = append(failed, err)
+	}
+	if len(failed) > 0 {
+		l.kill()
+		return nil, &loadError{code: exitCode(failed), err: errors.Join(failed...)}
+	}
+	return l, nil
+}
+
+// exitCode is the exit code of a load that failed with errs: a usage
+// error when every one is a configuration problem or a refused plugin.
+func exitCode(errs []error) int {
+	for _, err := range errs {
+		var checksum *pluginhost.ChecksumError
+		var problems strictyaml.Problems
+		if !errors.As(err, &checksum) && !errors.As(err, &problems) {
+			return ExitFailed
+		}
+	}
+	return ExitUsage
+}
+
+// launchAll launches providers in parallel, each validating its
+// configuration from file. plugins[i] is providers[i]'s plugin, nil when
+// it could not be launched; errs[i] is what went wrong with it: Problems
+// for its configuration, or why it could not be launched or asked.
+func launchAll(file, logLevel string, providers []*pipeline.Provider, mode sdk.Mode, log hclog.Logger,
+	sink func(name, line string)) (plugins []*pluginhost.Plugin, errs []error) {
+	plugins = make([]*pluginhost.Plugin, len(providers))
+	errs = make([]error, len(providers))
+	env := []string{sdk.EnvLogLevel + "=" + logLevel}
 	var wg sync.WaitGroup
-	for i, pr := range enabled {
+	for i, pr := range providers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			plug, err := pluginhost.Launch(pluginhost.Spec{Name: pr.Name, Path: pr.Path, SHA256: pr.SHA256},
 				pluginhost.Options{Logger: log, Env: env, LogSink: sink})
 			if err != nil {
-				errs[i] = fmt.Errorf("%s:%d: provider %s: %w", f.config, pr.Line, pr.Name, err)
+				errs[i] = err
 				return
 			}
-			l.plugins[i] = plug
+			plugins[i] = plug
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			problems, err := plug.Validate(ctx, f.config, pr.Config, mode)
+			problems, err := plug.Validate(ctx, file, pr.Config, mode)
 			if err != nil {
-				errs[i] = fmt.Errorf("%s:%d: provider %s: %w", f.config, pr.Line, pr.Name, err)
+				errs[i] = err
 				return
 			}
 			var ps strictyaml.Problems
@@ -95,25 +135,7 @@ func launch(f *commonFlags, p *pipeline.Pipeline, mode sdk.Mode, log hclog.Logge
 		}()
 	}
 	wg.Wait()
-
-	code := ExitUsage
-	var failed []error
-	for _, err := range errs {
-		if err == nil {
-			continue
-		}
-		failed = append(failed, err)
-		var checksum *pluginhost.ChecksumError
-		var problems strictyaml.Problems
-		if !errors.As(err, &checksum) && !errors.As(err, &problems) {
-			code = ExitFailed
-		}
-	}
-	if len(failed) > 0 {
-		l.kill()
-		return nil, &loadError{code: code, err: errors.Join(failed...)}
-	}
-	return l, nil
+	return plugins, errs
 }
 
 // newLogger builds the agent's logger from the pipeline's settings.

@@ -4,40 +4,342 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/sia-agent/sia-agent/agent/pipeline"
+	"github.com/sia-agent/sia-agent/internal/strictyaml"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // validateCommand loads the pipeline and has every enabled plugin validate
-// its configuration; it starts nothing.
+// its configuration; it starts nothing. It reports every problem at once:
+// those of the file and those of each plugin's config, even when the file
+// has problems (see salvage), each as file:line: key: message, and then
+// how many there are.
 func validateCommand(args []string, stdout, stderr io.Writer) int {
 	f, ok := parseFlags("validate", args, stderr, false)
 	if !ok {
 		return ExitUsage
 	}
-	p, err := loadPipeline(f)
-	var l *loaded
-	if err == nil {
-		l, err = launch(f, p, sdk.ModeRefresh, newLogger(stderr, p).Named("validate"), nil)
+	opts := pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir()}
+	p, err := pipeline.Load(f.config, opts)
+	problems := strictyaml.AsProblems(err)
+	if err != nil && !located(problems) {
+		// Nothing to salvage: the file cannot be read, is empty, ...
+		fmt.Fprintf(stderr, "%v\n%s\n", err, summary(max(len(problems), 1), f))
+		return ExitUsage
 	}
-	if err != nil {
-		var le *loadError
-		errors.As(err, &le)
-		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", f.config, err)
-		return le.code
+	skip := problemKeys(problems)
+	var uncovered strictyaml.Problems
+	if p == nil {
+		var blanked []string
+		p, blanked, uncovered = salvage(f.config, problems, opts)
+		skip = append(skip, blanked...)
 	}
-	defer l.kill()
-	fmt.Fprintf(stdout, "%s is valid", f.config)
-	if l.pipeline.Profile != "" {
-		fmt.Fprintf(stdout, " with profile %s", l.pipeline.Profile)
+	if p == nil {
+		return report(stderr, f, problems, ExitUsage)
 	}
-	fmt.Fprintf(stdout, ": %d of %d providers enabled\n", len(l.plugins), len(l.pipeline.Providers))
-	for _, p := range l.pipeline.Providers {
-		state := "disabled"
-		if p.Enabled {
-			state = "enabled  " + p.Path
+	// Plugins name their keys providers.<name>.config...; so do we here,
+	// which reads better than providers[2].config...
+	for _, pb := range problems {
+		pb.Key = byName(pb.Key, p)
+	}
+	for i := range skip {
+		skip[i] = byName(skip[i], p)
+	}
+	// What the salvaged file still has wrong, a missing plugin say, is
+	// news, unless blanking caused it.
+	for _, pb := range uncovered {
+		if pb.Key = byName(pb.Key, p); !under(pb.Key, skip) {
+			problems = append(problems, pb)
 		}
-		fmt.Fprintf(stdout, "  %-16s %s\n", p.Name, state)
 	}
+
+	l, more, failed := validatePlugins(f, p, skip, stderr)
+	defer l.kill()
+	switch configProblems := len(problems) + len(more) - len(failed); {
+	case configProblems > 0:
+		// A plugin that cannot run is worth hearing about, but the
+		// configuration is what needs fixing first.
+		return report(stderr, f, append(problems, more...), ExitUsage)
+	case len(failed) > 0:
+		return report(stderr, f, more, exitCode(failed))
+	}
+	printProviders(stdout, f, l)
 	return ExitOK
+}
+
+// report prints every problem in the order of the file, and how many
+// there are; it returns code.
+func report(w io.Writer, f *commonFlags, problems strictyaml.Problems, code int) int {
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
+	for _, pb := range problems {
+		fmt.Fprintln(w, pb)
+	}
+	fmt.Fprintln(w, summary(len(problems), f))
+	return code
+}
+
+// validatePlugins launches the enabled providers of p whose plugin was
+// found and has each validate its config. It returns their problems,
+// leaving out those below a key of skip (the consequences of a problem
+// of the file already reported), and the errors that are not problems
+// of a config: a plugin that could not be launched or asked. Each of
+// those is among the problems too.
+func validatePlugins(f *commonFlags, p *pipeline.Pipeline, skip []string, stderr io.Writer) (*loaded, strictyaml.Problems, []error) {
+	var providers []*pipeline.Provider
+	for _, pr := range p.Enabled() {
+		if pr.Path != "" {
+			providers = append(providers, pr)
+		}
+	}
+	log := newLogger(stderr, p).Named("validate")
+	plugins, errs := launchAll(f.config, p.Agent.LogLevel, providers, sdk.ModeRefresh, log, nil)
+	l := &loaded{pipeline: p}
+	for _, plug := range plugins {
+		if plug != nil {
+			l.plugins = append(l.plugins, plug)
+		}
+	}
+	var problems strictyaml.Problems
+	var failed []error
+	for i, err := range errs {
+		var ps strictyaml.Problems
+		switch {
+		case err == nil:
+		case errors.As(err, &ps):
+			for _, pb := range ps {
+				if !under(pb.Key, skip) {
+					problems = append(problems, pb)
+				}
+			}
+		default:
+			pr := providers[i]
+			failed = append(failed, err)
+			problems = append(problems, &strictyaml.Problem{File: f.config, Line: pr.Line,
+				Key: byName(strings.TrimSuffix(pr.ConfigPath, ".config"), p), Message: fmt.Sprintf("cannot run the plugin: %v", err)})
+		}
+	}
+	return l, problems, failed
+}
+
+// printProviders prints the providers table of a valid pipeline.
+func printProviders(w io.Writer, f *commonFlags, l *loaded) {
+	p := l.pipeline
+	fmt.Fprintf(w, "%s is valid", f.config)
+	if p.Profile != "" {
+		fmt.Fprintf(w, " with profile %s", p.Profile)
+	}
+	fmt.Fprintf(w, ": %d of %d providers enabled\n\n", len(l.plugins), len(p.Providers))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  #\tPROVIDER\tSTATE\tSHUTDOWN\tPLUGIN")
+	var budget time.Duration
+	for i, pr := range p.Providers {
+		if !pr.Enabled {
+			fmt.Fprintf(tw, "  %d\t%s\tdisabled\t-\t%s\n", i+1, pr.Name, pr.Plugin)
+			continue
+		}
+		budget += pr.ShutdownTimeout
+		plugin := pr.Path
+		if pr.SHA256 != "" {
+			plugin += " (sha256 pinned)"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\tenabled\t%s\t%s\n", i+1, pr.Name, shortDuration(pr.ShutdownTimeout), plugin)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nProviders start in this order and shut down in reverse. Shutdown takes at most %s\n", shortDuration(budget))
+	fmt.Fprintln(w, "(the enabled providers' shutdown timeouts added up): keep systemd's TimeoutStopSec and")
+	fmt.Fprintln(w, "a pod's terminationGracePeriodSeconds above it.")
+}
+
+// shortDuration writes d as a person would: 1m, not 1m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// summary is the last line of a failed validation.
+func summary(n int, f *commonFlags) string {
+	s := fmt.Sprintf("%s in %s", plural(n, "problem"), f.config)
+	if f.profile != "" {
+		s += " with profile " + f.profile
+	}
+	return s
+}
+
+// byName rewrites the "providers[i]" a key path starts with as
+// "providers.<name>", when the provider has a name.
+func byName(key string, p *pipeline.Pipeline) string {
+	rest, ok := strings.CutPrefix(key, "providers[")
+	if !ok {
+		return key
+	}
+	idx, rest, ok := strings.Cut(rest, "]")
+	i, err := strconv.Atoi(idx)
+	if !ok || err != nil || i < 0 || i >= len(p.Providers) || p.Providers[i].Name == "" {
+		return key
+	}
+	return "providers." + p.Providers[i].Name + rest
+}
+
+// located reports problems that all name a line, which salvage needs.
+func located(ps strictyaml.Problems) bool {
+	for _, p := range ps {
+		if p.Line == 0 {
+			return false
+		}
+	}
+	return len(ps) > 0
+}
+
+func problemKeys(ps strictyaml.Problems) []string {
+	var keys []string
+	for _, p := range ps {
+		if p.Key != "" {
+			keys = append(keys, p.Key)
+		}
+	}
+	return keys
+}
+
+// under reports whether key is one of keys or below one of them.
+func under(key string, keys []string) bool {
+	for _, k := range keys {
+		if key == k || strings.HasPrefix(key, k+".") || strings.HasPrefix(key, k+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// salvage re-reads a pipeline file that did not load because of problems,
+// with the text of each problem's key (its block included) blanked out,
+// so that the providers the file describes can still validate their
+// configs and every problem is reported in one run. Blanking may uncover
+// further problems; they are blanked too, for a few rounds at most.
+//
+// It returns the salvaged pipeline, or nil; the key paths whose text was
+// blanked (a problem below one of them is a consequence of the blanking,
+// not news); and the problems the salvaged file still has, which the
+// loader found no more after the first: a plugin that is not found, say.
+func salvage(file string, problems strictyaml.Problems, opts pipeline.Options) (*pipeline.Pipeline, []string, strictyaml.Problems) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, nil
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, nil, nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
+		return nil, nil, nil
+	}
+	ix := &lineIndex{removed: make(map[int]string), ends: make(map[string]int)}
+	ix.add(doc.Content[0], "")
+
+	lines := strings.SplitAfter(string(data), "\n")
+	blanked := make(map[int]bool)
+	const rounds = 5
+	for range rounds {
+		grew := false
+		for _, pb := range problems {
+			if pb.Line == 0 {
+				return nil, nil, nil
+			}
+			for l := pb.Line; l <= max(pb.Line, ix.ends[pb.Key]) && l <= len(lines); l++ {
+				if !blanked[l] {
+					blanked[l], grew = true, true
+					lines[l-1] = blank(lines[l-1])
+				}
+			}
+		}
+		if !grew {
+			return nil, nil, nil
+		}
+		p, err := pipeline.Parse(file, abs, []byte(strings.Join(lines, "")), opts)
+		if p != nil {
+			var skip []string
+			for l := range blanked {
+				if k, ok := ix.removed[l]; ok {
+					skip = append(skip, k)
+				}
+			}
+			return p, skip, strictyaml.AsProblems(err)
+		}
+		problems = strictyaml.AsProblems(err)
+	}
+	return nil, nil, nil
+}
+
+// indicatorsRE matches the indentation and "- " indicators a line starts
+// with.
+var indicatorsRE = regexp.MustCompile(`^[ \t]*(?:-(?:[ \t]+|$))*`)
+
+// blank empties a line but for its indentation and "- " indicators, so
+// that a sequence keeps its items and the document its shape.
+func blank(line string) string {
+	text := strings.TrimRight(line, "\r\n")
+	return indicatorsRE.FindString(text) + line[len(text):]
+}
+
+// lineIndex knows, for a YAML tree, what blanking a line removes and
+// where each key's block ends.
+type lineIndex struct {
+	removed map[int]string // line → the shallowest key path blanking it removes
+	ends    map[string]int // key path → last line of its block
+}
+
+func (ix *lineIndex) add(n *yaml.Node, path string) {
+	record := func(line int, key string, v *yaml.Node, removed bool) {
+		if _, ok := ix.removed[line]; !ok && removed {
+			ix.removed[line] = key
+		}
+		ix.ends[key] = lastLine(v)
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := k.Value
+			if path != "" {
+				key = path + "." + key
+			}
+			record(k.Line, key, v, true)
+			ix.add(v, key)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			key := fmt.Sprintf("%s[%d]", path, i)
+			// Blanking keeps the "- " of a block item, whose content goes
+			// on below; a scalar or flow item goes entirely.
+			block := (c.Kind == yaml.MappingNode || c.Kind == yaml.SequenceNode) && c.Style&yaml.FlowStyle == 0
+			record(c.Line, key, c, !block)
+			ix.add(c, key)
+		}
+	}
+}
+
+// lastLine is the last line n's tree starts a node on.
+func lastLine(n *yaml.Node) int {
+	last := n.Line
+	for _, c := range n.Content {
+		last = max(last, lastLine(c))
+	}
+	return last
 }

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sia-agent/sia-agent/agent/pipeline"
+	"github.com/sia-agent/sia-agent/internal/strictyaml"
+)
+
+func TestBlank(t *testing.T) {
+	for in, want := range map[string]string{
+		"  log_levl: debug\n":     "  \n",
+		"  - nme: certificate\n":  "  - \n",
+		"    - - ${X}\r\n":        "    - - \r\n",
+		"      - ${SIA_DIR}/x":    "      - ",
+		"  -name: not an item\n":  "  \n",
+		"config: {endpoint: x}\n": "\n",
+	} {
+		if got := blank(in); got != want {
+			t.Errorf("blank(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A file that does not load still yields its providers, with the text of
+// each problem blanked: an unknown key in a provider's entry, an unset
+// variable in a block config, and one in a flow config, whose whole block
+// goes.
+func TestSalvage(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"sia-plugin-cert", "sia-plugin-token"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "pipeline.yaml")
+	text := `version: 1
+agent:
+  plugin_dir: .
+providers:
+  - nme: certificate
+    plugin: sia-plugin-cert
+    config:
+      endpoint: ${SIA_TEST_UNSET}
+      domain: sports
+  - name: token
+    plugin: sia-plugin-token
+    config: {endpoint: "${SIA_TEST_UNSET}", key_file: /k}
+  - name: health
+    plugin: sia-plugin-helth
+`
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pipeline.Load(file, pipeline.Options{})
+	problems := strictyaml.AsProblems(err)
+	if len(problems) != 3 {
+		t.Fatalf("want 3 problems of the file, got %v", err)
+	}
+
+	p, skip, uncovered := salvage(file, problems, pipeline.Options{})
+	if p == nil {
+		t.Fatal("nothing salvaged")
+	}
+	if len(p.Providers) != 3 {
+		t.Fatalf("%d providers, want 3", len(p.Providers))
+	}
+	if cfg := p.Providers[0].Config; cfg == nil || len(cfg.Content) != 2 || cfg.Content[0].Value != "domain" {
+		t.Errorf("certificate config: want only domain left, got %+v", cfg)
+	}
+	if p.Providers[1].Config != nil {
+		t.Errorf("token config: want none left, got %+v", p.Providers[1].Config)
+	}
+	slices.Sort(skip)
+	if want := []string{"providers[0].config.endpoint", "providers[0].nme", "providers[1].config"}; !slices.Equal(skip, want) {
+		t.Errorf("skip %q, want %q", skip, want)
+	}
+	var found bool
+	for _, pb := range uncovered {
+		if pb.Key == "providers[2].plugin" && strings.Contains(pb.Message, "not found") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the missing plugin is not among the problems left: %v", uncovered)
+	}
+}
+
+func TestUnder(t *testing.T) {
+	keys := []string{"providers.token.config", "providers.a.config.x509_files[0]"}
+	for key, want := range map[string]bool{
+		"providers.token.config":                   true,
+		"providers.token.config.endpoint":          true,
+		"providers.token.configx":                  false,
+		"providers.a.config.x509_files[0]":         true,
+		"providers.a.config.x509_files[1]":         false,
+		"providers.a.config.x509_files[0].whatnot": true,
+	} {
+		if got := under(key, keys); got != want {
+			t.Errorf("under(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
+
+func TestByName(t *testing.T) {
+	p := &pipeline.Pipeline{Providers: []*pipeline.Provider{{Name: "certificate"}, {Name: ""}}}
+	for key, want := range map[string]string{
+		"providers[0].config.endpoint": "providers.certificate.config.endpoint",
+		"providers[0]":                 "providers.certificate",
+		"providers[1].plugin":          "providers[1].plugin",
+		"providers[7].plugin":          "providers[7].plugin",
+		"agent.log_level":              "agent.log_level",
+	} {
+		if got := byName(key, p); got != want {
+			t.Errorf("byName(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
