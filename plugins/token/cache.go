@@ -207,9 +207,10 @@ func (c *cache) get(k Key, now time.Time, margin time.Duration) *Token {
 }
 
 // add returns k's entry, creating it if needed (marked as a target if
-// target is set). When the cache is full, the least recently used entry
-// that is not a target makes room; it is returned as evicted.
-func (c *cache) add(k Key, target bool, now time.Time) (e *entry, evicted *entry) {
+// target is set, and filled by init, if not nil, before anyone can see
+// it). When the cache is full, the least recently used entry that is not a
+// target makes room; it is returned as evicted.
+func (c *cache) add(k Key, target bool, now time.Time, init func(*entry)) (e *entry, evicted *entry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e = c.m[k]; e != nil {
@@ -230,6 +231,9 @@ func (c *cache) add(k Key, target bool, now time.Time) (e *entry, evicted *entry
 	}
 	e = &entry{key: k, target: target}
 	e.lastUsed.Store(now.UnixNano())
+	if init != nil {
+		init(e)
+	}
 	c.m[k] = e
 	select {
 	case c.changed <- struct{}{}:

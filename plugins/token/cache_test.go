@@ -36,7 +36,7 @@ func TestCacheNeverServesExpiredOrEmpty(t *testing.T) {
 	c := newCache(10, time.Hour)
 	now := time.Now()
 	k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
-	e, _ := c.add(k, true, now)
+	e, _ := c.add(k, true, now, nil)
 	if got := c.get(k, now, 0); got != nil {
 		t.Fatalf("a target not yet fetched served %q", got.Raw)
 	}
@@ -54,10 +54,10 @@ func TestCacheEvictsLeastRecentlyUsedWhenFull(t *testing.T) {
 	c := newCache(3, time.Hour)
 	now := time.Now()
 	key := func(r string) Key { return Key{Kind: roleToken, Domain: "d", Roles: r} }
-	c.add(key("target"), true, now.Add(-time.Hour)) // oldest, but a target
-	c.add(key("old"), false, now.Add(-time.Minute))
-	c.add(key("new"), false, now)
-	_, evicted := c.add(key("newest"), false, now)
+	c.add(key("target"), true, now.Add(-time.Hour), nil) // oldest, but a target
+	c.add(key("old"), false, now.Add(-time.Minute), nil)
+	c.add(key("new"), false, now, nil)
+	_, evicted := c.add(key("newest"), false, now, nil)
 	if evicted == nil || evicted.key != key("old") {
 		t.Fatalf("evicted %+v, want the least recently used on-demand entry", evicted)
 	}
@@ -76,7 +76,7 @@ func TestCacheBytesCountWhatIsStored(t *testing.T) {
 		t.Fatalf("empty cache: %+v", s)
 	}
 	k := Key{Kind: roleToken, Domain: "sports", Roles: "readers"}
-	e, _ := c.add(k, false, now)
+	e, _ := c.add(k, false, now, nil)
 	empty := c.stats().Bytes[roleToken]
 	want := int(unsafe.Sizeof(Key{})+unsafe.Sizeof(e)+unsafe.Sizeof(entry{})) + len("sports") + len("readers")
 	if empty != want {

@@ -118,18 +118,23 @@ func (s *store) fetchOnce(k Key) fetchResult {
 		return fetchResult{err: err}
 	}
 
+	next := schedule(tok, s.cfg.Refresh.MinRemaining.Std(), rand.Float64())
+	fill := func(e *entry) {
+		e.tok.Store(tok)
+		e.mu.Lock()
+		e.lastUpdate, e.refreshAt, e.failures = tok.Fetched, next, 0
+		e.mu.Unlock()
+	}
 	if e == nil {
+		// Filled before it is visible: the refresh loop, woken by the new
+		// entry, must not take it for one that was never fetched.
 		var evicted *entry
-		e, evicted = s.cache.add(k, false, started)
+		e, evicted = s.cache.add(k, false, started, fill)
 		if evicted != nil {
 			s.log.Info("Evicted the least recently used token: the cache is full", "credential", evicted.key.credential(), "max_entries", s.cfg.Cache.MaxEntries)
 		}
 	}
-	next := schedule(tok, s.cfg.Refresh.MinRemaining.Std(), rand.Float64())
-	e.tok.Store(tok)
-	e.mu.Lock()
-	e.lastUpdate, e.refreshAt, e.failures = tok.Fetched, next, 0
-	e.mu.Unlock()
+	fill(e) // again, if another fetch added the entry meanwhile
 
 	var fileErr error
 	if e.target && s.files != nil {

@@ -82,7 +82,7 @@ func TestStaleButValidTokenServedWhileZTSFails(t *testing.T) {
 	})
 	st, host := testStore(t, f, func(c *Config) { c.Cache.ExpiryMargin = 0 })
 	k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
-	st.cache.add(k, true, time.Now())
+	st.cache.add(k, true, time.Now(), nil)
 	first := st.wait(context.Background(), st.start(k))
 	if first.err != nil {
 		t.Fatal(first.err)

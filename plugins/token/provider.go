@@ -68,7 +68,7 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 	p.targets = p.cfg.targetKeys()
 	now := time.Now()
 	for _, k := range p.targets {
-		c.add(k, true, now)
+		c.add(k, true, now, nil)
 	}
 	if cfg.Server.Enabled {
 		if p.server, err = newServer(&p.cfg, p.store, p.log, p.metrics); err != nil {

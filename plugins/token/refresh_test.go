@@ -81,7 +81,7 @@ func TestRefreshKeepsTokensFreshAheadOfExpiry(t *testing.T) {
 	})
 	st, host := testStore(t, f, fastRetry)
 	k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
-	st.cache.add(k, true, time.Now())
+	st.cache.add(k, true, time.Now(), nil)
 	runLoop(t, st, context.Background())
 
 	// Poll the cache as a client would: a token is always there.
@@ -118,7 +118,7 @@ func TestRefreshRetriesUntilZTSAnswers(t *testing.T) {
 		c.Refresh.Retry.MaxElapsed = sdk.Duration(time.Minute)
 	})
 	k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
-	st.cache.add(k, true, time.Now())
+	st.cache.add(k, true, time.Now(), nil)
 	logs := runLoop(t, st, context.Background())
 	waitFor(t, 10*time.Second, "the token", func() bool { return st.cache.get(k, time.Now(), 0) != nil })
 	if n := logs.count("Retrying token refresh"); n != 2 {
@@ -142,7 +142,7 @@ func TestRefreshGivesUpAndTriesAgain(t *testing.T) {
 	})
 	st, _ := testStore(t, f, fastRetry)
 	k := Key{Kind: roleToken, Domain: "invalid", Roles: "invalid"}
-	st.cache.add(k, true, time.Now())
+	st.cache.add(k, true, time.Now(), nil)
 	logs := runLoop(t, st, context.Background())
 	waitFor(t, 10*time.Second, "two rounds of retries to give up", func() bool {
 		return logs.count("Failed to refresh token after retries") >= 2
@@ -164,7 +164,7 @@ func TestRefreshStopsAndSkipsOnceTheRunIsCancelled(t *testing.T) {
 		c.Refresh.Retry.MaxElapsed = sdk.Duration(time.Hour) // only the cancellation stops them
 	})
 	k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
-	st.cache.add(k, true, time.Now())
+	st.cache.add(k, true, time.Now(), nil)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	logs := runLoop(t, st, ctx)
 	waitFor(t, 10*time.Second, "a retry", func() bool { return logs.count("Retrying token refresh") > 0 })
@@ -187,7 +187,7 @@ func TestIdleOnDemandTokensAreEvicted(t *testing.T) {
 	target := Key{Kind: roleToken, Domain: "d", Roles: "target"}
 	used := Key{Kind: roleToken, Domain: "d", Roles: "used"}
 	idle := Key{Kind: roleToken, Domain: "d", Roles: "idle"}
-	st.cache.add(target, true, time.Now())
+	st.cache.add(target, true, time.Now(), nil)
 	for _, k := range []Key{target, used, idle} {
 		if _, err := st.get(context.Background(), k); err != nil {
 			t.Fatal(err)
@@ -216,7 +216,7 @@ func TestRefreshConcurrencyIsBounded(t *testing.T) {
 	})
 	st, _ := testStore(t, f, func(c *Config) { c.Refresh.Concurrency = 2 })
 	for i := range 8 {
-		st.cache.add(Key{Kind: roleToken, Domain: "d", Roles: fmt.Sprintf("r%d", i)}, true, time.Now())
+		st.cache.add(Key{Kind: roleToken, Domain: "d", Roles: fmt.Sprintf("r%d", i)}, true, time.Now(), nil)
 	}
 	runLoop(t, st, context.Background())
 	waitFor(t, 10*time.Second, "every target", func() bool { return f.total() == 8 })

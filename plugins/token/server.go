@@ -159,29 +159,31 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) route(w http.ResponseWriter, r *http.Request, now time.Time) (mode, code int) {
 	if s.cfg.Server.RESTAPI {
-		switch {
-		case r.URL.Path == "/accesstoken" && s.wantAT:
-			if r.Method == http.MethodPost {
-				return modeAccessToken, s.postAccessToken(w, r, now)
-			}
-			mode = modeAccessToken
-		case r.URL.Path == "/roletoken" && s.wantRT:
-			if r.Method == http.MethodPost {
-				return modeRoleToken, s.postRoleToken(w, r, now)
-			}
-			mode = modeRoleToken
-		default:
-			mode = modeOther
+		switch mode = s.restMode(r.URL.Path); {
+		case mode == modeAccessToken && r.Method == http.MethodPost:
+			return mode, s.postAccessToken(w, r, now)
+		case mode == modeRoleToken && r.Method == http.MethodPost:
+			return mode, s.postRoleToken(w, r, now)
+		case mode != modeOther && !s.cfg.Server.HeaderMode:
+			w.Header().Set("Allow", http.MethodPost)
+			return mode, writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use POST")
 		}
 	}
 	if s.cfg.Server.HeaderMode {
 		return modeHeader, s.headerMode(w, r, now)
 	}
-	if mode != modeOther && s.cfg.Server.RESTAPI {
-		w.Header().Set("Allow", http.MethodPost)
-		return mode, writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use POST")
-	}
 	return modeOther, writeError(w, http.StatusNotFound, "no such endpoint: the token server serves "+s.endpoints())
+}
+
+// restMode returns the REST endpoint path names, if its token type is on.
+func (s *server) restMode(path string) int {
+	switch {
+	case path == "/accesstoken" && s.wantAT:
+		return modeAccessToken
+	case path == "/roletoken" && s.wantRT:
+		return modeRoleToken
+	}
+	return modeOther
 }
 
 func (s *server) endpoints() string {
