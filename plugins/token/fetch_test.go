@@ -73,7 +73,7 @@ func TestFetchOutlivesTheRequestThatGaveUp(t *testing.T) {
 
 func TestStaleButValidTokenServedWhileZTSFails(t *testing.T) {
 	t.Parallel()
-	life := 400 * time.Millisecond
+	life := time.Second
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 		if n == 1 {
 			return fakeToken(k, n, life), nil

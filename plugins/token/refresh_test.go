@@ -76,7 +76,7 @@ func TestRefreshKeepsTokensFreshAheadOfExpiry(t *testing.T) {
 		if prev != nil && time.Now().After(prev.Expiry) {
 			late = append(late, fmt.Sprintf("fetch %d came %v after the previous token expired", n, time.Since(prev.Expiry)))
 		}
-		prev = fakeToken(k, n, 300*time.Millisecond)
+		prev = fakeToken(k, n, time.Second) // refreshed after 500-667ms: slack for a loaded machine
 		return prev, nil
 	})
 	st, host := testStore(t, f, fastRetry)
@@ -85,11 +85,11 @@ func TestRefreshKeepsTokensFreshAheadOfExpiry(t *testing.T) {
 	runLoop(t, st, context.Background())
 
 	// Poll the cache as a client would: a token is always there.
-	waitFor(t, 10*time.Second, "five refreshes", func() bool {
+	waitFor(t, 10*time.Second, "three refreshes", func() bool {
 		if f.count(k) > 0 && st.cache.get(k, time.Now(), 0) == nil {
 			t.Fatal("the cache had no valid token between refreshes")
 		}
-		return f.count(k) >= 5
+		return f.count(k) >= 4
 	})
 	mu.Lock()
 	defer mu.Unlock()
@@ -183,7 +183,7 @@ func TestRefreshStopsAndSkipsOnceTheRunIsCancelled(t *testing.T) {
 func TestIdleOnDemandTokensAreEvicted(t *testing.T) {
 	t.Parallel()
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) { return fakeToken(k, n, time.Hour), nil })
-	st, _ := testStore(t, f, func(c *Config) { c.Cache.IdleTimeout = sdk.Duration(200 * time.Millisecond) })
+	st, _ := testStore(t, f, func(c *Config) { c.Cache.IdleTimeout = sdk.Duration(time.Second) })
 	target := Key{Kind: roleToken, Domain: "d", Roles: "target"}
 	used := Key{Kind: roleToken, Domain: "d", Roles: "used"}
 	idle := Key{Kind: roleToken, Domain: "d", Roles: "idle"}
