@@ -238,7 +238,7 @@ func (r *Runner) shutdownAll() {
 		timeout := r.shutdownTimeout(name)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := u.Shutdown(ctx)
-		timedOut := ctx.Err() != nil
+		timedOut := ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)
 		cancel()
 		switch {
 		case timedOut:

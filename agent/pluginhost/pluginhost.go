@@ -255,6 +255,14 @@ func (p *Plugin) rpcError(call string, err error) error {
 		return &ExitError{Name: p.Name, Err: p.proc.ExitErr()}
 	default:
 	}
+	// The plugin can report the deadline a moment before the caller's own
+	// context timer fires; either way the caller asks errors.Is.
+	switch status.Code(err) {
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%s call to provider %s: %w", call, p.Name, context.DeadlineExceeded)
+	case codes.Canceled:
+		return fmt.Errorf("%s call to provider %s: %w", call, p.Name, context.Canceled)
+	}
 	return fmt.Errorf("%s call to provider %s: %w", call, p.Name, err)
 }
 
