@@ -112,14 +112,11 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	start := time.Now()
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
-	code := "error"
+	status := 0
 	if err == nil {
-		code = strconv.Itoa(resp.StatusCode)
+		status = resp.StatusCode
 	}
-	if t.metrics != nil {
-		t.metrics.requests.WithLabelValues(t.op, code).Inc()
-		t.metrics.duration.WithLabelValues(t.op).Observe(time.Since(start).Seconds())
-	}
+	t.metrics.Observe(t.op, status, err, time.Since(start))
 	if err != nil {
 		release()
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsmetrics"
 )
 
 // Request modes, the mode label of the token server's metrics.
@@ -24,12 +26,11 @@ var commonCodes = []int{200, 400, 403, 404, 405, 413, 500, 502, 503}
 
 // metrics are the provider's Prometheus collectors.
 type metrics struct {
-	requests    *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	ztsCalls    *prometheus.CounterVec
-	ztsDuration *prometheus.HistogramVec
-	entries     *prometheus.GaugeVec
-	bytes       *prometheus.GaugeVec
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	zts      *ztsmetrics.Metrics
+	entries  *prometheus.GaugeVec
+	bytes    *prometheus.GaugeVec
 
 	byCode  [numModes]map[int]prometheus.Counter
 	latency [numModes]prometheus.Observer
@@ -46,15 +47,6 @@ func newMetrics(reg prometheus.Registerer, c *cache) (*metrics, error) {
 			Help:    "Time the token server took to answer, by mode.",
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"mode"}),
-		ztsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sia_token_zts_requests_total",
-			Help: "Calls to ZTS, by operation (roletoken, accesstoken) and HTTP status code (or error, timeout, canceled when there was no answer).",
-		}, []string{"operation", "code"}),
-		ztsDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "sia_token_zts_request_duration_seconds",
-			Help:    "Duration of calls to ZTS, by operation.",
-			Buckets: prometheus.ExponentialBuckets(.001, 2.5, 12),
-		}, []string{"operation"}),
 		entries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sia_token_cache_entries",
 			Help: "Tokens in the cache, by type, as of the last memory report.",
@@ -71,11 +63,16 @@ func newMetrics(reg prometheus.Registerer, c *cache) (*metrics, error) {
 		}
 		m.latency[mode] = m.duration.WithLabelValues(modeNames[mode])
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.ztsCalls, m.ztsDuration, m.entries, m.bytes, expiryCollector{c}} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.entries, m.bytes, expiryCollector{c}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
+	zts, err := ztsmetrics.New(reg)
+	if err != nil {
+		return nil, err
+	}
+	m.zts = zts
 	return m, nil
 }
 
@@ -89,13 +86,12 @@ func (m *metrics) request(mode, code int, d time.Duration) {
 	m.latency[mode].Observe(d.Seconds())
 }
 
-// ztsCall counts one call to ZTS.
-func (m *metrics) ztsCall(op, code string, d time.Duration) {
+// ztsCall counts one call to ZTS: its HTTP status, or err when none came.
+func (m *metrics) ztsCall(op string, status int, err error, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.ztsCalls.WithLabelValues(op, code).Inc()
-	m.ztsDuration.WithLabelValues(op).Observe(d.Seconds())
+	m.zts.Observe(op, status, err, d)
 }
 
 // cacheSize sets the cache gauges.

@@ -234,10 +234,10 @@ func TestRequestMetrics(t *testing.T) {
 		"sia_token_server_requests_total{code=200,mode=roletoken,}":          2,
 		"sia_token_server_requests_total{code=403,mode=roletoken,}":          1,
 		"sia_token_server_request_duration_seconds_count{mode=header,}":      2,
-		"sia_token_zts_requests_total{code=200,operation=accesstoken,}":      1,
-		"sia_token_zts_requests_total{code=200,operation=roletoken,}":        2,
-		"sia_token_zts_requests_total{code=403,operation=roletoken,}":        1,
-		"sia_token_zts_request_duration_seconds_count{operation=roletoken,}": 3,
+		"sia_zts_requests_total{code=200,operation=accesstoken,}":      1,
+		"sia_zts_requests_total{code=200,operation=roletoken,}":        2,
+		"sia_zts_requests_total{code=403,operation=roletoken,}":        1,
+		"sia_zts_request_duration_seconds_count{operation=roletoken,}": 3,
 	} {
 		if got[name] != want {
 			t.Errorf("%s = %v, want %v", name, got[name], want)

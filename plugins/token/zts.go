@@ -196,12 +196,12 @@ func (c *ztsClient) do(req *http.Request, op string, v any) error {
 	start := time.Now()
 	resp, err := c.client.Do(req)
 	if err != nil {
-		c.metrics.ztsCall(op, callCode(err), time.Since(start))
+		c.metrics.ztsCall(op, 0, err, time.Since(start))
 		return &unreachableError{op: op, err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	c.metrics.ztsCall(op, strconv.Itoa(resp.StatusCode), time.Since(start))
+	c.metrics.ztsCall(op, resp.StatusCode, nil, time.Since(start))
 	if err != nil {
 		return &unreachableError{op: op, err: fmt.Errorf("reading the answer: %w", err)}
 	}
@@ -224,17 +224,6 @@ func (c *ztsClient) do(req *http.Request, op string, v any) error {
 		return &badResponseError{op: op, reason: "undecodable JSON: " + err.Error()}
 	}
 	return nil
-}
-
-// callCode is the metrics code of a call that got no answer.
-func callCode(err error) string {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timeout"
-	}
-	if errors.Is(err, context.Canceled) {
-		return "canceled"
-	}
-	return "error"
 }
 
 // checkToken refuses what must never be cached: an empty token, or one
