@@ -73,37 +73,40 @@ func TestFetchOutlivesTheRequestThatGaveUp(t *testing.T) {
 
 func TestStaleButValidTokenServedWhileZTSFails(t *testing.T) {
 	t.Parallel()
-	life := time.Second
-	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
-		if n == 1 {
-			return fakeToken(k, n, life), nil
+	// Virtual time: the timers fire in order, however loaded the machine.
+	synctest.Test(t, func(t *testing.T) {
+		life := time.Second
+		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
+			if n == 1 {
+				return fakeToken(k, n, life), nil
+			}
+			return nil, &ztsError{Op: opRoleToken, Status: 503, Message: "down"}
+		})
+		st, host := testStore(t, f, func(c *Config) { c.Cache.ExpiryMargin = 0 })
+		k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
+		st.cache.add(k, true, time.Now(), nil)
+		first := st.wait(context.Background(), st.start(k))
+		if first.err != nil {
+			t.Fatal(first.err)
 		}
-		return nil, &ztsError{Op: opRoleToken, Status: 503, Message: "down"}
+		// A refresh fails; the token is still valid and still served.
+		if r := st.wait(context.Background(), st.start(k)); r.err == nil {
+			t.Fatal("the second fetch should fail")
+		}
+		if got, err := st.get(context.Background(), k); err != nil || got != first.tok {
+			t.Fatalf("while ZTS fails: %v, %v; want the cached token", got, err)
+		}
+		rec, _ := statusOf(host, k.credential())
+		if rec.Outcome != "ZTS_503" || rec.Reason != sdk.ReasonExpires || !rec.Expiry.Equal(first.tok.Expiry) || rec.LastUpdate.IsZero() {
+			t.Errorf("status of the failed refresh: %+v", rec)
+		}
+		// Once it expires, it is never served: the request goes to ZTS and
+		// fails.
+		time.Sleep(time.Until(first.tok.Expiry) + time.Millisecond) // the token's own clock
+		if got, err := st.get(context.Background(), k); err == nil {
+			t.Fatalf("an expired token was served: %q", got.Raw)
+		}
 	})
-	st, host := testStore(t, f, func(c *Config) { c.Cache.ExpiryMargin = 0 })
-	k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
-	st.cache.add(k, true, time.Now(), nil)
-	first := st.wait(context.Background(), st.start(k))
-	if first.err != nil {
-		t.Fatal(first.err)
-	}
-	// A refresh fails; the token is still valid and still served.
-	if r := st.wait(context.Background(), st.start(k)); r.err == nil {
-		t.Fatal("the second fetch should fail")
-	}
-	if got, err := st.get(context.Background(), k); err != nil || got != first.tok {
-		t.Fatalf("while ZTS fails: %v, %v; want the cached token", got, err)
-	}
-	rec, _ := statusOf(host, k.credential())
-	if rec.Outcome != "ZTS_503" || rec.Reason != sdk.ReasonExpires || !rec.Expiry.Equal(first.tok.Expiry) || rec.LastUpdate.IsZero() {
-		t.Errorf("status of the failed refresh: %+v", rec)
-	}
-	// Once it expires, it is never served: the request goes to ZTS and
-	// fails.
-	time.Sleep(time.Until(first.tok.Expiry) + time.Millisecond) // the token's own clock
-	if got, err := st.get(context.Background(), k); err == nil {
-		t.Fatalf("an expired token was served: %q", got.Raw)
-	}
 }
 
 func TestFailuresOfUnknownKeysLeaveNoTrace(t *testing.T) {

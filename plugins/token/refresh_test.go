@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -67,42 +68,45 @@ func fastRetry(c *Config) {
 
 func TestRefreshKeepsTokensFreshAheadOfExpiry(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var prev *Token
-	var late []string
-	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
+	// Virtual time: the timers fire in order, however loaded the machine.
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var prev *Token
+		var late []string
+		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if prev != nil && time.Now().After(prev.Expiry) {
+				late = append(late, fmt.Sprintf("fetch %d came %v after the previous token expired", n, time.Since(prev.Expiry)))
+			}
+			prev = fakeToken(k, n, time.Second) // refreshed after 500-667ms: slack for a loaded machine
+			return prev, nil
+		})
+		st, host := testStore(t, f, fastRetry)
+		k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
+		st.cache.add(k, true, time.Now(), nil)
+		runLoop(t, st, context.Background())
+
+		// Poll the cache as a client would: a token is always there.
+		waitFor(t, 10*time.Second, "three refreshes", func() bool {
+			if f.count(k) > 0 && st.cache.get(k, time.Now(), 0) == nil {
+				t.Fatal("the cache had no valid token between refreshes")
+			}
+			return f.count(k) >= 4
+		})
 		mu.Lock()
 		defer mu.Unlock()
-		if prev != nil && time.Now().After(prev.Expiry) {
-			late = append(late, fmt.Sprintf("fetch %d came %v after the previous token expired", n, time.Since(prev.Expiry)))
+		for _, l := range late {
+			t.Error(l)
 		}
-		prev = fakeToken(k, n, time.Second) // refreshed after 500-667ms: slack for a loaded machine
-		return prev, nil
-	})
-	st, host := testStore(t, f, fastRetry)
-	k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
-	st.cache.add(k, true, time.Now(), nil)
-	runLoop(t, st, context.Background())
-
-	// Poll the cache as a client would: a token is always there.
-	waitFor(t, 10*time.Second, "three refreshes", func() bool {
-		if f.count(k) > 0 && st.cache.get(k, time.Now(), 0) == nil {
-			t.Fatal("the cache had no valid token between refreshes")
+		var reasons []sdk.Reason
+		for _, r := range host.Records() {
+			reasons = append(reasons, r.Reason)
 		}
-		return f.count(k) >= 4
+		if reasons[0] != sdk.ReasonNew || reasons[1] != sdk.ReasonExpires {
+			t.Errorf("reasons %v, want NEW then EXPIRES", reasons)
+		}
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	for _, l := range late {
-		t.Error(l)
-	}
-	var reasons []sdk.Reason
-	for _, r := range host.Records() {
-		reasons = append(reasons, r.Reason)
-	}
-	if reasons[0] != sdk.ReasonNew || reasons[1] != sdk.ReasonExpires {
-		t.Errorf("reasons %v, want NEW then EXPIRES", reasons)
-	}
 }
 
 func TestRefreshRetriesUntilZTSAnswers(t *testing.T) {
@@ -182,25 +186,28 @@ func TestRefreshStopsAndSkipsOnceTheRunIsCancelled(t *testing.T) {
 
 func TestIdleOnDemandTokensAreEvicted(t *testing.T) {
 	t.Parallel()
-	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) { return fakeToken(k, n, time.Hour), nil })
-	st, _ := testStore(t, f, func(c *Config) { c.Cache.IdleTimeout = sdk.Duration(time.Second) })
-	target := Key{Kind: roleToken, Domain: "d", Roles: "target"}
-	used := Key{Kind: roleToken, Domain: "d", Roles: "used"}
-	idle := Key{Kind: roleToken, Domain: "d", Roles: "idle"}
-	st.cache.add(target, true, time.Now(), nil)
-	for _, k := range []Key{target, used, idle} {
-		if _, err := st.get(context.Background(), k); err != nil {
-			t.Fatal(err)
+	// Virtual time: the timers fire in order, however loaded the machine.
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) { return fakeToken(k, n, time.Hour), nil })
+		st, _ := testStore(t, f, func(c *Config) { c.Cache.IdleTimeout = sdk.Duration(time.Second) })
+		target := Key{Kind: roleToken, Domain: "d", Roles: "target"}
+		used := Key{Kind: roleToken, Domain: "d", Roles: "used"}
+		idle := Key{Kind: roleToken, Domain: "d", Roles: "idle"}
+		st.cache.add(target, true, time.Now(), nil)
+		for _, k := range []Key{target, used, idle} {
+			if _, err := st.get(context.Background(), k); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	runLoop(t, st, context.Background())
-	waitFor(t, 10*time.Second, "the idle token to be evicted", func() bool {
-		st.cache.get(used, time.Now(), 0) // a client keeps asking for this one
-		return st.cache.lookup(idle) == nil
+		runLoop(t, st, context.Background())
+		waitFor(t, 10*time.Second, "the idle token to be evicted", func() bool {
+			st.cache.get(used, time.Now(), 0) // a client keeps asking for this one
+			return st.cache.lookup(idle) == nil
+		})
+		if st.cache.lookup(target) == nil || st.cache.lookup(used) == nil {
+			t.Error("a target or a token in use was evicted")
+		}
 	})
-	if st.cache.lookup(target) == nil || st.cache.lookup(used) == nil {
-		t.Error("a target or a token in use was evicted")
-	}
 }
 
 func TestRefreshConcurrencyIsBounded(t *testing.T) {

@@ -229,15 +229,15 @@ func TestRequestMetrics(t *testing.T) {
 	}
 	for name, want := range map[string]float64{
 		// The readiness probe's GET / is the first header-mode 400.
-		"sia_token_server_requests_total{code=400,mode=header,}":             1,
-		"sia_token_server_requests_total{code=200,mode=header,}":             1,
-		"sia_token_server_requests_total{code=200,mode=roletoken,}":          2,
-		"sia_token_server_requests_total{code=403,mode=roletoken,}":          1,
-		"sia_token_server_request_duration_seconds_count{mode=header,}":      2,
-		"sia_zts_requests_total{code=200,operation=accesstoken,}":      1,
-		"sia_zts_requests_total{code=200,operation=roletoken,}":        2,
-		"sia_zts_requests_total{code=403,operation=roletoken,}":        1,
-		"sia_zts_request_duration_seconds_count{operation=roletoken,}": 3,
+		"sia_token_server_requests_total{code=400,mode=header,}":        1,
+		"sia_token_server_requests_total{code=200,mode=header,}":        1,
+		"sia_token_server_requests_total{code=200,mode=roletoken,}":     2,
+		"sia_token_server_requests_total{code=403,mode=roletoken,}":     1,
+		"sia_token_server_request_duration_seconds_count{mode=header,}": 2,
+		"sia_zts_requests_total{code=200,operation=accesstoken,}":       1,
+		"sia_zts_requests_total{code=200,operation=roletoken,}":         2,
+		"sia_zts_requests_total{code=403,operation=roletoken,}":         1,
+		"sia_zts_request_duration_seconds_count{operation=roletoken,}":  3,
 	} {
 		if got[name] != want {
 			t.Errorf("%s = %v, want %v", name, got[name], want)
