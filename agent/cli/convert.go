@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/sia-agent/sia-agent/agent/siaenv"
@@ -40,13 +42,15 @@ invalid, or if a variable is unknown or unsupported (unless
 
 	var (
 		env   map[string]string
-		where map[string]string // variable → "file:line: ", for findings
+		lines map[string]int // variable → its line in the env file
+		name  string         // the env file's, for findings
 		opts  siaenv.Options
 	)
 	if *envFile == "" {
 		env = environ(os.Environ())
 	} else {
-		name, r := *envFile, stdin
+		r := stdin
+		name = *envFile
 		if name == "-" {
 			name = "<stdin>"
 		} else {
@@ -59,7 +63,7 @@ invalid, or if a variable is unknown or unsupported (unless
 			r = f
 		}
 		var err error
-		if env, where, err = readEnvFile(name, r); err != nil {
+		if env, lines, err = readEnvFile(name, r); err != nil {
 			fmt.Fprintf(stderr, "sia-agent convert: %v\n", err)
 			return ExitUsage
 		}
@@ -69,8 +73,13 @@ invalid, or if a variable is unknown or unsupported (unless
 	}
 
 	res := siaenv.Convert(env, opts)
+	// In the order of the env file; findings about unset variables first.
+	slices.SortStableFunc(res.Findings, func(a, b siaenv.Finding) int { return cmp.Compare(lines[a.Var], lines[b.Var]) })
 	for _, f := range res.Findings {
-		fmt.Fprintf(stderr, "%s%s\n", where[f.Var], f)
+		if line, ok := lines[f.Var]; ok {
+			fmt.Fprintf(stderr, "%s:%d: ", name, line)
+		}
+		fmt.Fprintln(stderr, f)
 	}
 	invalid, unsupported := res.Count(siaenv.Invalid), res.Count(siaenv.Unsupported)
 	switch {
@@ -103,10 +112,10 @@ func environ(kvs []string) map[string]string {
 // readEnvFile reads KEY=VALUE lines, as `docker run --env-file` and
 // `kubectl exec ... env` write them. Blank lines and lines starting with #
 // are skipped, an `export ` prefix is allowed, and a value in matching
-// quotes loses them. It returns the variables and, for each, the
-// "file:line: " it was set at.
-func readEnvFile(name string, r io.Reader) (env, where map[string]string, err error) {
-	env, where = make(map[string]string), make(map[string]string)
+// quotes loses them. It returns the variables and the line each was set
+// at.
+func readEnvFile(name string, r io.Reader) (env map[string]string, lines map[string]int, err error) {
+	env, lines = make(map[string]string), make(map[string]int)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for n := 1; sc.Scan(); n++ {
@@ -123,12 +132,12 @@ func readEnvFile(name string, r io.Reader) (env, where map[string]string, err er
 			v = v[1 : len(v)-1]
 		}
 		env[k] = v
-		where[k] = fmt.Sprintf("%s:%d: ", name, n)
+		lines[k] = n
 	}
 	if err := sc.Err(); err != nil {
 		return nil, nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	return env, where, nil
+	return env, lines, nil
 }
 
 // plural returns "1 thing" or "n things".

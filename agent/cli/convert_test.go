@@ -22,7 +22,7 @@ func TestConvertCommand(t *testing.T) {
 			args:   []string{"--env-file", "-"},
 			input:  "# k8s-athenz-sia\n\n" + base + "export LOG_LEVEL='fatal'\n",
 			stdout: "log_level: error # LOG_LEVEL",
-			stderr: []string{"\nnote: PROVIDER_SERVICE: unset", `<stdin>:6: note: LOG_LEVEL: "fatal" is error here`},
+			stderr: []string{"note: PROVIDER_SERVICE: unset", `<stdin>:6: note: LOG_LEVEL: "fatal" is error here`},
 		},
 		{
 			name:   "unsupported",

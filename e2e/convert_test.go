@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sia-agent/sia-agent/internal/e2e"
+)
+
+// The environments of k8s-athenz-sia's reference runs (section 8) and of a
+// typical init container convert to pipelines that `sia-agent validate`
+// accepts, with the pod's variables the pipelines refer to.
+func TestConvertedPipelinesValidate(t *testing.T) {
+	t.Parallel()
+	root, err := e2e.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(root, "agent", "siaenv", "testdata", "*.env"))
+	if err != nil || len(files) < 5 {
+		t.Fatalf("want the reference's environments, got %v (%v)", files, err)
+	}
+	for _, envFile := range files {
+		t.Run(filepath.Base(envFile), func(t *testing.T) {
+			t.Parallel()
+			// LOG_DIR and friends have no equivalent: without
+			// --allow-unsupported nothing is converted.
+			stdout, stderr, code := convert(t, "--env-file", envFile)
+			unsupported := strings.Contains(stderr, "unsupported: ")
+			switch {
+			case unsupported && (code != 2 || stdout != ""):
+				t.Fatalf("unsupported variables: exit code %d, want 2 and no pipeline\n%s", code, stderr)
+			case !unsupported && code != 0:
+				t.Fatalf("exit code %d\n%s", code, stderr)
+			}
+			stdout, stderr, code = convert(t, "--env-file", envFile, "--allow-unsupported")
+			if code != 0 {
+				t.Fatalf("--allow-unsupported: exit code %d\n%s", code, stderr)
+			}
+			t.Logf("notes:\n%s", stderr)
+			file := e2e.WriteFile(t, t.TempDir(), "pipeline.yaml", stdout)
+
+			// The pod's values come from its environment, as before.
+			var env []string
+			for _, line := range strings.Split(readEnv(t, envFile), "\n") {
+				for _, v := range []string{"NAMESPACE=", "SERVICEACCOUNT=", "POD_IP=", "POD_UID="} {
+					if strings.HasPrefix(line, v) {
+						env = append(env, line)
+					}
+				}
+			}
+			p := e2e.Start(t, filepath.Join(bins, "sia-agent"), env, "validate", "--config", file)
+			if code := p.Exit(t, waitExit); code != 0 {
+				t.Errorf("validate: exit code %d\n%s\npipeline:\n%s", code, p.Log.String(), stdout)
+			}
+		})
+	}
+}
+
+// convert runs `sia-agent convert` and returns its standard output and
+// error apart.
+func convert(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bins, "sia-agent"), append([]string{"convert"}, args...)...)
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0 halt_on_error=1")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		code = exitErr.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func readEnv(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
