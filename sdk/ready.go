@@ -13,8 +13,6 @@ import (
 // ReadyTimeout bounds WaitForServerReady.
 const ReadyTimeout = time.Minute
 
-// readyTimeout is ReadyTimeout; tests shorten it.
-var readyTimeout = ReadyTimeout
 
 // WaitForServerReady confirms that the HTTP server at url answers, so that
 // it can later be shut down gracefully. Any HTTP response counts as ready,
@@ -26,6 +24,10 @@ var readyTimeout = ReadyTimeout
 // cancelled. Its first retry comes after a millisecond, then the wait
 // doubles up to 250 ms.
 func WaitForServerReady(url string, tlsConfig *tls.Config) error {
+	return waitForServerReady(url, tlsConfig, ReadyTimeout)
+}
+
+func waitForServerReady(url string, tlsConfig *tls.Config, readyTimeout time.Duration) error {
 	transport := &http.Transport{DisableKeepAlives: true}
 	if tlsConfig != nil {
 		transport.TLSClientConfig = tlsConfig
