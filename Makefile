@@ -33,7 +33,7 @@ vet:
 # Every case of the specification (100-121) with the real providers, 20
 # times in a row; slow, so not part of `make test`.
 stress:
-	$(GO) test -race -count=20 -timeout 90m -run 'TestSpecificationWithRealProviders|TestCase1|TestCases1' ./e2e/
+	$(GO) test -race -count=20 -timeout 90m -run 'TestSpecificationWithRealProviders' ./e2e/
 
 # Benchmarks; figures and how to read them are in docs/benchmarks.md.
 bench:
