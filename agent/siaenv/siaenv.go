@@ -59,10 +59,12 @@ func (f Finding) String() string { return f.Severity.String() + ": " + f.Var + "
 
 // Options tune Convert.
 type Options struct {
-	// ReportUnknown reports every variable that is not k8s-athenz-sia's
-	// as unsupported: right for an env file, which holds only the agent's
-	// settings, wrong for a process environment, which holds PATH, HOME
-	// and the like.
+	// ReportUnknown reports the variables that are not k8s-athenz-sia's:
+	// a likely typo of one of its (TOKEN_EXPIRE) as unsupported, since a
+	// setting would be lost, any other with a note. That is right for an
+	// env file, which holds the agent's settings; a process environment
+	// holds PATH, HOME and the like, so without it only likely typos are
+	// noted.
 	ReportUnknown bool
 }
 
@@ -931,17 +933,14 @@ func (c *converter) unsupportedFeatures() {
 }
 
 // leftovers reports the variables nothing looked at: k8s-athenz-sia's
-// that this configuration does not use, and, with reportUnknown, every
-// other one.
+// that this configuration does not use, and the others (see
+// Options.ReportUnknown).
 func (c *converter) leftovers(reportUnknown bool) {
 	known := Variables()
 	for _, name := range known {
 		if c.env[name] != "" && !c.used[name] {
 			c.note(name, "ignored: nothing in this configuration uses it")
 		}
-	}
-	if !reportUnknown {
-		return
 	}
 	var unknown []string
 	for name := range c.env {
@@ -951,18 +950,25 @@ func (c *converter) leftovers(reportUnknown bool) {
 	}
 	slices.Sort(unknown)
 	for _, name := range unknown {
-		msg := "not a k8s-athenz-sia variable"
-		if s := closest(name, known); s != "" {
-			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		switch s := closest(name, known); {
+		case s != "" && reportUnknown:
+			c.unsupported(name, "not a k8s-athenz-sia variable (did you mean %s?)", s)
+		case s != "":
+			c.note(name, "not a k8s-athenz-sia variable: ignored (did you mean %s?)", s)
+		case reportUnknown:
+			c.note(name, "not a k8s-athenz-sia variable: ignored")
 		}
-		c.unsupported(name, "%s", msg)
 	}
 }
 
 // closest returns the name in names nearest to name, if it is near enough
-// to be a likely typo: a quarter of its letters wrong at most, and three.
+// to be a likely typo: one letter in five wrong at most, and two. Short
+// names get no suggestion: HOME is not a typo of MODE.
 func closest(name string, names []string) string {
-	best, bestDist := "", min(max(len(name)/4, 1), 3)+1
+	if len(name) < 6 {
+		return ""
+	}
+	best, bestDist := "", min(max(len(name)/5, 1), 2)+1
 	for _, n := range names {
 		if d := distance(name, n); d < bestDist {
 			best, bestDist = n, d

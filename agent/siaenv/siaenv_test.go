@@ -610,14 +610,14 @@ var cases = []testCase{
 	},
 	{
 		name:     "unknown variables of an env file",
-		env:      with(existing, "TOKEN_EXPIRE", "10m", "HOME", "/root"),
+		env:      with(existing, "TOKEN_EXPIRE", "10m", "HOME", "/root", "KUBERNETES_SERVICE_HOST", "10.96.0.1"),
 		unknown:  true,
-		findings: []string{"note PROVIDER_SERVICE", "unsupported HOME", "unsupported TOKEN_EXPIRE"},
+		findings: []string{"note PROVIDER_SERVICE", "note HOME", "note KUBERNETES_SERVICE_HOST", "unsupported TOKEN_EXPIRE"},
 	},
 	{
 		name:     "unknown variables of the environment",
-		env:      with(existing, "TOKEN_EXPIRE", "10m", "HOME", "/root"),
-		findings: []string{"note PROVIDER_SERVICE"},
+		env:      with(existing, "TOKEN_EXPIRE", "10m", "HOME", "/root", "KUBERNETES_SERVICE_HOST", "10.96.0.1"),
+		findings: []string{"note PROVIDER_SERVICE", "note TOKEN_EXPIRE"},
 	},
 	{
 		name: "a literal $",
