@@ -37,7 +37,9 @@ stress:
 
 # Benchmarks; figures and how to read them are in docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./e2e/bench/...
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./bench/
+	$(GO) test -run '^$$' -bench TokenServer -benchtime 1x ./plugins/token/
+	$(GO) test -run '^$$' -bench BenchmarkIssuance -benchtime 3s ./ztsdev/
 
 clean:
 	rm -rf $(BIN)
