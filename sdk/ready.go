@@ -13,7 +13,6 @@ import (
 // ReadyTimeout bounds WaitForServerReady.
 const ReadyTimeout = time.Minute
 
-
 // WaitForServerReady confirms that the HTTP server at url answers, so that
 // it can later be shut down gracefully. Any HTTP response counts as ready,
 // and so does a TLS server refusing the probe for want of a client
