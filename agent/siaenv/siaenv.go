@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sia-agent/sia-agent/internal/strictyaml"
 )
 
 // Severity is how much a finding matters to the conversion.
@@ -970,30 +972,9 @@ func closest(name string, names []string) string {
 	}
 	best, bestDist := "", min(max(len(name)/5, 1), 2)+1
 	for _, n := range names {
-		if d := distance(name, n); d < bestDist {
+		if d := strictyaml.Distance(name, n); d < bestDist {
 			best, bestDist = n, d
 		}
 	}
 	return best
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

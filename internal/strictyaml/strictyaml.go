@@ -326,15 +326,17 @@ func sortedKeys(m map[string]reflect.Type) []string {
 func suggest(key string, fields map[string]reflect.Type) string {
 	best, bestDist := "", len(key)/3+1
 	for _, k := range sortedKeys(fields) {
-		if d := distance(strings.ToLower(key), k); d < bestDist || (d == bestDist && best == "" && d <= 2) {
+		if d := Distance(strings.ToLower(key), k); d < bestDist || (d == bestDist && best == "" && d <= 2) {
 			best, bestDist = k, d
 		}
 	}
 	return best
 }
 
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
+// Distance is the Levenshtein distance between a and b: how many letters
+// to insert, delete or change to turn one into the other. It ranks
+// did-you-mean suggestions.
+func Distance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
