@@ -155,3 +155,16 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String writes d as a person would, and as the configuration accepts it:
+// 1m, not 1m0s; 24h, not 24h0m0s.
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

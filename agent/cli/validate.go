@@ -153,24 +153,12 @@ func printProviders(w io.Writer, f *commonFlags, l *loaded) {
 		if pr.SHA256 != "" {
 			plugin += " (sha256 pinned)"
 		}
-		fmt.Fprintf(tw, "  %d\t%s\tenabled\t%s\t%s\n", i+1, pr.Name, shortDuration(pr.ShutdownTimeout), plugin)
+		fmt.Fprintf(tw, "  %d\t%s\tenabled\t%s\t%s\n", i+1, pr.Name, sdk.Duration(pr.ShutdownTimeout), plugin)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nProviders start in this order and shut down in reverse. Shutdown takes at most %s\n", shortDuration(budget))
+	fmt.Fprintf(w, "\nProviders start in this order and shut down in reverse. Shutdown takes at most %s\n", sdk.Duration(budget))
 	fmt.Fprintln(w, "(the enabled providers' shutdown timeouts added up): keep systemd's TimeoutStopSec and")
 	fmt.Fprintln(w, "a pod's terminationGracePeriodSeconds above it.")
-}
-
-// shortDuration writes d as a person would: 1m, not 1m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // summary is the last line of a failed validation.

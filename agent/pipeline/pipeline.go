@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sia-agent/sia-agent/internal/strictyaml"
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // Version is the pipeline file format this agent reads.
@@ -67,20 +68,9 @@ type Provider struct {
 	Line            int        // line of the entry in the file
 }
 
-// Duration is a time.Duration written as "60s", "1m30s", ...
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil || v < 0 {
-		// A *yaml.TypeError lets decoding go on, so that every problem
-		// in the file is reported, not just this one.
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (write e.g. 30s or 1m)", n.Line, n.Value)}}
-	}
-	*d = Duration(v)
-	return nil
-}
+// Duration is a time.Duration written as "60s", "1m30s", ... It is the
+// SDK's, so that the agent's settings and a provider's read the same way.
+type Duration = sdk.Duration
 
 // fileShape is the file as written.
 type fileShape struct {

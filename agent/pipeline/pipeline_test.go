@@ -432,7 +432,7 @@ func TestParseErrors(t *testing.T) {
 			name: "bad durations, all of them",
 			text: "version: 1\nagent:\n  plugin_dir: bin\n  shutdown_timeout: soon\nproviders:\n  - name: a\n    plugin: sia-plugin-a\n    shutdown_timeout: -1s\n    enabled: maybe\n",
 			wants: []string{
-				`p.yaml:4: agent.shutdown_timeout: "soon" is not a duration (write e.g. 30s or 1m)`,
+				`p.yaml:4: agent.shutdown_timeout: "soon" is not a duration (write e.g. 30s or 5m)`,
 				`p.yaml:8: providers[0].shutdown_timeout: "-1s" is not a duration`,
 				"p.yaml:9: providers[0].enabled: cannot unmarshal",
 			},

@@ -23,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sia-agent/sia-agent/internal/strictyaml"
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // Severity is how much a finding matters to the conversion.
@@ -123,7 +124,7 @@ func Convert(env map[string]string, opts Options) *Result {
 
 	agent := newObject()
 	agent.str("log_level", c.logLevel(), "LOG_LEVEL")
-	agent.str("shutdown_timeout", formatDuration(defaultShutdownTimeout), "")
+	agent.str("shutdown_timeout", sdk.Duration(defaultShutdownTimeout).String(), "")
 
 	providers := &yaml.Node{Kind: yaml.SequenceNode}
 	add := func(name, plugin string, shutdown time.Duration, cfg *object) {
@@ -131,7 +132,7 @@ func Convert(env map[string]string, opts Options) *Result {
 		p.str("name", name, "")
 		p.str("plugin", plugin, "")
 		if shutdown != defaultShutdownTimeout {
-			p.str("shutdown_timeout", formatDuration(shutdown), "")
+			p.str("shutdown_timeout", sdk.Duration(shutdown).String(), "")
 		}
 		p.set("config", cfg.node, "")
 		providers.Content = append(providers.Content, p.node)
@@ -251,18 +252,6 @@ func (c *converter) boolean(name string) bool {
 		c.invalid(name, "%q is not a boolean (true or false)", v)
 	}
 	return b
-}
-
-// formatDuration writes d as a person would: 24h, not 24h0m0s.
-func formatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // literal returns a value for the pipeline, where "$" would start a
@@ -419,9 +408,9 @@ func (c *converter) certificate() (identity, *object) {
 		c.note("REFRESH_INTERVAL", "0 turned refreshing off; here certificates are refreshed at half their remaining lifetime")
 	default:
 		refresh := cfg.object("refresh")
-		refresh.str("interval", formatDuration(d), "REFRESH_INTERVAL")
+		refresh.str("interval", sdk.Duration(d).String(), "REFRESH_INTERVAL")
 		if d < 10*time.Second { // the cert provider's default min_interval
-			refresh.str("min_interval", formatDuration(d), "REFRESH_INTERVAL")
+			refresh.str("min_interval", sdk.Duration(d).String(), "REFRESH_INTERVAL")
 		}
 	}
 	return id, cfg
@@ -725,7 +714,7 @@ func (c *converter) token(id identity) (*object, time.Duration) {
 		if d%time.Second != 0 {
 			c.invalid("TOKEN_EXPIRY", "%v is not whole seconds", d)
 		}
-		cfg.str("token_expiry", formatDuration(d), "TOKEN_EXPIRY")
+		cfg.str("token_expiry", sdk.Duration(d).String(), "TOKEN_EXPIRY")
 	}
 	targets := c.targets()
 	if len(targets) > 0 {
@@ -831,21 +820,21 @@ func (c *converter) tokenServer(server *object) time.Duration {
 		server.str("role_auth_header", literal(v), "ROLE_AUTH_HEADER")
 	}
 	if d, ok := c.duration("TOKEN_SERVER_TIMEOUT"); ok && d > 0 {
-		server.str("request_timeout", formatDuration(d), "TOKEN_SERVER_TIMEOUT")
+		server.str("request_timeout", sdk.Duration(d).String(), "TOKEN_SERVER_TIMEOUT")
 		// A response must be written after the request timed out with
 		// 503; the token provider's default write timeout is 10s.
 		if d >= 10*time.Second {
-			server.str("write_timeout", formatDuration(d+5*time.Second), "TOKEN_SERVER_TIMEOUT + 5s")
+			server.str("write_timeout", sdk.Duration(d+5*time.Second).String(), "TOKEN_SERVER_TIMEOUT + 5s")
 		}
 	}
 	delay, _ := c.duration("SHUTDOWN_DELAY")
 	if delay > 0 {
-		server.str("shutdown_delay", formatDuration(delay), "SHUTDOWN_DELAY")
+		server.str("shutdown_delay", sdk.Duration(delay).String(), "SHUTDOWN_DELAY")
 	}
 	drain := defaultTokenShutdownTimeout
 	if d, ok := c.duration("SHUTDOWN_TIMEOUT"); ok && d > 0 {
 		drain = d
-		server.str("shutdown_timeout", formatDuration(d), "SHUTDOWN_TIMEOUT")
+		server.str("shutdown_timeout", sdk.Duration(d).String(), "SHUTDOWN_TIMEOUT")
 	}
 
 	certPath, keyPath, caPath := c.get("TOKEN_SERVER_TLS_CERT_PATH"), c.get("TOKEN_SERVER_TLS_KEY_PATH"), c.get("TOKEN_SERVER_TLS_CA_PATH")
