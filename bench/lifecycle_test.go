@@ -197,21 +197,13 @@ type mem struct{ total, anon float64 }
 func rss(b *testing.B, pid int) (mem, []mem) {
 	b.Helper()
 	self := rssOf(pid)
-	var children []mem
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			children = append(children, rssOf(child))
-		}
+	pids, err := e2e.Children(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	children := make([]mem, len(pids))
+	for i, child := range pids {
+		children[i] = rssOf(child)
 	}
 	return self, children
 }

@@ -187,27 +187,11 @@ func TestSIGKILLedAgentLeavesNoPlugin(t *testing.T) {
 // childPids lists the processes whose parent is pid.
 func childPids(t *testing.T, pid int) []int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
+	pids, err := e2e.Children(pid)
 	if err != nil {
 		t.Skip("no /proc:", err)
 	}
-	var out []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
+	return pids
 }
 
 // alive reports whether pid exists and is not a zombie.
