@@ -104,6 +104,37 @@ type profileProvider struct {
 	Config  yaml.Node `yaml:"config"`
 }
 
+// MaxConfigNodes bounds a provider's config, counted with its aliases
+// expanded as the plugin receives it, so that a few anchors cannot make a
+// message of millions of nodes ("billion laughs").
+const MaxConfigNodes = 100_000
+
+// expandedSize counts the nodes of n with aliases expanded, stopping once
+// the count passes limit.
+func expandedSize(n *yaml.Node, limit int) int {
+	count := 0
+	var walk func(*yaml.Node, int)
+	walk = func(n *yaml.Node, depth int) {
+		if n == nil || count > limit {
+			return
+		}
+		if depth > limit { // an alias cycle
+			count = limit + 1
+			return
+		}
+		count++
+		if n.Kind == yaml.AliasNode {
+			walk(n.Alias, depth+1)
+			return
+		}
+		for _, c := range n.Content {
+			walk(c, depth+1)
+		}
+	}
+	walk(n, 0)
+	return count
+}
+
 // Defaults for the agent settings.
 const (
 	DefaultShutdownTimeout = 60 * time.Second
@@ -322,6 +353,11 @@ func (v *validator) build(shape fileShape, abs string, opts Options) *Pipeline {
 
 	if prof != nil {
 		v.applyProfile(p, prof, opts.Profile)
+	}
+	for _, pr := range p.Providers {
+		if pr.Config != nil && expandedSize(pr.Config, MaxConfigNodes) > MaxConfigNodes {
+			v.errorf(pr.ConfigPath, "holds more than %d YAML nodes once its aliases are expanded; write the values out, or use fewer anchors", MaxConfigNodes)
+		}
 	}
 	if len(p.Providers) > 0 && len(p.Enabled()) == 0 {
 		if opts.Profile != "" {
