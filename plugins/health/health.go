@@ -100,7 +100,8 @@ func (p *Provider) Init(_ context.Context, rt *sdk.Runtime) error {
 // Start binds the address, creates the "health check server" goroutine
 // and returns once the server answers.
 func (p *Provider) Start(ctx context.Context) error {
-	srv, err := httpserver.Listen(httpserver.Options{
+	var err error
+	p.srv, err = httpserver.Start(ctx, p.group, "health check server", httpserver.Options{
 		Name:         serverName,
 		Address:      p.cfg.Address,
 		TLS:          p.cfg.TLS,
@@ -108,11 +109,7 @@ func (p *Provider) Start(ctx context.Context) error {
 		WriteTimeout: p.cfg.Timeout.Std() + 5*time.Second,
 		Logger:       p.log,
 	})
-	if err != nil {
-		return err
-	}
-	p.srv = srv
-	return srv.Serve(ctx, p.group, "health check server")
+	return err
 }
 
 // Shutdown drains the server and waits for its goroutine. It is safe

@@ -64,7 +64,8 @@ func (p *Provider) Init(_ context.Context, rt *sdk.Runtime) error {
 // Start binds the address, creates the "metrics server" goroutine and
 // returns once the server answers.
 func (p *Provider) Start(ctx context.Context) error {
-	srv, err := httpserver.Listen(httpserver.Options{
+	var err error
+	p.srv, err = httpserver.Start(ctx, p.group, "metrics server", httpserver.Options{
 		Name:         serverName,
 		Address:      p.cfg.Address,
 		TLS:          p.cfg.TLS,
@@ -72,11 +73,7 @@ func (p *Provider) Start(ctx context.Context) error {
 		WriteTimeout: p.cfg.Timeout.Std() + 5*time.Second,
 		Logger:       p.log,
 	})
-	if err != nil {
-		return err
-	}
-	p.srv = srv
-	return srv.Serve(ctx, p.group, "metrics server")
+	return err
 }
 
 // Shutdown drains the server and waits for its goroutine. It is safe

@@ -176,6 +176,17 @@ func dialable(addr net.Addr) string {
 	return net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
 }
 
+// Start is Listen then Serve: what a provider's Start does with its server.
+// The server is returned whenever it was bound, even if Serve failed, so
+// that the provider's Shutdown can stop it.
+func Start(ctx context.Context, g *sdk.Group, goroutine string, opts Options) (*Server, error) {
+	srv, err := Listen(opts)
+	if err != nil {
+		return nil, err
+	}
+	return srv, srv.Serve(ctx, g, goroutine)
+}
+
 // Serve creates the serving goroutine in g, named goroutine (which gives
 // it the fault point "before <goroutine> goroutine"), logs
 // "Starting <name>[<address>]" and waits until the server answers. The
