@@ -69,6 +69,20 @@ func deref(s *string) string {
 	return *s
 }
 
+// requestKey checks the domain, roles and proxy principal that both REST
+// requests carry, and returns the key they name, expiry bounds aside.
+func requestKey(k kind, domain string, role, proxy *string) (Key, error) {
+	domain, roles, err := canonical(domain, deref(role))
+	if err != nil {
+		return Key{}, err
+	}
+	principal := deref(proxy)
+	if err := checkPrincipal(principal); err != nil {
+		return Key{}, err
+	}
+	return Key{Kind: k, Domain: domain, Roles: roles, ProxyForPrincipal: principal}, nil
+}
+
 // parseAccessTokenRequest turns a POST /accesstoken body into a cache key;
 // def is token_expiry, used when the request names no expiry.
 func parseAccessTokenRequest(body []byte, def int32) (Key, error) {
@@ -76,19 +90,14 @@ func parseAccessTokenRequest(body []byte, def int32) (Key, error) {
 	if err := decodeStrict(body, &q); err != nil {
 		return Key{}, err
 	}
-	domain, roles, err := canonical(q.Domain, deref(q.Role))
+	k, err := requestKey(accessToken, q.Domain, q.Role, q.ProxyForPrincipal)
 	if err != nil {
 		return Key{}, err
 	}
-	proxy := deref(q.ProxyForPrincipal)
-	if err := checkPrincipal(proxy); err != nil {
+	if k.MaxExpiry, err = seconds("expiry", q.Expiry, def); err != nil {
 		return Key{}, err
 	}
-	expiry, err := seconds("expiry", q.Expiry, def)
-	if err != nil {
-		return Key{}, err
-	}
-	return Key{Kind: accessToken, Domain: domain, Roles: roles, ProxyForPrincipal: proxy, MaxExpiry: expiry}, nil
+	return k, nil
 }
 
 // parseRoleTokenRequest turns a POST /roletoken body into a cache key.
@@ -99,22 +108,17 @@ func parseRoleTokenRequest(body []byte, def int32) (Key, error) {
 	if err := decodeStrict(body, &q); err != nil {
 		return Key{}, err
 	}
-	domain, roles, err := canonical(q.Domain, deref(q.Role))
+	k, err := requestKey(roleToken, q.Domain, q.Role, q.ProxyForPrincipal)
 	if err != nil {
 		return Key{}, err
 	}
-	proxy := deref(q.ProxyForPrincipal)
-	if err := checkPrincipal(proxy); err != nil {
-		return Key{}, err
-	}
-	minExpiry, err := seconds("min_expiry", q.MinExpiry, def)
-	if err != nil {
+	if k.MinExpiry, err = seconds("min_expiry", q.MinExpiry, def); err != nil {
 		return Key{}, err
 	}
 	if _, err := seconds("max_expiry", q.MaxExpiry, 0); err != nil {
 		return Key{}, err
 	}
-	return Key{Kind: roleToken, Domain: domain, Roles: roles, ProxyForPrincipal: proxy, MinExpiry: minExpiry}, nil
+	return k, nil
 }
 
 // readBody reads a request body of at most maxBodyBytes into a pooled
