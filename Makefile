@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X github.com/sia-agent/sia-agent/agent/cli.Version=$(VERSION)
 BUILDFLAGS := -trimpath -tags grpcnotrace
 CMDS    := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build demo test vet lint bench stress clean
+.PHONY: all build demo test vet lint bench stress clean generate check-generate
 
 all: build
 
@@ -40,6 +40,17 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./bench/
 	$(GO) test -run '^$$' -bench TokenServer -benchtime 1x ./plugins/token/
 	$(GO) test -run '^$$' -bench BenchmarkIssuance -benchtime 3s ./ztsdev/
+
+# Regenerates the plugin protocol with the generators pinned in go.mod
+# (tool block) and protoc from Debian's protobuf-compiler 3.21.12.
+generate:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler"; exit 1; }
+	$(GO) build -o $(BIN)/tools/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	GOTOOLBIN=$(abspath $(BIN)/tools) $(GO) generate ./sdk/pluginpb/
+
+# Fails when the checked-in generated code is not what `make generate` makes.
+check-generate: generate
+	@git diff --exit-code -- sdk/pluginpb/ || { echo "generated code is stale: run make generate and commit"; exit 1; }
 
 clean:
 	rm -rf $(BIN)

@@ -81,6 +81,10 @@ type Host interface {
 	// ReportStatus hands the agent the record of one credential update; the
 	// agent keeps the status report and the freshness metrics from them.
 	ReportStatus(ctx context.Context, rec StatusRecord) error
+	// RemoveStatus tells the agent that the provider no longer keeps the
+	// named credential (an evicted on-demand token, say): its record
+	// leaves the status report, readiness and the metrics.
+	RemoveStatus(ctx context.Context, credential string) error
 	// Metrics returns the metrics of the whole agent: every provider's,
 	// labelled with its name, and the agent's own.
 	Metrics(ctx context.Context) ([]*dto.MetricFamily, error)
@@ -137,6 +141,11 @@ func (h hostClient) ReportStatus(ctx context.Context, rec StatusRecord) error {
 	return err
 }
 
+func (h hostClient) RemoveStatus(ctx context.Context, credential string) error {
+	_, err := h.client.RemoveStatus(ctx, &pluginpb.RemoveStatusRequest{Credential: credential})
+	return err
+}
+
 func (h hostClient) Metrics(ctx context.Context) ([]*dto.MetricFamily, error) {
 	resp, err := h.client.Gather(ctx, &pluginpb.GatherRequest{})
 	if err != nil {
@@ -176,6 +185,8 @@ func UnmarshalFamilies(raw [][]byte) ([]*dto.MetricFamily, error) {
 type noHost struct{}
 
 func (noHost) ReportStatus(context.Context, StatusRecord) error { return nil }
+
+func (noHost) RemoveStatus(context.Context, string) error { return nil }
 
 func (noHost) Metrics(context.Context) ([]*dto.MetricFamily, error) { return nil, ErrNoHost }
 

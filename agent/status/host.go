@@ -31,6 +31,14 @@ func (h *host) ReportStatus(_ context.Context, req *pluginpb.ReportStatusRequest
 	return &pluginpb.ReportStatusResponse{}, nil
 }
 
+func (h *host) RemoveStatus(_ context.Context, req *pluginpb.RemoveStatusRequest) (*pluginpb.RemoveStatusResponse, error) {
+	if req.GetCredential() == "" {
+		return nil, fmt.Errorf("status removal from %s names no credential", h.provider)
+	}
+	h.store.Remove(h.provider, req.GetCredential())
+	return &pluginpb.RemoveStatusResponse{}, nil
+}
+
 func (h *host) Gather(ctx context.Context, _ *pluginpb.GatherRequest) (*pluginpb.GatherResponse, error) {
 	families, err := h.gather(ctx)
 	if err != nil {

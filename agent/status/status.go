@@ -122,6 +122,17 @@ func (s *Store) Record(provider string, rec *pluginpb.StatusRecord) {
 	s.touch()
 }
 
+// Remove forgets a credential the provider no longer keeps.
+func (s *Store) Remove(provider, credential string) {
+	s.mu.Lock()
+	_, ok := s.creds[credKey{provider, credential}]
+	delete(s.creds, credKey{provider, credential})
+	s.mu.Unlock()
+	if ok {
+		s.touch()
+	}
+}
+
 // Log keeps a provider's log line among its most recent ones.
 func (s *Store) Log(provider, line string) {
 	s.mu.Lock()

@@ -267,3 +267,33 @@ func TestSetStateKeepsTheError(t *testing.T) {
 		t.Errorf("error kept after a later state: %+v", p)
 	}
 }
+
+func TestRemovedCredentialLeavesReportReadinessAndMetrics(t *testing.T) {
+	s := newStore("token")
+	s.SetPhase("running")
+	s.SetState("token", "started", nil)
+	h := s.Host("token", nil)
+	ctx := context.Background()
+	expired := record("accesstoken/sia.demo:writer", sdk.OutcomeSuccess, now.Add(-time.Hour), now.Add(-time.Second))
+	if _, err := h.ReportStatus(ctx, &pluginpb.ReportStatusRequest{Record: expired}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Report().Ready {
+		t.Fatal("ready with an expired credential")
+	}
+	if _, err := h.RemoveStatus(ctx, &pluginpb.RemoveStatusRequest{}); err == nil {
+		t.Error("a removal naming no credential was accepted")
+	}
+	if _, err := h.RemoveStatus(ctx, &pluginpb.RemoveStatusRequest{Credential: expired.Credential}); err != nil {
+		t.Fatal(err)
+	}
+	rep := s.Report()
+	if !rep.Ready || len(rep.Credentials) != 0 {
+		t.Errorf("after removal: ready %v, credentials %+v, not ready %+v", rep.Ready, rep.Credentials, rep.NotReady)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s.Collector())
+	if n, err := testutil.GatherAndCount(reg, "sia_credential_expiry_timestamp_seconds", "sia_credential_updates_total"); err != nil || n != 0 {
+		t.Errorf("series of the removed credential: %d (%v), want 0", n, err)
+	}
+}

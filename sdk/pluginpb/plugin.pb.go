@@ -814,8 +814,8 @@ func (x *GatherResponse) GetFamilies() [][]byte {
 	return nil
 }
 
-// StatusRecord is one credential update, after the LUCI token daemon's
-// status report (seed 002), one per credential.
+// StatusRecord is one credential update; the agent keeps the latest one
+// per credential.
 type StatusRecord struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	Provider            string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`                                // set by the agent
@@ -1028,6 +1028,86 @@ func (*ReportStatusResponse) Descriptor() ([]byte, []int) {
 	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
+type RemoveStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credential    string                 `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveStatusRequest) Reset() {
+	*x = RemoveStatusRequest{}
+	mi := &file_plugin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveStatusRequest) ProtoMessage() {}
+
+func (x *RemoveStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveStatusRequest.ProtoReflect.Descriptor instead.
+func (*RemoveStatusRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RemoveStatusRequest) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
+type RemoveStatusResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveStatusResponse) Reset() {
+	*x = RemoveStatusResponse{}
+	mi := &file_plugin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveStatusResponse) ProtoMessage() {}
+
+func (x *RemoveStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveStatusResponse.ProtoReflect.Descriptor instead.
+func (*RemoveStatusResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{18}
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1036,7 +1116,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1128,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1141,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 type StatusResponse struct {
@@ -1073,7 +1153,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1165,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1178,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StatusResponse) GetReportJson() []byte {
@@ -1180,7 +1260,12 @@ const file_plugin_proto_rawDesc = "" +
 	"expiryUnix\"J\n" +
 	"\x13ReportStatusRequest\x123\n" +
 	"\x06record\x18\x01 \x01(\v2\x1b.sia.plugin.v1.StatusRecordR\x06record\"\x16\n" +
-	"\x14ReportStatusResponse\"\x0f\n" +
+	"\x14ReportStatusResponse\"5\n" +
+	"\x13RemoveStatusRequest\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\tR\n" +
+	"credential\"\x16\n" +
+	"\x14RemoveStatusResponse\"\x0f\n" +
 	"\rStatusRequest\"1\n" +
 	"\x0eStatusResponse\x12\x1f\n" +
 	"\vreport_json\x18\x01 \x01(\fR\n" +
@@ -1191,9 +1276,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05Start\x12\x1b.sia.plugin.v1.StartRequest\x1a\x1c.sia.plugin.v1.StartResponse\x12E\n" +
 	"\x06Cancel\x12\x1c.sia.plugin.v1.CancelRequest\x1a\x1d.sia.plugin.v1.CancelResponse\x12K\n" +
 	"\bShutdown\x12\x1e.sia.plugin.v1.ShutdownRequest\x1a\x1f.sia.plugin.v1.ShutdownResponse\x12E\n" +
-	"\x06Gather\x12\x1c.sia.plugin.v1.GatherRequest\x1a\x1d.sia.plugin.v1.GatherResponse2\xed\x01\n" +
+	"\x06Gather\x12\x1c.sia.plugin.v1.GatherRequest\x1a\x1d.sia.plugin.v1.GatherResponse2\xc6\x02\n" +
 	"\x04Host\x12W\n" +
-	"\fReportStatus\x12\".sia.plugin.v1.ReportStatusRequest\x1a#.sia.plugin.v1.ReportStatusResponse\x12E\n" +
+	"\fReportStatus\x12\".sia.plugin.v1.ReportStatusRequest\x1a#.sia.plugin.v1.ReportStatusResponse\x12W\n" +
+	"\fRemoveStatus\x12\".sia.plugin.v1.RemoveStatusRequest\x1a#.sia.plugin.v1.RemoveStatusResponse\x12E\n" +
 	"\x06Gather\x12\x1c.sia.plugin.v1.GatherRequest\x1a\x1d.sia.plugin.v1.GatherResponse\x12E\n" +
 	"\x06Status\x12\x1c.sia.plugin.v1.StatusRequest\x1a\x1d.sia.plugin.v1.StatusResponseB-Z+github.com/sia-agent/sia-agent/sdk/pluginpbb\x06proto3"
 
@@ -1210,7 +1296,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_plugin_proto_goTypes = []any{
 	(Node_Kind)(0),               // 0: sia.plugin.v1.Node.Kind
 	(*Node)(nil),                 // 1: sia.plugin.v1.Node
@@ -1230,8 +1316,10 @@ var file_plugin_proto_goTypes = []any{
 	(*StatusRecord)(nil),         // 15: sia.plugin.v1.StatusRecord
 	(*ReportStatusRequest)(nil),  // 16: sia.plugin.v1.ReportStatusRequest
 	(*ReportStatusResponse)(nil), // 17: sia.plugin.v1.ReportStatusResponse
-	(*StatusRequest)(nil),        // 18: sia.plugin.v1.StatusRequest
-	(*StatusResponse)(nil),       // 19: sia.plugin.v1.StatusResponse
+	(*RemoveStatusRequest)(nil),  // 18: sia.plugin.v1.RemoveStatusRequest
+	(*RemoveStatusResponse)(nil), // 19: sia.plugin.v1.RemoveStatusResponse
+	(*StatusRequest)(nil),        // 20: sia.plugin.v1.StatusRequest
+	(*StatusResponse)(nil),       // 21: sia.plugin.v1.StatusResponse
 }
 var file_plugin_proto_depIdxs = []int32{
 	0,  // 0: sia.plugin.v1.Node.kind:type_name -> sia.plugin.v1.Node.Kind
@@ -1246,19 +1334,21 @@ var file_plugin_proto_depIdxs = []int32{
 	11, // 9: sia.plugin.v1.Provider.Shutdown:input_type -> sia.plugin.v1.ShutdownRequest
 	13, // 10: sia.plugin.v1.Provider.Gather:input_type -> sia.plugin.v1.GatherRequest
 	16, // 11: sia.plugin.v1.Host.ReportStatus:input_type -> sia.plugin.v1.ReportStatusRequest
-	13, // 12: sia.plugin.v1.Host.Gather:input_type -> sia.plugin.v1.GatherRequest
-	18, // 13: sia.plugin.v1.Host.Status:input_type -> sia.plugin.v1.StatusRequest
-	4,  // 14: sia.plugin.v1.Provider.Validate:output_type -> sia.plugin.v1.ValidateResponse
-	6,  // 15: sia.plugin.v1.Provider.Init:output_type -> sia.plugin.v1.InitResponse
-	8,  // 16: sia.plugin.v1.Provider.Start:output_type -> sia.plugin.v1.StartResponse
-	10, // 17: sia.plugin.v1.Provider.Cancel:output_type -> sia.plugin.v1.CancelResponse
-	12, // 18: sia.plugin.v1.Provider.Shutdown:output_type -> sia.plugin.v1.ShutdownResponse
-	14, // 19: sia.plugin.v1.Provider.Gather:output_type -> sia.plugin.v1.GatherResponse
-	17, // 20: sia.plugin.v1.Host.ReportStatus:output_type -> sia.plugin.v1.ReportStatusResponse
-	14, // 21: sia.plugin.v1.Host.Gather:output_type -> sia.plugin.v1.GatherResponse
-	19, // 22: sia.plugin.v1.Host.Status:output_type -> sia.plugin.v1.StatusResponse
-	14, // [14:23] is the sub-list for method output_type
-	5,  // [5:14] is the sub-list for method input_type
+	18, // 12: sia.plugin.v1.Host.RemoveStatus:input_type -> sia.plugin.v1.RemoveStatusRequest
+	13, // 13: sia.plugin.v1.Host.Gather:input_type -> sia.plugin.v1.GatherRequest
+	20, // 14: sia.plugin.v1.Host.Status:input_type -> sia.plugin.v1.StatusRequest
+	4,  // 15: sia.plugin.v1.Provider.Validate:output_type -> sia.plugin.v1.ValidateResponse
+	6,  // 16: sia.plugin.v1.Provider.Init:output_type -> sia.plugin.v1.InitResponse
+	8,  // 17: sia.plugin.v1.Provider.Start:output_type -> sia.plugin.v1.StartResponse
+	10, // 18: sia.plugin.v1.Provider.Cancel:output_type -> sia.plugin.v1.CancelResponse
+	12, // 19: sia.plugin.v1.Provider.Shutdown:output_type -> sia.plugin.v1.ShutdownResponse
+	14, // 20: sia.plugin.v1.Provider.Gather:output_type -> sia.plugin.v1.GatherResponse
+	17, // 21: sia.plugin.v1.Host.ReportStatus:output_type -> sia.plugin.v1.ReportStatusResponse
+	19, // 22: sia.plugin.v1.Host.RemoveStatus:output_type -> sia.plugin.v1.RemoveStatusResponse
+	14, // 23: sia.plugin.v1.Host.Gather:output_type -> sia.plugin.v1.GatherResponse
+	21, // 24: sia.plugin.v1.Host.Status:output_type -> sia.plugin.v1.StatusResponse
+	15, // [15:25] is the sub-list for method output_type
+	5,  // [5:15] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -1275,7 +1365,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

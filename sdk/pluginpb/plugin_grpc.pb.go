@@ -338,6 +338,7 @@ var Provider_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	Host_ReportStatus_FullMethodName = "/sia.plugin.v1.Host/ReportStatus"
+	Host_RemoveStatus_FullMethodName = "/sia.plugin.v1.Host/RemoveStatus"
 	Host_Gather_FullMethodName       = "/sia.plugin.v1.Host/Gather"
 	Host_Status_FullMethodName       = "/sia.plugin.v1.Host/Status"
 )
@@ -350,6 +351,10 @@ const (
 type HostClient interface {
 	// ReportStatus records the outcome of one credential update.
 	ReportStatus(ctx context.Context, in *ReportStatusRequest, opts ...grpc.CallOption) (*ReportStatusResponse, error)
+	// RemoveStatus forgets a credential the provider no longer keeps (an
+	// evicted on-demand token): its record leaves the status report, the
+	// readiness decision and the metrics.
+	RemoveStatus(ctx context.Context, in *RemoveStatusRequest, opts ...grpc.CallOption) (*RemoveStatusResponse, error)
 	// Gather returns the metrics of the whole agent: every provider's and the
 	// agent's own.
 	Gather(ctx context.Context, in *GatherRequest, opts ...grpc.CallOption) (*GatherResponse, error)
@@ -369,6 +374,16 @@ func (c *hostClient) ReportStatus(ctx context.Context, in *ReportStatusRequest, 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReportStatusResponse)
 	err := c.cc.Invoke(ctx, Host_ReportStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) RemoveStatus(ctx context.Context, in *RemoveStatusRequest, opts ...grpc.CallOption) (*RemoveStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveStatusResponse)
+	err := c.cc.Invoke(ctx, Host_RemoveStatus_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -403,6 +418,10 @@ func (c *hostClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc
 type HostServer interface {
 	// ReportStatus records the outcome of one credential update.
 	ReportStatus(context.Context, *ReportStatusRequest) (*ReportStatusResponse, error)
+	// RemoveStatus forgets a credential the provider no longer keeps (an
+	// evicted on-demand token): its record leaves the status report, the
+	// readiness decision and the metrics.
+	RemoveStatus(context.Context, *RemoveStatusRequest) (*RemoveStatusResponse, error)
 	// Gather returns the metrics of the whole agent: every provider's and the
 	// agent's own.
 	Gather(context.Context, *GatherRequest) (*GatherResponse, error)
@@ -420,6 +439,9 @@ type UnimplementedHostServer struct{}
 
 func (UnimplementedHostServer) ReportStatus(context.Context, *ReportStatusRequest) (*ReportStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportStatus not implemented")
+}
+func (UnimplementedHostServer) RemoveStatus(context.Context, *RemoveStatusRequest) (*RemoveStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveStatus not implemented")
 }
 func (UnimplementedHostServer) Gather(context.Context, *GatherRequest) (*GatherResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Gather not implemented")
@@ -462,6 +484,24 @@ func _Host_ReportStatus_Handler(srv interface{}, ctx context.Context, dec func(i
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(HostServer).ReportStatus(ctx, req.(*ReportStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_RemoveStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).RemoveStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_RemoveStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).RemoveStatus(ctx, req.(*RemoveStatusRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -512,6 +552,10 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportStatus",
 			Handler:    _Host_ReportStatus_Handler,
+		},
+		{
+			MethodName: "RemoveStatus",
+			Handler:    _Host_RemoveStatus_Handler,
 		},
 		{
 			MethodName: "Gather",

@@ -22,6 +22,7 @@ import (
 type Host struct {
 	mu      sync.Mutex
 	records []sdk.StatusRecord
+	removed []string
 	changed chan struct{}
 }
 
@@ -36,6 +37,23 @@ func (h *Host) ReportStatus(_ context.Context, rec sdk.StatusRecord) error {
 	close(h.changed)
 	h.changed = make(chan struct{})
 	return nil
+}
+
+// RemoveStatus records that the provider dropped credential.
+func (h *Host) RemoveStatus(_ context.Context, credential string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removed = append(h.removed, credential)
+	close(h.changed)
+	h.changed = make(chan struct{})
+	return nil
+}
+
+// Removed returns the credentials the provider dropped so far, in order.
+func (h *Host) Removed() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.removed...)
 }
 
 // Metrics has no agent to ask.
