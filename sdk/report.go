@@ -46,4 +46,5 @@ type CredentialStatus struct {
 	LastUpdateTS        int64  `json:"last_update_ts,omitempty"`
 	NextUpdateTS        int64  `json:"next_update_ts,omitempty"`
 	ExpiryTS            int64  `json:"expiry_ts,omitempty"`
+	Optional            bool   `json:"optional,omitempty"` // never makes the agent unready
 }

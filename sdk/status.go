@@ -50,6 +50,11 @@ type StatusRecord struct {
 	LastUpdate time.Time // last successful update
 	NextUpdate time.Time // when the next update is due
 	Expiry     time.Time // when the current credential expires
+
+	// Optional marks a credential the provider keeps only while clients
+	// use it, such as an on-demand token: it appears in the status report
+	// and the metrics, but its failure never makes the agent unready.
+	Optional bool
 }
 
 // Outcome classifies err for a StatusRecord: SUCCESS, CANCELED, TIMEOUT,
@@ -107,6 +112,7 @@ func (r StatusRecord) proto() *pluginpb.StatusRecord {
 		LastUpdateUnix:      unix(r.LastUpdate),
 		NextUpdateUnix:      unix(r.NextUpdate),
 		ExpiryUnix:          unix(r.Expiry),
+		Optional:            r.Optional,
 	}
 	if p.UpdateOutcome == "" {
 		p.UpdateOutcome = Outcome(r.Err)

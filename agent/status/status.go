@@ -113,6 +113,7 @@ func (s *Store) Record(provider string, rec *pluginpb.StatusRecord) {
 		LastUpdateTS:        rec.GetLastUpdateUnix(),
 		NextUpdateTS:        rec.GetNextUpdateUnix(),
 		ExpiryTS:            rec.GetExpiryUnix(),
+		Optional:            rec.GetOptional(),
 	}
 	if c.LastUpdateTS == 0 {
 		c.LastUpdateTS = last // a failed update does not forget the last success
@@ -176,7 +177,7 @@ func (s *Store) Report() sdk.StatusReport {
 	for _, k := range keys {
 		c := s.creds[k].CredentialStatus
 		rep.Credentials = append(rep.Credentials, c)
-		if reason := unfresh(c, now); reason != "" {
+		if reason := unfresh(c, now); reason != "" && !c.Optional {
 			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: c.Provider, Credential: c.Credential, Reason: reason})
 		}
 	}

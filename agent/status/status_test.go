@@ -297,3 +297,19 @@ func TestRemovedCredentialLeavesReportReadinessAndMetrics(t *testing.T) {
 		t.Errorf("series of the removed credential: %d (%v), want 0", n, err)
 	}
 }
+
+func TestOptionalCredentialNeverMakesTheAgentUnready(t *testing.T) {
+	s := newStore("token")
+	s.SetPhase("running")
+	s.SetState("token", "started", nil)
+	failed := record("accesstoken/sia.demo:writer", "ZTS_503", time.Time{}, now.Add(-time.Second))
+	failed.Optional = true
+	s.Record("token", failed)
+	rep := s.Report()
+	if !rep.Ready || len(rep.NotReady) != 0 {
+		t.Errorf("an optional credential made the agent unready: %+v", rep.NotReady)
+	}
+	if len(rep.Credentials) != 1 || !rep.Credentials[0].Optional {
+		t.Errorf("credentials = %+v, want the optional one, marked", rep.Credentials)
+	}
+}

@@ -830,8 +830,11 @@ type StatusRecord struct {
 	LastUpdateUnix      int64                  `protobuf:"varint,10,opt,name=last_update_unix,json=lastUpdateUnix,proto3" json:"last_update_unix,omitempty"`
 	NextUpdateUnix      int64                  `protobuf:"varint,11,opt,name=next_update_unix,json=nextUpdateUnix,proto3" json:"next_update_unix,omitempty"`
 	ExpiryUnix          int64                  `protobuf:"varint,12,opt,name=expiry_unix,json=expiryUnix,proto3" json:"expiry_unix,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// optional marks a credential kept only while clients use it (an
+	// on-demand token): it is reported, but never makes the agent unready.
+	Optional      bool `protobuf:"varint,13,opt,name=optional,proto3" json:"optional,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusRecord) Reset() {
@@ -946,6 +949,13 @@ func (x *StatusRecord) GetExpiryUnix() int64 {
 		return x.ExpiryUnix
 	}
 	return 0
+}
+
+func (x *StatusRecord) GetOptional() bool {
+	if x != nil {
+		return x.Optional
+	}
+	return false
 }
 
 type ReportStatusRequest struct {
@@ -1240,7 +1250,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\alog_seq\x18\x02 \x01(\x04R\x06logSeq\"\x0f\n" +
 	"\rGatherRequest\",\n" +
 	"\x0eGatherResponse\x12\x1a\n" +
-	"\bfamilies\x18\x01 \x03(\fR\bfamilies\"\xd8\x03\n" +
+	"\bfamilies\x18\x01 \x03(\fR\bfamilies\"\xf4\x03\n" +
 	"\fStatusRecord\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x1e\n" +
 	"\n" +
@@ -1257,7 +1267,8 @@ const file_plugin_proto_rawDesc = "" +
 	" \x01(\x03R\x0elastUpdateUnix\x12(\n" +
 	"\x10next_update_unix\x18\v \x01(\x03R\x0enextUpdateUnix\x12\x1f\n" +
 	"\vexpiry_unix\x18\f \x01(\x03R\n" +
-	"expiryUnix\"J\n" +
+	"expiryUnix\x12\x1a\n" +
+	"\boptional\x18\r \x01(\bR\boptional\"J\n" +
 	"\x13ReportStatusRequest\x123\n" +
 	"\x06record\x18\x01 \x01(\v2\x1b.sia.plugin.v1.StatusRecordR\x06record\"\x16\n" +
 	"\x14ReportStatusResponse\"5\n" +
