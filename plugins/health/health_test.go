@@ -63,6 +63,8 @@ func (a *agent) set(f func(*agent)) {
 
 func (a *agent) ReportStatus(context.Context, sdk.StatusRecord) error { return nil }
 
+func (a *agent) RemoveStatus(context.Context, string) error { return nil }
+
 func (a *agent) Metrics(context.Context) ([]*dto.MetricFamily, error) { return nil, sdk.ErrNoHost }
 
 func (a *agent) Status(ctx context.Context) (*sdk.StatusReport, error) {
