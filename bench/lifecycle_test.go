@@ -124,7 +124,7 @@ func BenchmarkLifecycle(b *testing.B) {
 // pluginFloorRSS is the resident memory of go-plugin serving the provider
 // protocol with nothing behind it, launched and handshaken like a plugin.
 func pluginFloorRSS(b *testing.B) float64 {
-	p, err := pluginhost.Launch(pluginhost.Spec{Name: "floor", Path: filepath.Join(bins, "pluginfloor")},
+	p, err := pluginhost.Launch(context.Background(), pluginhost.Spec{Name: "floor", Path: filepath.Join(bins, "pluginfloor")},
 		pluginhost.Options{Logger: hclog.NewNullLogger()})
 	if err != nil {
 		b.Fatal(err)
@@ -158,7 +158,7 @@ func idleGRPCRSS(b *testing.B) float64 {
 // (Ping) to the same process as the baseline.
 func BenchmarkStartShutdownRoundTrip(b *testing.B) {
 	log := hclog.NewNullLogger()
-	p, err := pluginhost.Launch(pluginhost.Spec{Name: "noop", Path: filepath.Join(bins, "sia-plugin-test")}, pluginhost.Options{Logger: log})
+	p, err := pluginhost.Launch(context.Background(), pluginhost.Spec{Name: "noop", Path: filepath.Join(bins, "sia-plugin-test")}, pluginhost.Options{Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func BenchmarkStartShutdownRoundTrip(b *testing.B) {
 	}
 	b.Run("baseline-ping", func(b *testing.B) {
 		for b.Loop() {
-			if err := p.Ping(); err != nil {
+			if err := p.Ping(context.Background()); err != nil {
 				b.Fatal(err)
 			}
 		}

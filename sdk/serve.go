@@ -36,8 +36,9 @@ func Serve(p Provider) {
 	srv := newServer(p, logger, rules, &logSync{w: os.Stderr})
 
 	// SIGTERM is the agent's to handle: a provider waits for its Shutdown
-	// call, as go-plugin already does for SIGINT.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM)
+	// call, as go-plugin already does for SIGINT. A SIGHUP (a hangup, or a
+	// reload sent to a whole group) must not kill it either.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM, syscall.SIGHUP)
 	go exitWithParent(srv, logger)
 
 	pluginLogger := logger.Named("go-plugin")

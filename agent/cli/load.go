@@ -60,12 +60,19 @@ func loadPipeline(f *commonFlags) (*pipeline.Pipeline, error) {
 // launch starts every enabled plugin of p in parallel and has each
 // validate its configuration. A configuration problem or a refused plugin
 // (missing, wrong digest) is a usage error (exit 2); a plugin that cannot
-// be run is a failure (exit 1). sink, if set, sees every plugin log line.
-func launch(f *commonFlags, p *pipeline.Pipeline, mode sdk.Mode, log hclog.Logger, sink func(name, line string)) (*loaded, error) {
+// be run is a failure (exit 1). sink, if set, sees every plugin log line;
+// sockets go below socketDir. When ctx is done first (a signal), the
+// launch stops at once and returns ctx's cause.
+func launch(ctx context.Context, f *commonFlags, p *pipeline.Pipeline, mode sdk.Mode, log hclog.Logger,
+	sink func(name, line string), socketDir string) (*loaded, error) {
 	enabled := p.Enabled()
 	l := &loaded{pipeline: p}
 	var errs []error
-	l.plugins, errs = launchAll(f.config, p.Agent.LogLevel, enabled, mode, log, sink)
+	l.plugins, errs = launchAll(ctx, f.config, p.Agent.LogLevel, enabled, mode, log, sink, socketDir)
+	if ctx.Err() != nil {
+		l.kill()
+		return nil, context.Cause(ctx)
+	}
 	var failed []error
 	for i, err := range errs {
 		if err == nil {
@@ -101,8 +108,8 @@ func exitCode(errs []error) int {
 // configuration from file. plugins[i] is providers[i]'s plugin, nil when
 // it could not be launched; errs[i] is what went wrong with it: Problems
 // for its configuration, or why it could not be launched or asked.
-func launchAll(file, logLevel string, providers []*pipeline.Provider, mode sdk.Mode, log hclog.Logger,
-	sink func(name, line string)) (plugins []*pluginhost.Plugin, errs []error) {
+func launchAll(ctx context.Context, file, logLevel string, providers []*pipeline.Provider, mode sdk.Mode, log hclog.Logger,
+	sink func(name, line string), socketDir string) (plugins []*pluginhost.Plugin, errs []error) {
 	plugins = make([]*pluginhost.Plugin, len(providers))
 	errs = make([]error, len(providers))
 	env := []string{sdk.EnvLogLevel + "=" + logLevel}
@@ -111,14 +118,14 @@ func launchAll(file, logLevel string, providers []*pipeline.Provider, mode sdk.M
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			plug, err := pluginhost.Launch(pluginhost.Spec{Name: pr.Name, Path: pr.Path, SHA256: pr.SHA256},
-				pluginhost.Options{Logger: log, Env: env, LogSink: sink})
+			plug, err := pluginhost.Launch(ctx, pluginhost.Spec{Name: pr.Name, Path: pr.Path, SHA256: pr.SHA256},
+				pluginhost.Options{Logger: log, Env: env, LogSink: sink, SocketDir: socketDir})
 			if err != nil {
 				errs[i] = err
 				return
 			}
 			plugins[i] = plug
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			problems, err := plug.Validate(ctx, file, pr.Config, mode)
 			if err != nil {

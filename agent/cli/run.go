@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -13,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sia-agent/sia-agent/agent/lifecycle"
+	"github.com/sia-agent/sia-agent/agent/pipeline"
 	"github.com/sia-agent/sia-agent/agent/pluginhost"
+	"github.com/sia-agent/sia-agent/agent/rundir"
 	"github.com/sia-agent/sia-agent/agent/status"
 	"github.com/sia-agent/sia-agent/agent/telemetry"
 	"github.com/sia-agent/sia-agent/sdk"
@@ -44,17 +47,27 @@ func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 		names = append(names, pr.Name)
 	}
 	store := status.New(Version, string(mode), p.Profile, names)
-	l, err := launch(f, p, mode, log, store.Log)
+	run, err := openRunDir(p, log)
 	if err != nil {
-		var le *loadError
-		errors.As(err, &le)
-		log.Error("Loading the pipeline failed", "config", f.config)
-		exitf(stderr, err)
-		return le.code
+		log.Error("Cannot use the runtime directory", "error", err)
+		return ExitFailed
+	}
+	defer func() {
+		if err := run.Close(); err != nil {
+			log.Warn("Could not remove the run's directory", "dir", run.Dir, "error", err)
+		}
+	}()
+
+	l, code := launchUntilSignal(f, p, mode, log, store, run.Dir, sigs, stderr)
+	if l == nil {
+		return code
 	}
 	log.Info("Loaded pipeline", "config", p.File, "profile", p.Profile, "mode", mode, "providers", len(l.plugins))
 
 	if p.Agent.StatusFile != "" {
+		if err := sdk.RemoveAtomicTemps(p.Agent.StatusFile); err != nil {
+			log.Warn("Could not remove the temporary files an earlier run left next to the status file", "error", err)
+		}
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
@@ -83,9 +96,76 @@ func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 		OnState: func(name string, s lifecycle.State, err error) {
 			store.SetState(name, string(s), err)
 		},
-		OnPhase: store.SetPhase,
+		OnPhase:             store.SetPhase,
+		PingInterval:        p.Agent.PingInterval.Std(),
+		UnresponsiveTimeout: p.Agent.UnresponsiveTimeout.Std(),
+		OnResponsive:        store.SetResponsive,
 	}
 	return r.Run(sigs)
+}
+
+// openRunDir opens this run's directory in the pipeline's runtime
+// directory, after removing what runs killed without cleaning up left.
+func openRunDir(p *pipeline.Pipeline, log hclog.Logger) (*rundir.Run, error) {
+	base := p.Agent.RuntimeDir
+	if base == "" {
+		base = rundir.Default()
+	}
+	run, removed, err := rundir.Open(base)
+	if len(removed) > 0 {
+		log.Info("Removed what earlier runs of the agent left in the runtime directory", "removed", removed)
+	}
+	return run, err
+}
+
+// launchUntilSignal launches the pipeline's plugins. A signal that comes
+// meanwhile stops the launch at once: the plugins already running are
+// ended and the agent exits 0. It returns the loaded pipeline, or nil and
+// the exit code.
+func launchUntilSignal(f *commonFlags, p *pipeline.Pipeline, mode sdk.Mode, log hclog.Logger, store *status.Store,
+	socketDir string, sigs <-chan os.Signal, stderr io.Writer) (*loaded, int) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	launched := make(chan struct{})
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		for {
+			select {
+			case <-launched:
+				return
+			case sig := <-sigs:
+				log.Info("Received signal: " + sig.String())
+				if sig == syscall.SIGHUP {
+					log.Warn("Ignoring SIGHUP: reloading the pipeline is not supported; restart the agent to apply a changed pipeline")
+					continue
+				}
+				cancel(&lifecycle.SignalError{Signal: sig})
+				return
+			}
+		}
+	}()
+	l, err := launch(ctx, f, p, mode, log, store.Log, socketDir)
+	close(launched)
+	<-watching
+	var sig *lifecycle.SignalError
+	switch {
+	case errors.As(context.Cause(ctx), &sig):
+		if l != nil {
+			l.kill()
+		}
+		log.Info(fmt.Sprintf("Initiating shutdown by cause: %v ...", sig))
+		log.Info("Stopped loading the pipeline")
+		log.Info("Shutdown completed!")
+		return nil, ExitOK
+	case err != nil:
+		var le *loadError
+		errors.As(err, &le)
+		log.Error("Loading the pipeline failed", "config", f.config)
+		exitf(stderr, err)
+		return nil, le.code
+	}
+	return l, ExitOK
 }
 
 // agentGatherer returns what the Host service's Gather serves: the agent's

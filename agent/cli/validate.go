@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -103,7 +104,7 @@ func validatePlugins(f *commonFlags, p *pipeline.Pipeline, skip []string, stderr
 		}
 	}
 	log := newLogger(stderr, p).Named("validate")
-	plugins, errs := launchAll(f.config, p.Agent.LogLevel, providers, sdk.ModeRefresh, log, nil)
+	plugins, errs := launchAll(context.Background(), f.config, p.Agent.LogLevel, providers, sdk.ModeRefresh, log, nil, "")
 	l := &loaded{pipeline: p}
 	for _, plug := range plugins {
 		if plug != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,8 +29,12 @@ type Unit interface {
 	Start(ctx context.Context) error
 	Cancel(ctx context.Context, c Cancellation) error
 	Shutdown(ctx context.Context) error
-	// Kill ends the provider's process; Exited is closed once it is gone.
+	// Ping checks, within ctx's deadline, that the provider answers.
+	Ping(ctx context.Context) error
+	// Kill ends the provider's process, asking it first; Abort ends it at
+	// once. Both return once it is gone, and Exited is closed then.
 	Kill()
+	Abort()
 	Exited() <-chan struct{}
 	ExitErr() error
 }
@@ -77,6 +82,26 @@ type InitFailedError struct {
 func (e *InitFailedError) Error() string { return "init failed: " + e.Name + ": " + e.Err.Error() }
 func (e *InitFailedError) Unwrap() error { return e.Err }
 
+// UnresponsiveError is the cause of a run cancelled because a provider
+// stopped answering: it is treated like a crashed one.
+type UnresponsiveError struct {
+	Name  string
+	Since time.Time // the first unanswered ping
+	Err   error     // why the last ping failed
+}
+
+func (e *UnresponsiveError) Error() string {
+	return fmt.Sprintf("provider %s stopped answering at %s (last ping: %v); killed it",
+		e.Name, e.Since.UTC().Format(time.RFC3339), e.Err)
+}
+
+func (e *UnresponsiveError) Unwrap() error { return e.Err }
+
+// relayTimeout bounds the relay of a cancellation to one provider. A
+// Cancel costs a plugin nothing, so one that takes longer is frozen, and
+// shutdown must not wait for it.
+const relayTimeout = 500 * time.Millisecond
+
 // ExitedError is the cause of a run cancelled because a provider's process
 // died.
 type ExitedError struct {
@@ -108,15 +133,29 @@ type Runner struct {
 	OnState func(name string, s State, err error)
 	OnPhase func(phase string)
 
+	// PingInterval is how often every provider is pinged, each ping
+	// bounded by the interval; 0 turns the watch off. A provider that
+	// does not answer is reported to OnResponsive, and one that has not
+	// answered for UnresponsiveTimeout (when above 0) is killed and the
+	// run cancelled, as if it had crashed.
+	PingInterval        time.Duration
+	UnresponsiveTimeout time.Duration
+	// OnResponsive, if set, hears a provider stop answering (err, the
+	// failed ping) and answer again (nil).
+	OnResponsive func(name string, err error)
+
 	initCtx, runCtx       context.Context
 	cancelInit, cancelRun context.CancelCauseFunc
 
 	mu       sync.Mutex
-	stopping bool            // shutdown has begun
-	killed   map[string]bool // processes the runner ended on purpose
+	stopping bool             // shutdown has begun
+	killed   map[string]bool  // processes the runner ended on purpose
+	states   map[string]State // each provider's last state
 
-	// relayMu is held while a cancellation is relayed to the providers.
-	relayMu sync.Mutex
+	// relaying holds a token while a cancellation is relayed to the
+	// providers: a channel rather than a mutex, so that waiting for it is
+	// a channel operation like every other wait of the runner.
+	relaying chan struct{}
 }
 
 // Run runs the lifecycle to its end and returns the exit code: 0 after a
@@ -126,6 +165,8 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 	r.initCtx, r.cancelInit = context.WithCancelCause(context.Background())
 	r.runCtx, r.cancelRun = context.WithCancelCause(context.Background())
 	r.killed = make(map[string]bool)
+	r.states = make(map[string]State, len(r.Units))
+	r.relaying = make(chan struct{}, 1)
 	if r.Signals == nil {
 		r.Signals = &fault.Signals{}
 	}
@@ -138,10 +179,14 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 		r.handleSignals(sigs, quit)
 	}()
 	for _, u := range r.Units {
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			r.watchExit(u, quit)
+		}()
+		go func() {
+			defer wg.Done()
+			r.watchPings(u, quit)
 		}()
 	}
 
@@ -209,7 +254,9 @@ func (r *Runner) startAll() {
 		err := r.Faults.Hit(r.runCtx, "before "+name+" start")
 		if err == nil && r.runCtx.Err() != nil {
 			r.Logger.Info(fmt.Sprintf("Skipped %s start", name))
-			r.state(name, StateSkipped, nil)
+			if r.lastState(name) != StateFailed { // a failed init says more
+				r.state(name, StateSkipped, nil)
+			}
 			continue
 		}
 		if err == nil {
@@ -243,14 +290,19 @@ func (r *Runner) shutdownAll() {
 		switch {
 		case timedOut:
 			r.Logger.Error(fmt.Sprintf("Shutdown of %s did not finish within %v; killing its process", name, timeout))
-			r.kill(u)
+			r.abort(u)
 			r.state(name, StateFailed, fmt.Errorf("shutdown timed out after %v", timeout))
 		case err != nil:
 			r.Logger.Error(fmt.Sprintf("Error shutting down %s: %v", name, err))
 			r.state(name, StateFailed, err)
 		default:
 			r.Logger.Info(fmt.Sprintf("Stopped %s", name))
-			r.state(name, StateStopped, nil)
+			if r.lastState(name) != StateFailed && r.lastState(name) != StateSkipped {
+				// A failed or skipped provider keeps that state, and its
+				// error, in the report: that it then shut down cleanly
+				// is not news.
+				r.state(name, StateStopped, nil)
+			}
 		}
 	}
 	var wg sync.WaitGroup
@@ -265,10 +317,21 @@ func (r *Runner) shutdownAll() {
 }
 
 func (r *Runner) kill(u Unit) {
+	r.expectExit(u)
+	u.Kill()
+}
+
+func (r *Runner) abort(u Unit) {
+	r.expectExit(u)
+	u.Abort()
+}
+
+// expectExit notes that u's process is ended on purpose, so that its exit
+// does not count as a crash.
+func (r *Runner) expectExit(u Unit) {
 	r.mu.Lock()
 	r.killed[u.Name()] = true
 	r.mu.Unlock()
-	u.Kill()
 }
 
 // finish logs the last line and returns the exit code.
@@ -304,6 +367,12 @@ func (r *Runner) handleSignals(sigs <-chan os.Signal, quit <-chan struct{}) {
 			return
 		case sig := <-sigs:
 			r.Logger.Info("Received signal: " + sig.String())
+			if sig == syscall.SIGHUP {
+				// Until the agent can reload its pipeline, a hangup must
+				// neither kill it nor go unnoticed.
+				r.Logger.Warn("Ignoring SIGHUP: reloading the pipeline is not supported; restart the agent to apply a changed pipeline")
+				continue
+			}
 			r.mu.Lock()
 			stopping := r.stopping
 			r.mu.Unlock()
@@ -336,8 +405,8 @@ func (r *Runner) watchExit(u Unit, quit <-chan struct{}) {
 
 // cancel cancels the agent's contexts and tells every live provider.
 func (r *Runner) cancel(c Cancellation) {
-	r.relayMu.Lock()
-	defer r.relayMu.Unlock()
+	r.relaying <- struct{}{}
+	defer func() { <-r.relaying }()
 	if c.Init {
 		r.cancelInit(c.Cause)
 	}
@@ -354,7 +423,7 @@ func (r *Runner) cancel(c Cancellation) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
 			defer cancel()
 			if err := u.Cancel(ctx, c); err != nil {
 				r.Logger.Debug("could not relay cancellation", "provider", u.Name(), "error", err)
@@ -370,8 +439,8 @@ func (r *Runner) cancel(c Cancellation) {
 // provider could get its Shutdown before it learns that its run context
 // was cancelled, and run a last refresh or keep retrying.
 func (r *Runner) awaitRelay() {
-	r.relayMu.Lock()
-	r.relayMu.Unlock() //nolint:staticcheck // an empty critical section is the point
+	r.relaying <- struct{}{}
+	<-r.relaying
 }
 
 func (r *Runner) shutdownTimeout(name string) time.Duration {
@@ -390,7 +459,74 @@ func (r *Runner) phase(p string) {
 }
 
 func (r *Runner) state(name string, s State, err error) {
+	r.mu.Lock()
+	r.states[name] = s
+	r.mu.Unlock()
 	if r.OnState != nil {
 		r.OnState(name, s, err)
+	}
+}
+
+func (r *Runner) lastState(name string) State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.states[name]
+}
+
+// watchPings pings u every PingInterval until quit or until its process is
+// gone. A provider that stops answering is reported; one that has not
+// answered for UnresponsiveTimeout is killed and the run cancelled with a
+// cause naming it, as a crash would. Once shutdown has begun, the
+// shutdown's own deadlines bound it instead.
+func (r *Runner) watchPings(u Unit, quit <-chan struct{}) {
+	if r.PingInterval <= 0 {
+		return
+	}
+	tick := time.NewTicker(r.PingInterval)
+	defer tick.Stop()
+	var silentSince time.Time // when the first unanswered ping went out
+	for {
+		select {
+		case <-quit:
+			return
+		case <-u.Exited():
+			return
+		case <-tick.C:
+		}
+		sent := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), r.PingInterval)
+		err := u.Ping(ctx)
+		cancel()
+		switch {
+		case err == nil && !silentSince.IsZero():
+			r.responsive(u.Name(), nil)
+			r.Logger.Info("Provider answers again", "provider", u.Name(), "silent_for", time.Since(silentSince).Round(time.Millisecond).String())
+			silentSince = time.Time{}
+		case err != nil && silentSince.IsZero():
+			silentSince = sent
+			r.responsive(u.Name(), err)
+			r.Logger.Warn("Provider does not answer", "provider", u.Name(), "error", err)
+		}
+		if err == nil || r.UnresponsiveTimeout <= 0 || time.Since(silentSince) < r.UnresponsiveTimeout {
+			continue
+		}
+		r.mu.Lock()
+		stopping := r.stopping
+		r.mu.Unlock()
+		if stopping {
+			return
+		}
+		cause := &UnresponsiveError{Name: u.Name(), Since: silentSince, Err: err}
+		r.Logger.Error(cause.Error())
+		r.abort(u)
+		r.state(u.Name(), StateExited, cause)
+		r.cancel(Cancellation{Init: true, Run: true, Cause: cause})
+		return
+	}
+}
+
+func (r *Runner) responsive(name string, err error) {
+	if r.OnResponsive != nil {
+		r.OnResponsive(name, err)
 	}
 }

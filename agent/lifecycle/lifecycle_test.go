@@ -55,8 +55,11 @@ type fakeUnit struct {
 	name string
 	rec  *recorder
 
-	init, start, shutdown func(ctx context.Context) error
-	cancel                func(c Cancellation) // runs before Cancel records c
+	init, start, shutdown, ping func(ctx context.Context) error
+	cancel                      func(c Cancellation) // runs before Cancel records c
+	// frozen makes Cancel answer nothing before its deadline, as a
+	// stopped process does.
+	frozen bool
 
 	mu       sync.Mutex
 	cancels  []Cancellation
@@ -89,7 +92,11 @@ func (u *fakeUnit) Start(ctx context.Context) error {
 	return nil
 }
 
-func (u *fakeUnit) Cancel(_ context.Context, c Cancellation) error {
+func (u *fakeUnit) Cancel(ctx context.Context, c Cancellation) error {
+	if u.frozen {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	if u.cancel != nil {
 		u.cancel(c)
 	}
@@ -108,9 +115,23 @@ func (u *fakeUnit) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+func (u *fakeUnit) Ping(ctx context.Context) error {
+	if u.ping != nil {
+		return u.ping(ctx)
+	}
+	return nil
+}
+
 func (u *fakeUnit) Kill() {
 	u.exitOnce.Do(func() {
 		u.rec.add("kill " + u.name)
+		close(u.exited)
+	})
+}
+
+func (u *fakeUnit) Abort() {
+	u.exitOnce.Do(func() {
+		u.rec.add("abort " + u.name)
 		close(u.exited)
 	})
 }
@@ -461,7 +482,7 @@ func TestSignalBeforeStart(t *testing.T) {
 			for i, name := range names {
 				wantStates := []State{StateInitialized, StateStarted, StateStopped}
 				if i >= n {
-					wantStates = []State{StateInitialized, StateSkipped, StateStopped}
+					wantStates = []State{StateInitialized, StateSkipped}
 				}
 				if got := h.State(name); !slices.Equal(got, wantStates) {
 					t.Errorf("%s went through %v, want %v", name, got, wantStates)
@@ -524,7 +545,7 @@ func TestStartError(t *testing.T) {
 			want = append(want, shutdownLines("start failed: no luck")...)
 			h.checkLogs(append(want, "ERROR Start failed by cause: start failed: no luck")...)
 			h.checkNoLog("Shutdown completed!")
-			if got := h.State(names[n]); !slices.Equal(got, []State{StateInitialized, StateFailed, StateStopped}) {
+			if got := h.State(names[n]); !slices.Equal(got, []State{StateInitialized, StateFailed}) {
 				t.Errorf("%s went through %v", names[n], got)
 			}
 		})
@@ -625,10 +646,10 @@ func TestSignalDuringInit(t *testing.T) {
 			h.checkCalls(calls(2))
 			h.checkCancels(sigint)
 			tokenLine := "INFO Received signal: interrupt"
-			wantTokenStates := []State{StateInitialized, StateSkipped, StateStopped}
+			wantTokenStates := []State{StateInitialized, StateSkipped}
 			if initErr != nil {
 				tokenLine = "INFO Stopped token initiation: context canceled"
-				wantTokenStates = []State{StateSkipped, StateSkipped, StateStopped}
+				wantTokenStates = []State{StateSkipped, StateSkipped}
 			}
 			want := []string{
 				tokenLine,
@@ -667,7 +688,7 @@ func TestInitFailure(t *testing.T) {
 	}
 	want = append(want, shutdownLines("init failed: token: no identity")...)
 	h.checkLogs(append(want, "ERROR Init failed by cause: init failed: token: no identity")...)
-	if got := h.State("token"); !slices.Equal(got, []State{StateFailed, StateSkipped, StateStopped}) {
+	if got := h.State("token"); !slices.Equal(got, []State{StateFailed}) {
 		t.Errorf("token went through %v", got)
 	}
 }
@@ -684,7 +705,7 @@ func TestInitFaultFail(t *testing.T) {
 	h.checkLogs("ERROR Error initializing metrics: injected", "INFO Skipped healthcheck initiation",
 		"ERROR Init failed by cause: init failed: metrics: injected")
 	h.checkNoLog("Skipped metrics initiation")
-	if got := h.State("metrics"); !slices.Equal(got, []State{StateFailed, StateSkipped, StateStopped}) {
+	if got := h.State("metrics"); !slices.Equal(got, []State{StateFailed}) {
 		t.Errorf("metrics went through %v, want it failed, not skipped", got)
 	}
 }
@@ -823,7 +844,7 @@ func TestShutdownTimeout(t *testing.T) {
 		t.Errorf("certificate's Shutdown got %v left, want its own timeout", d)
 	}
 	all := h.rec.Calls()
-	want := []string{"shutdown healthcheck", "shutdown metrics", "shutdown token", "kill token", "shutdown certificate"}
+	want := []string{"shutdown healthcheck", "shutdown metrics", "shutdown token", "abort token", "shutdown certificate"}
 	if i := slices.Index(all, "shutdown healthcheck"); i < 0 || !slices.Equal(all[i:i+5], want) {
 		t.Errorf("calls %q, want the stuck token killed before certificate's Shutdown: %q", all, want)
 	}

@@ -53,6 +53,14 @@ type Agent struct {
 	PluginDir       string   `yaml:"plugin_dir"`
 	StatusFile      string   `yaml:"status_file"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// RuntimeDir holds the agent's Unix sockets to its plugins; ""
+	// chooses one (see DefaultRuntimeDir).
+	RuntimeDir string `yaml:"runtime_dir"`
+	// PingInterval is how often every plugin is pinged; a plugin that has
+	// not answered for UnresponsiveTimeout is killed as if it had crashed
+	// (0 never kills it, but readiness still says it is silent).
+	PingInterval        Duration `yaml:"ping_interval"`
+	UnresponsiveTimeout Duration `yaml:"unresponsive_timeout"`
 }
 
 // Provider is one entry of the pipeline.
@@ -137,9 +145,11 @@ func expandedSize(n *yaml.Node, limit int) int {
 
 // Defaults for the agent settings.
 const (
-	DefaultShutdownTimeout = 60 * time.Second
-	DefaultLogLevel        = "info"
-	DefaultLogFormat       = "text"
+	DefaultShutdownTimeout     = 60 * time.Second
+	DefaultLogLevel            = "info"
+	DefaultLogFormat           = "text"
+	DefaultPingInterval        = 5 * time.Second
+	DefaultUnresponsiveTimeout = 30 * time.Second
 )
 
 var (
@@ -310,6 +320,9 @@ func (v *validator) build(shape fileShape, abs string, opts Options) *Pipeline {
 	if p.Agent.StatusFile != "" && !filepath.IsAbs(p.Agent.StatusFile) {
 		p.Agent.StatusFile = filepath.Join(dir, p.Agent.StatusFile)
 	}
+	if p.Agent.RuntimeDir != "" && !filepath.IsAbs(p.Agent.RuntimeDir) {
+		p.Agent.RuntimeDir = filepath.Join(dir, p.Agent.RuntimeDir)
+	}
 
 	if len(shape.Providers) == 0 {
 		v.errorf("providers", "no providers: list at least one under `providers:`")
@@ -403,6 +416,15 @@ func (v *validator) agent(a *Agent) {
 	}
 	if a.ShutdownTimeout == 0 {
 		a.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
+	if a.PingInterval == 0 {
+		a.PingInterval = Duration(DefaultPingInterval)
+	}
+	if a.UnresponsiveTimeout == 0 {
+		a.UnresponsiveTimeout = Duration(DefaultUnresponsiveTimeout)
+	}
+	if a.UnresponsiveTimeout < a.PingInterval {
+		v.errorf("agent.unresponsive_timeout", "%v is shorter than agent.ping_interval (%v): a plugin would be killed before it missed a ping", a.UnresponsiveTimeout, a.PingInterval)
 	}
 }
 

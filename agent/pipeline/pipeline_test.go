@@ -95,11 +95,13 @@ profiles:
 		t.Errorf("File, Profile = %q, %q", p.File, p.Profile)
 	}
 	wantAgent := Agent{
-		LogLevel:        "info",
-		LogFormat:       "json",
-		PluginDir:       "bin",
-		StatusFile:      filepath.Join(dir, "run/status.json"),
-		ShutdownTimeout: Duration(45 * time.Second),
+		LogLevel:            "info",
+		LogFormat:           "json",
+		PluginDir:           "bin",
+		StatusFile:          filepath.Join(dir, "run/status.json"),
+		ShutdownTimeout:     Duration(45 * time.Second),
+		PingInterval:        Duration(DefaultPingInterval),
+		UnresponsiveTimeout: Duration(DefaultUnresponsiveTimeout),
 	}
 	if p.Agent != wantAgent {
 		t.Errorf("Agent = %+v, want %+v", p.Agent, wantAgent)
@@ -138,7 +140,8 @@ profiles:
 func TestParseDefaults(t *testing.T) {
 	dir := fixture(t)
 	p := mustParse(t, dir, "version: 1\nproviders:\n  - name: a\n    plugin: sia-plugin-a\n", Options{DefaultPluginDir: filepath.Join(dir, "bin")})
-	want := Agent{LogLevel: DefaultLogLevel, LogFormat: DefaultLogFormat, ShutdownTimeout: Duration(DefaultShutdownTimeout)}
+	want := Agent{LogLevel: DefaultLogLevel, LogFormat: DefaultLogFormat, ShutdownTimeout: Duration(DefaultShutdownTimeout),
+		PingInterval: Duration(DefaultPingInterval), UnresponsiveTimeout: Duration(DefaultUnresponsiveTimeout)}
 	if p.Agent != want {
 		t.Errorf("Agent = %+v, want %+v", p.Agent, want)
 	}

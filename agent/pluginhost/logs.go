@@ -7,11 +7,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sia-agent/sia-agent/sdk"
 )
+
+// MaxLogLine bounds one line of a plugin's output as the agent relays it
+// to its log, the status report and the status file: a plugin printing a
+// line of hundreds of megabytes must not take the agent's memory with it.
+// The rest of a longer line is dropped, and the line says how much.
+const MaxLogLine = 16 << 10
 
 // logWriter re-logs a plugin's standard error under the provider's name:
 // hclog JSON lines keep their level and fields, anything else (a panic, a
@@ -20,7 +27,8 @@ type logWriter struct {
 	logger hclog.Logger
 	sink   func(line string) // sees every line, formatted; may be nil
 	mu     sync.Mutex
-	buf    []byte
+	buf    []byte // the current line, at most MaxLogLine bytes
+	cut    int    // bytes of the current line dropped past MaxLogLine
 
 	synced     uint64        // the last log sync marker seen
 	syncedNext chan struct{} // closed when synced changes
@@ -56,15 +64,27 @@ func (w *logWriter) waitSynced(seq uint64, timeout time.Duration) {
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i]
 		}
-		w.line(w.buf[:i])
-		w.buf = w.buf[i+1:]
+		room := MaxLogLine - len(w.buf)
+		if len(chunk) > room {
+			w.cut += len(chunk) - room
+			chunk = chunk[:room]
+		}
+		w.buf = append(w.buf, chunk...)
+		if i < 0 {
+			break
+		}
+		w.line(w.buf, w.cut)
+		w.buf, w.cut = w.buf[:0], 0
+		p = p[i+1:]
 	}
+	return n, nil
 }
 
 // Flush logs a final line that had no newline.
@@ -72,14 +92,25 @@ func (w *logWriter) Flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.buf) > 0 {
-		w.line(w.buf)
-		w.buf = nil
+		w.line(w.buf, w.cut)
+		w.buf, w.cut = nil, 0
 	}
 }
 
-func (w *logWriter) line(b []byte) {
+// line relays one line of the plugin's output; cut bytes of it were
+// dropped.
+func (w *logWriter) line(b []byte, cut int) {
 	b = bytes.TrimRight(b, "\r")
 	if len(bytes.TrimSpace(b)) == 0 {
+		return
+	}
+	if cut > 0 {
+		// Cut JSON does not parse: relay the text as it came, at the
+		// level the line starts with when hclog wrote it.
+		msg := fmt.Sprintf("%s ... [%d bytes cut]", b, cut)
+		level := truncatedLevel(b)
+		w.logger.Log(level, msg)
+		w.keep(level, msg, nil)
 		return
 	}
 	var entry map[string]any
@@ -133,6 +164,33 @@ func (w *logWriter) keep(level hclog.Level, msg string, args []any) {
 		fmt.Fprintf(&b, " %v=%v", args[i], args[i+1])
 	}
 	w.sink(b.String())
+}
+
+// truncatedLevel is the level of a cut hclog JSON line, which starts with
+// its "@level" field; error for anything else.
+func truncatedLevel(b []byte) hclog.Level {
+	rest, ok := bytes.CutPrefix(b, []byte(`{"@level":"`))
+	if !ok {
+		return hclog.Error
+	}
+	name, _, ok := bytes.Cut(rest, []byte(`"`))
+	if level := hclog.LevelFromString(string(name)); ok && level != hclog.NoLevel {
+		return level
+	}
+	return hclog.Error
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary, saying how much
+// was cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	end := n
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return fmt.Sprintf("%s ... [%d bytes cut]", s[:end], len(s)-end)
 }
 
 func str(v any) string {

@@ -220,3 +220,51 @@ func TestLogWriterSyncMarkers(t *testing.T) {
 		t.Errorf("waitSynced without the marker returned after %v", d)
 	}
 }
+
+func TestLogWriterCutsLongLines(t *testing.T) {
+	w, c, sunk := newWriter()
+	// A 3 MiB line in 64 KiB writes, as a pipe delivers it: the writer
+	// must not hold more than MaxLogLine of it.
+	long := `{"@level":"warn","@message":"` + strings.Repeat("x", 3<<20) + `"}`
+	for b := []byte(long); len(b) > 0; {
+		n := min(len(b), 64<<10)
+		write(t, w, string(b[:n]))
+		if len(w.buf) > MaxLogLine {
+			t.Fatalf("writer buffers %d bytes of one line, more than %d", len(w.buf), MaxLogLine)
+		}
+		b = b[n:]
+	}
+	write(t, w, "\nplain "+strings.Repeat("y", MaxLogLine)+"\nnext\n")
+	got := c.entries(t)
+	if len(got) != 3 {
+		t.Fatalf("got %d entries, want 3", len(got))
+	}
+	first, _ := got[0]["@message"].(string)
+	wantCut := fmt.Sprintf("... [%d bytes cut]", len(long)-MaxLogLine)
+	if got[0]["@level"] != "warn" || len(first) > MaxLogLine+100 || !strings.HasSuffix(first, wantCut) {
+		t.Errorf("first entry: level %v, %d bytes, ends %q; want warn, cut, ending %q", got[0]["@level"], len(first), first[max(0, len(first)-40):], wantCut)
+	}
+	second, _ := got[1]["@message"].(string)
+	if got[1]["@level"] != "error" || !strings.HasSuffix(second, "... [6 bytes cut]") {
+		t.Errorf("second entry: level %v, ends %q", got[1]["@level"], second[max(0, len(second)-40):])
+	}
+	if got[2]["@message"] != "next" {
+		t.Errorf("the line after the cut ones: %v", got[2])
+	}
+	for _, line := range *sunk {
+		if len(line) > MaxLogLine+200 {
+			t.Errorf("the sink saw a line of %d bytes", len(line))
+		}
+	}
+}
+
+func TestTruncateKeepsRunes(t *testing.T) {
+	s := strings.Repeat("é", 10) // 2 bytes each
+	got := truncate(s, 5)
+	if want := "éé ... [16 bytes cut]"; got != want {
+		t.Errorf("truncate = %q, want %q", got, want)
+	}
+	if got := truncate("short", 5); got != "short" {
+		t.Errorf("truncate of a short string = %q", got)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"gopkg.in/yaml.v3"
 
@@ -52,36 +53,56 @@ type Options struct {
 	StartTimeout time.Duration
 	// LogSink, if set, sees every log line of the plugin, by provider name.
 	LogSink func(name, line string)
+	// SocketDir is where the plugin's and the agent's Unix sockets for
+	// this plugin go (in a directory of their own below it); "" means the
+	// system's temporary directory.
+	SocketDir string
 }
 
 // logSyncTimeout bounds the wait for a plugin's log lines to be relayed
 // after a lifecycle call: order in the log is worth a little, not a stall.
 const logSyncTimeout = time.Second
 
+// killGrace is how long Kill lets a plugin that was asked to exit take
+// before its process group is killed.
+const killGrace = 500 * time.Millisecond
+
+// maxRemoteError bounds an error message a plugin returns, as the agent
+// logs and records it.
+const maxRemoteError = 4 << 10
+
 // Plugin is a running provider plugin.
 type Plugin struct {
 	Name   string
 	client *plugin.Client
 	rpc    pluginpb.ProviderClient
+	health healthpb.HealthClient
 	broker *plugin.GRPCBroker
 	proc   *procRunner
 	logs   *logWriter
 }
 
-// Launch starts the plugin and completes the handshake.
-func Launch(spec Spec, opts Options) (*Plugin, error) {
+// Launch starts the plugin and completes the handshake. When ctx is done
+// before the handshake, the plugin process is killed and Launch returns
+// ctx's cause.
+func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 	if spec.SHA256 != "" {
 		if err := verify(spec.Path, spec.SHA256); err != nil {
 			return nil, err
 		}
 	}
 	p := &Plugin{Name: spec.Name, logs: &logWriter{logger: opts.Logger.Named(spec.Name)}}
+	launching := make(chan *procRunner, 1)
 	if opts.LogSink != nil {
 		p.logs.sink = func(line string) { opts.LogSink(spec.Name, line) }
 	}
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
+	}
+	var sockets *plugin.UnixSocketConfig
+	if opts.SocketDir != "" {
+		sockets = &plugin.UnixSocketConfig{TempDir: opts.SocketDir}
 	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake(),
@@ -90,20 +111,46 @@ func Launch(spec Spec, opts Options) (*Plugin, error) {
 			cmd.Env = append(cmd.Env, opts.Env...)
 			r, err := newProcRunner(spec.Path, cmd)
 			p.proc = r
+			launching <- r
 			return r, err
 		},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     timeout,
+		UnixSocketConfig: sockets,
 		// go-plugin's own log lines are noise to an operator; plugin output
 		// is parsed and re-logged by logs.
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
 		Stderr: p.logs,
 	})
 	p.client = client
+	// go-plugin's Start holds the client's lock until the handshake, so
+	// Kill cannot cut it short: a cancelled launch kills the process,
+	// which ends the handshake at once.
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		var r *procRunner
+		select {
+		case r = <-launching:
+		case <-stop:
+			return
+		}
+		select {
+		case <-ctx.Done():
+			_ = r.Kill(context.Background())
+		case <-stop:
+		}
+	}()
 	rpcClient, err := client.Client()
+	close(stop)
+	<-watched
 	if err != nil {
 		client.Kill()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("launching plugin %s: %w", spec.Path, context.Cause(ctx))
+		}
 		return nil, fmt.Errorf("launching plugin %s: %w", spec.Path, err)
 	}
 	raw, err := rpcClient.Dispense(sdk.PluginName)
@@ -214,11 +261,38 @@ func (p *Plugin) ExitErr() error { return p.proc.ExitErr() }
 // Pid is the plugin's process id.
 func (p *Plugin) Pid() string { return p.proc.ID() }
 
-// Kill ends the plugin process: gracefully if it still answers, by SIGKILL
-// to its process group otherwise.
-func (p *Plugin) Kill() {
-	p.client.Kill()
+// Kill ends the plugin process. The plugin is asked to exit and given
+// killGrace to do so; then, or at once if it is frozen or wedged, its
+// process group is killed. go-plugin's own Kill asks without a deadline,
+// and would wait forever for a plugin that stopped answering.
+func (p *Plugin) Kill() { p.kill(killGrace) }
+
+// Abort kills the plugin's process group at once, without asking: the
+// end of a plugin whose Shutdown ran past its deadline, or that stopped
+// answering.
+func (p *Plugin) Abort() { p.kill(0) }
+
+func (p *Plugin) kill(grace time.Duration) {
+	asked := make(chan struct{})
+	if grace > 0 {
+		go func() {
+			defer close(asked)
+			p.client.Kill()
+		}()
+		timer := time.NewTimer(grace)
+		select {
+		case <-p.proc.exited:
+		case <-timer.C:
+		}
+		timer.Stop()
+	} else {
+		close(asked)
+	}
 	_ = p.proc.Kill(context.Background())
+	<-p.proc.exited
+	// go-plugin's Kill returns once the connection broke and its output
+	// readers ended, which the dead process makes prompt.
+	<-asked
 	p.logs.Flush()
 }
 
@@ -270,7 +344,7 @@ func remoteError(msg string) error {
 	if msg == "" {
 		return nil
 	}
-	return errors.New(msg)
+	return errors.New(truncate(msg, maxRemoteError))
 }
 
 // hostPlugin is the agent's side of the go-plugin plugin definition.
@@ -285,15 +359,20 @@ func (h *hostPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
 
 func (h *hostPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
 	h.p.broker = broker
+	h.p.health = healthpb.NewHealthClient(conn)
 	return pluginpb.NewProviderClient(conn), nil
 }
 
-// Ping checks that the plugin process answers, with go-plugin's gRPC
-// health check.
-func (p *Plugin) Ping() error {
-	rpc, err := p.client.Client()
+// Ping checks, within ctx's deadline, that the plugin process answers
+// go-plugin's gRPC health check. go-plugin's own Ping takes no deadline, so
+// a frozen plugin would hold it forever.
+func (p *Plugin) Ping(ctx context.Context) error {
+	resp, err := p.health.Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
 	if err != nil {
-		return err
+		return p.rpcError("ping", err)
 	}
-	return rpc.Ping()
+	if s := resp.GetStatus(); s != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("provider %s reports %v", p.Name, s)
+	}
+	return nil
 }

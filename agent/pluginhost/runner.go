@@ -24,6 +24,7 @@ type procRunner struct {
 	exited  chan struct{}
 	mu      sync.Mutex
 	exitErr error
+	killed  bool // Kill came first: the process must not start
 }
 
 var _ runner.Runner = (*procRunner)(nil)
@@ -47,6 +48,11 @@ func newProcRunner(path string, spec *exec.Cmd) (*procRunner, error) {
 }
 
 func (r *procRunner) Start(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.killed {
+		return errors.New("the launch was cancelled")
+	}
 	// The parent-death signal is tied to the thread that forks: keep this
 	// goroutine on one thread across the fork so that the signal is not
 	// fired early by a thread the runtime retires (golang/go#27505).
@@ -73,12 +79,17 @@ func (r *procRunner) ExitErr() error {
 
 // Kill kills the plugin's whole process group, so that nothing it spawned
 // outlives it.
+// A Kill before Start keeps the process from starting.
 func (r *procRunner) Kill(context.Context) error {
-	if r.cmd.Process == nil {
+	r.mu.Lock()
+	r.killed = true
+	proc := r.cmd.Process
+	r.mu.Unlock()
+	if proc == nil {
 		return nil
 	}
-	if err := syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		if err := r.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := syscall.Kill(-proc.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := proc.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			return err
 		}
 	}
@@ -90,6 +101,8 @@ func (r *procRunner) Stderr() io.ReadCloser { return r.stderr }
 func (r *procRunner) Name() string          { return r.cmd.Path }
 
 func (r *procRunner) ID() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.cmd.Process == nil {
 		return ""
 	}

@@ -26,7 +26,8 @@ type Store struct {
 	providers map[string]*sdk.ProviderStatus
 	creds     map[credKey]*credential
 	logs      map[string]*ring
-	changed   chan struct{} // signalled (non-blocking) on every change
+	silent    map[string]string // providers that do not answer: why
+	changed   chan struct{}     // signalled (non-blocking) on every change
 	now       func() time.Time
 }
 
@@ -51,6 +52,7 @@ func New(version, mode, profile string, providers []string) *Store {
 		providers: make(map[string]*sdk.ProviderStatus, len(providers)),
 		creds:     make(map[credKey]*credential),
 		logs:      make(map[string]*ring, len(providers)),
+		silent:    make(map[string]string),
 		changed:   make(chan struct{}, 1),
 		now:       time.Now,
 	}
@@ -83,8 +85,22 @@ func (s *Store) SetState(provider, state string, err error) {
 		p.State = state
 		p.Error = ""
 		if err != nil {
-			p.Error = err.Error()
+			p.Error = bounded(err.Error())
 		}
+	}
+	s.mu.Unlock()
+	s.touch()
+}
+
+// SetResponsive records that a provider stopped answering the agent's
+// pings (err, the failed ping) or answers again (nil). A silent provider
+// makes the agent unready.
+func (s *Store) SetResponsive(provider string, err error) {
+	s.mu.Lock()
+	if err != nil {
+		s.silent[provider] = fmt.Sprintf("not answering since %s: %v", s.now().UTC().Format(time.RFC3339), err)
+	} else {
+		delete(s.silent, provider)
 	}
 	s.mu.Unlock()
 	s.touch()
@@ -106,7 +122,7 @@ func (s *Store) Record(provider string, rec *pluginpb.StatusRecord) {
 		Kind:                rec.GetKind(),
 		UpdateReason:        rec.GetUpdateReason(),
 		UpdateOutcome:       rec.GetUpdateOutcome(),
-		FailureError:        rec.GetFailureError(),
+		FailureError:        bounded(rec.GetFailureError()),
 		StartedTS:           rec.GetStartedUnixMicros() / 1e6,
 		TotalDurationMicros: rec.GetTotalDurationMicros(),
 		RPCDurationMicros:   rec.GetRpcDurationMicros(),
@@ -134,12 +150,19 @@ func (s *Store) Remove(provider, credential string) {
 	}
 }
 
-// Log keeps a provider's log line among its most recent ones.
+// Log keeps a provider's log line among its most recent ones, with
+// anything that looks like a key or a token redacted: the status file is
+// read by more people than the agent's log.
 func (s *Store) Log(provider, line string) {
 	s.mu.Lock()
-	if r, ok := s.logs[provider]; ok {
-		r.add(line)
+	r, ok := s.logs[provider]
+	s.mu.Unlock()
+	if !ok {
+		return
 	}
+	line = redact(bounded(line))
+	s.mu.Lock()
+	r.add(line)
 	s.mu.Unlock()
 }
 
@@ -161,6 +184,9 @@ func (s *Store) Report() sdk.StatusReport {
 				reason += ": " + p.Error
 			}
 			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: name, Reason: reason})
+		}
+		if why, ok := s.silent[name]; ok {
+			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: name, Reason: why})
 		}
 	}
 	keys := make([]credKey, 0, len(s.creds))

@@ -313,3 +313,19 @@ func TestOptionalCredentialNeverMakesTheAgentUnready(t *testing.T) {
 		t.Errorf("credentials = %+v, want the optional one, marked", rep.Credentials)
 	}
 }
+
+func TestSilentProviderMakesTheAgentUnreadyUntilItAnswers(t *testing.T) {
+	s := newStore("token")
+	s.SetPhase("running")
+	s.SetState("token", "started", nil)
+	s.SetResponsive("token", errors.New("ping call to provider token: context deadline exceeded"))
+	rep := s.Report()
+	if rep.Ready || len(rep.NotReady) != 1 || rep.NotReady[0].Provider != "token" ||
+		!strings.Contains(rep.NotReady[0].Reason, "not answering since 2026-11-24T12:00:00Z: ping call") {
+		t.Errorf("ready %v, not ready %+v; want the silent token named", rep.Ready, rep.NotReady)
+	}
+	s.SetResponsive("token", nil)
+	if rep := s.Report(); !rep.Ready {
+		t.Errorf("still not ready once the provider answers: %+v", rep.NotReady)
+	}
+}

@@ -1,0 +1,45 @@
+package status
+
+import (
+	"fmt"
+	"regexp"
+	"unicode/utf8"
+)
+
+// maxText bounds a provider's error and a credential's failure as the
+// report keeps them; the agent's log relay already bounds log lines.
+const maxText = 4 << 10
+
+// secrets match what must never reach the status file, whatever a plugin
+// logs: private keys, JWTs (access tokens), Athenz role tokens and bearer
+// credentials.
+var secrets = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`), "[redacted private key]"},
+	{regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`), "[redacted JWT]"},
+	{regexp.MustCompile(`v=Z1;[^\s"']*`), "[redacted role token]"},
+	{regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+`), "$1 [redacted]"},
+}
+
+// redact replaces anything in s that looks like a key or a token.
+func redact(s string) string {
+	for _, sec := range secrets {
+		s = sec.re.ReplaceAllString(s, sec.with)
+	}
+	return s
+}
+
+// bounded cuts s to maxText bytes on a rune boundary, saying how much was
+// cut.
+func bounded(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	end := maxText
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return fmt.Sprintf("%s ... [%d bytes cut]", s[:end], len(s)-end)
+}
