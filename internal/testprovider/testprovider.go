@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -35,6 +36,11 @@ type Config struct {
 	// Start, as a crashing plugin would.
 	CrashAfter sdk.Duration `yaml:"crash_after"`
 	CrashCode  int          `yaml:"crash_code"`
+	// LogLines are logged at Start, each as a message of its own;
+	// LogLineBytes, if set, logs one more line of that many bytes, as a
+	// provider gone wrong might.
+	LogLines     []string `yaml:"log_lines"`
+	LogLineBytes int      `yaml:"log_line_bytes"`
 }
 
 // Provider is the test provider.
@@ -75,12 +81,18 @@ func (p *Provider) Init(_ context.Context, rt *sdk.Runtime) error {
 	if p.cfg.InitError != "" {
 		return errors.New(p.cfg.InitError)
 	}
-	p.log.Info("Initialized test provider", "provider", rt.Name)
+	p.log.Info("Initialized test provider", "provider", rt.Name, "pid", os.Getpid())
 	return nil
 }
 
 func (p *Provider) Start(ctx context.Context) error {
 	p.started = true
+	for _, line := range p.cfg.LogLines {
+		p.log.Info(line)
+	}
+	if n := p.cfg.LogLineBytes; n > 0 {
+		p.log.Warn("A very long line", "payload", strings.Repeat("x", n))
+	}
 	for _, name := range p.cfg.Goroutines {
 		if err := p.group.Go(ctx, name, func(stop <-chan struct{}) {
 			<-stop
