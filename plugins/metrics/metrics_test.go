@@ -100,6 +100,8 @@ func newAgent(t *testing.T, h *sdktest.Harness) *agent {
 
 func (a *agent) ReportStatus(context.Context, sdk.StatusRecord) error { return nil }
 
+func (a *agent) RemoveStatus(context.Context, string) error { return nil }
+
 func (a *agent) Metrics(ctx context.Context) ([]*dto.MetricFamily, error) {
 	if a.err != nil {
 		return nil, a.err
