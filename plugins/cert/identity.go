@@ -85,25 +85,28 @@ func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChange
 	var resp *zts.InstanceIdentity
 	start := time.Now()
 	if cur.usable(start) {
-		resp, err = p.zts.client(ctx, opRefresh).PostInstanceRefreshInformation(
+		call := p.zts.client(ctx, opRefresh)
+		resp, err = call.PostInstanceRefreshInformation(
 			zts.ServiceName(p.idReq.Provider), zts.DomainName(p.idReq.Domain), zts.SimpleName(p.idReq.Service),
 			zts.PathElement(p.idReq.InstanceID),
 			&zts.InstanceRefreshInformation{AttestationData: attestation, Csr: string(csr), ExpiryTime: expiry})
+		if err != nil {
+			err = call.fail("PostInstanceRefreshInformation", err)
+		}
 		if code := ztsStatus(err); code == http.StatusForbidden || code == http.StatusUnauthorized {
 			// The instance record is gone or revoked: start over.
 			p.log.Warn("ZTS refused to refresh the identity; registering the instance again", "error", err)
 			resp, err = nil, nil
-		} else if err != nil {
-			err = &ztsError{op: "PostInstanceRefreshInformation", err: err}
 		}
 	}
 	if resp == nil && err == nil {
-		resp, _, err = p.zts.client(ctx, opRegister).PostInstanceRegisterInformation(&zts.InstanceRegisterInformation{
+		call := p.zts.client(ctx, opRegister)
+		resp, _, err = call.PostInstanceRegisterInformation(&zts.InstanceRegisterInformation{
 			Provider: zts.ServiceName(p.idReq.Provider), Domain: zts.DomainName(p.idReq.Domain),
 			Service: zts.SimpleName(p.idReq.Service), AttestationData: attestation, Csr: string(csr), ExpiryTime: expiry,
 		})
 		if err != nil {
-			err = &ztsError{op: "PostInstanceRegisterInformation", err: err}
+			err = call.fail("PostInstanceRegisterInformation", err)
 		}
 	}
 	c.rpc += time.Since(start)
@@ -150,11 +153,12 @@ func (p *Provider) deleteInstance(ctx context.Context) error {
 	if !p.ident.Load().usable(time.Now()) {
 		return errors.New("no usable identity to authenticate with")
 	}
-	err := p.zts.client(ctx, opDelete).DeleteInstanceIdentity(
+	call := p.zts.client(ctx, opDelete)
+	err := call.DeleteInstanceIdentity(
 		zts.ServiceName(p.idReq.Provider), zts.DomainName(p.idReq.Domain), zts.SimpleName(p.idReq.Service),
 		zts.PathElement(p.idReq.InstanceID))
 	if err != nil {
-		return &ztsError{op: "DeleteInstanceIdentity", err: err}
+		return call.fail("DeleteInstanceIdentity", err)
 	}
 	return nil
 }
