@@ -164,9 +164,11 @@ func (p *Provider) deleteInstance(ctx context.Context) error {
 }
 
 // existingFiles is an identity managed elsewhere (mode existing): a key
-// file and a certificate file that another process replaces.
+// file and a certificate file that another process replaces. The key may
+// be read through links and be readable by its group (keyPolicy.shared).
 type existingFiles struct {
 	keyFile, certFile string
+	insecure          bool // key.allow_insecure_permissions
 
 	mu      sync.Mutex
 	stamps  [2]fileStamp
@@ -207,7 +209,7 @@ func (e *existingFiles) check() (id *identity, changed bool, err error) {
 	if e.current != nil && ks.same(e.stamps[0]) && cs.same(e.stamps[1]) {
 		return e.current, false, nil
 	}
-	keyPEM, err := os.ReadFile(e.keyFile)
+	keyPEM, err := readKeyFile(e.keyFile, keyPolicy{shared: true, insecure: e.insecure})
 	if err != nil {
 		return e.current, false, fmt.Errorf("reading identity key: %w", err)
 	}
