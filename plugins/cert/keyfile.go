@@ -48,7 +48,7 @@ func readKeyFile(path string, policy keyPolicy) ([]byte, error) {
 	f, err := os.OpenFile(path, flags, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		target, _ := os.Readlink(path)
-		return nil, foreignLink(path, target)
+		return nil, foreignLink(path, fmt.Sprintf("it is a symbolic link to %s, which this provider did not make", target))
 	}
 	if err != nil {
 		return nil, err

@@ -107,29 +107,29 @@ func (p pairFiles) current() (string, error) {
 		return "", err
 	}
 	if target != p.keyTarget() {
-		return "", foreignLink(p.key, target)
+		return "", foreignLink(p.key, fmt.Sprintf("it is a symbolic link to %s, which this provider did not make", target))
 	}
 	gen, err := os.Readlink(p.dataLink())
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return "", err
 	case errors.Is(err, syscall.EINVAL):
-		return "", foreignLink(p.key, target+" (not a link)")
+		return "", foreignLink(p.key, fmt.Sprintf("it leads through %s, which is not a link this provider made", p.dataLink()))
 	case err != nil:
 		return "", err
 	case !p.isGeneration(gen):
-		return "", foreignLink(p.key, filepath.Join(filepath.Dir(target), gen))
+		return "", foreignLink(p.key, fmt.Sprintf("it leads through %s to %s, which this provider did not make", p.dataLink(), gen))
 	}
 	if fi, err := os.Lstat(filepath.Join(p.dir(), gen)); err != nil {
 		return "", err
 	} else if !fi.IsDir() {
-		return "", foreignLink(p.key, gen+" (not a directory)")
+		return "", foreignLink(p.key, fmt.Sprintf("it leads to %s, which is not a directory this provider made", gen))
 	}
 	return gen, nil
 }
 
-func foreignLink(path, target string) error {
-	return &unsafeKeyError{file: path, problem: fmt.Sprintf("it is a symbolic link to %s, which this provider did not make", target),
+func foreignLink(path, problem string) error {
+	return &unsafeKeyError{file: path, problem: problem,
 		remedy: "remove it to have a new key made; a key the provider writes is never written or read through a link"}
 }
 
