@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -380,9 +381,11 @@ func TestCertKill9DuringRefreshes(t *testing.T) {
 	}
 }
 
-// With key.rotate, a crash between the key's rename and the
-// certificate's leaves a mismatched pair (the documented window); the next
-// start registers anew and the pair matches again.
+// With key.rotate, a crash after the new key and certificate are on disk
+// but before the switch to them leaves the old pair whole; the next start
+// removes the unused generation and goes on rotating. A mismatched pair of
+// plain files (what a crash between two renames left before pairs were
+// switched as one) is repaired at the next start: it registers anew.
 func TestCertRotationCrashIsRepaired(t *testing.T) {
 	t.Parallel()
 	env := newCertEnv(t)
@@ -396,17 +399,44 @@ func TestCertRotationCrashIsRepaired(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	checkPair(t, env.path("service.cert.pem"), env.path("service.key.pem"))
+	oldKey := readFile(t, env.path("service.key.pem"))
 
-	// The refresh in the next Init rotates the key and crashes between
-	// the renames: a new key beside the old certificate.
-	p = runAgent(t, file, faults("certificate:after identity key written=crash"))
+	// The refresh in the next Init rotates the key and crashes when the
+	// new generation is complete, before the switch.
+	p = runAgent(t, file, faults("certificate:before identity switch=crash"))
 	if code := p.Exit(t, waitExit); code != 1 {
 		t.Fatalf("exit %d, want 1 after the plugin crashed\n%s", code, p.Log)
 	}
-	if _, err := tls.LoadX509KeyPair(env.path("service.cert.pem"), env.path("service.key.pem")); err == nil {
-		t.Fatal("the crash left a matching pair: the fault point is not between the renames")
+	checkPair(t, env.path("service.cert.pem"), env.path("service.key.pem"))
+	if !bytes.Equal(oldKey, readFile(t, env.path("service.key.pem"))) {
+		t.Fatal("the crash before the switch changed the key")
+	}
+	if gens := pairGenerations(t, env.path("service.key.pem")); len(gens) != 2 {
+		t.Fatalf("generations %v, want the current one and the one the crash left", gens)
 	}
 
+	p = runAgent(t, file, nil)
+	p.WaitLog(t, certLine("Updated identity certificate"), waitLine)
+	p.WaitLog(t, certLine("Will refresh key["), waitLine)
+	if code := stop(t, p); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if p.Log.Index("do not match") >= 0 {
+		t.Error("the crash left a mismatched pair")
+	}
+	checkPair(t, env.path("service.cert.pem"), env.path("service.key.pem"))
+	checkPair(t, env.path("rolecerts/sia.demo:role.reader.cert.pem"), env.path("rolecerts/sia.demo:role.reader.key.pem"))
+	if gens := pairGenerations(t, env.path("service.key.pem")); len(gens) != 1 {
+		t.Errorf("generations %v, want the current one", gens)
+	}
+
+	// Plain files, a new key beside the old certificate.
+	if err := os.Remove(env.path("service.key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(env.path("service.key.pem"), newKeyPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p = runAgent(t, file, nil)
 	p.WaitLog(t, certLine("The identity key and certificate on disk do not match; registering"), waitLine)
 	p.WaitLog(t, certLine("Will refresh key["), waitLine)

@@ -64,11 +64,15 @@ type SubjectConfig struct {
 	Organization string `yaml:"organization"`
 }
 
-// KeyConfig is the private key policy (mode register).
+// KeyConfig is the private key policy.
 type KeyConfig struct {
 	Type   string `yaml:"type"`   // rsa or ecdsa
 	Bits   int    `yaml:"bits"`   // rsa: 2048, 3072 or 4096; ecdsa: 256 (P-256)
 	Rotate bool   `yaml:"rotate"` // a new key at every identity refresh
+	// AllowInsecurePermissions takes a key file found on disk whatever
+	// its mode and owner. Without it, a key others can read or replace is
+	// refused (see keyfile.go).
+	AllowInsecurePermissions bool `yaml:"allow_insecure_permissions"`
 }
 
 // FilesConfig names the files the provider writes (or, in mode existing,
@@ -79,16 +83,22 @@ type FilesConfig struct {
 	Key    string `yaml:"key"`
 	Cert   string `yaml:"cert"`
 	CACert string `yaml:"ca_cert"` // "" writes no CA bundle
+	// Combined, if set, is also written with the key and the certificate
+	// in one file (0600), for readers that cannot read two files as one.
+	Combined string `yaml:"combined"`
 }
 
 // RoleCertsConfig asks for role certificates.
 type RoleCertsConfig struct {
-	Targets     []string     `yaml:"targets"`    // "<domain>:role.<role>"
-	Dir         string       `yaml:"dir"`        // default <files.dir>/rolecerts
-	Delimiter   string       `yaml:"delimiter"`  // between domain and role in file names
-	KeyOutput   bool         `yaml:"key_output"` // also write <dir>/<domain><delimiter><role>.key.pem
-	Expiry      sdk.Duration `yaml:"expiry"`     // requested lifetime; 0 is the ZTS default
-	Concurrency int          `yaml:"concurrency"`
+	Targets   []string `yaml:"targets"`    // "<domain>:role.<role>"
+	Dir       string   `yaml:"dir"`        // default <files.dir>/rolecerts
+	Delimiter string   `yaml:"delimiter"`  // between domain and role in file names
+	KeyOutput bool     `yaml:"key_output"` // also write <dir>/<domain><delimiter><role>.key.pem
+	// CombinedOutput also writes <dir>/<domain><delimiter><role>.combined.pem,
+	// the key and the certificate in one file (0600).
+	CombinedOutput bool         `yaml:"combined_output"`
+	Expiry         sdk.Duration `yaml:"expiry"` // requested lifetime; 0 is the ZTS default
+	Concurrency    int          `yaml:"concurrency"`
 }
 
 // RefreshConfig is when credentials are refreshed and how failures are
@@ -158,6 +168,7 @@ type settings struct {
 	keyFile     string
 	certFile    string
 	caCertFile  string // "" when not written
+	combined    string // files.combined resolved; "" when not written
 	roleDir     string
 	roles       []roleTarget
 	attestation string // resolved attestation file
@@ -247,7 +258,7 @@ func loadSettings(cfg sdk.Config) (*settings, error) {
 			"identity.service": id.Service != "", "identity.instance_id": id.InstanceID != "",
 			"identity.attestation_file": id.AttestationFile != "", "identity.delete_on_shutdown": id.DeleteOnShutdown,
 			"identity.extra_dns": len(id.ExtraDNS) > 0, "identity.expiry": id.Expiry != 0,
-			"key.rotate": c.Key.Rotate,
+			"key.rotate": c.Key.Rotate, "files.combined": c.Files.Combined != "",
 		} {
 			if set {
 				bad(key, "only with identity.mode register: in mode existing the identity is managed elsewhere")
@@ -327,8 +338,17 @@ func loadSettings(cfg sdk.Config) (*settings, error) {
 	if c.Files.CACert != "" && !s.existing { // ZTS hands out the CA with the identity
 		s.caCertFile = resolve(dir, c.Files.CACert)
 	}
-	if s.keyFile == s.certFile {
+	if c.Files.Combined != "" && !s.existing {
+		s.combined = resolve(dir, c.Files.Combined)
+	}
+	switch {
+	case s.keyFile == s.certFile:
 		bad("files.cert", "the key and the certificate need files of their own")
+	case !s.existing && filepath.Base(s.keyFile) == filepath.Base(s.certFile):
+		bad("files.cert", "the key and the certificate need names of their own: both files are links into one directory")
+	}
+	if s.combined != "" && (s.combined == s.keyFile || s.combined == s.certFile || s.combined == s.caCertFile) {
+		bad("files.combined", "needs a file of its own, not that of the key, the certificate or the CA bundle")
 	}
 	s.attestation = resolve(base, id.AttestationFile)
 	s.CAFile = resolve(base, c.CAFile)
@@ -406,4 +426,13 @@ func (s *settings) roleKeyFile(t roleTarget) string {
 		return ""
 	}
 	return filepath.Join(s.roleDir, t.Domain+s.RoleCerts.Delimiter+t.Role+".key.pem")
+}
+
+// roleCombinedFile is the role's key and certificate in one file
+// (role_certs.combined_output), or "".
+func (s *settings) roleCombinedFile(t roleTarget) string {
+	if !s.RoleCerts.CombinedOutput {
+		return ""
+	}
+	return filepath.Join(s.roleDir, t.Domain+s.RoleCerts.Delimiter+t.Role+".combined.pem")
 }

@@ -107,10 +107,27 @@ refresh:
   domain: sia.demo
 key:
   rotate: true
+  allow_insecure_permissions: true
+files:
+  combined: service.pem
 `,
 		want: []string{
 			"cfg.yaml:3: identity.domain: only with identity.mode register",
 			"cfg.yaml:5: key.rotate: only with identity.mode register",
+			"cfg.yaml:8: files.combined: only with identity.mode register",
+		},
+	}, {
+		name: "file names",
+		yaml: `endpoint: https://zts.example.com:4443/zts/v1
+identity: {provider: sys.auth.dev, domain: sia.demo, service: agent, instance_id: pod, attestation_file: token}
+files:
+  key: keys/athenz.pem
+  cert: certs/athenz.pem
+  combined: keys/athenz.pem
+`,
+		want: []string{
+			"cfg.yaml:5: files.cert: the key and the certificate need names of their own: both files are links into one directory",
+			"cfg.yaml:6: files.combined: needs a file of its own",
 		},
 	}, {
 		name: "unknown key",

@@ -20,35 +20,45 @@ const (
 // What the provider guarantees about its files, at every instant and after
 // a crash at any moment (kill -9, power loss):
 //
-//   - No file is ever torn or empty: each is replaced whole by
+//   - No file is ever torn or empty: each is replaced whole, by
 //     sdk.WriteFileAtomic (temporary file, fsync, rename, fsync of the
-//     directory).
-//   - A key file is written only when its content changes. With the key
-//     kept (key.rotate false, the default), a refresh replaces certificate
-//     files only, so every key/certificate pair on disk (identity, and each
-//     role certificate with the identity key or its own key file) always
-//     matches: old and new certificates are for the same key.
-//   - When the key does change (key.rotate true, a new key type, or a lost
-//     key file), the key file is replaced first and its certificate right
-//     after. Two renames cannot be one atomic step, so a crash between
-//     them leaves a new key beside the old certificate; the next start
-//     finds that pair mismatched and registers anew before anything else.
+//     directory) or, for a key and its certificate, as a new generation of
+//     a pairFiles switched to by one rename.
+//   - A key and its certificate (the identity; a role certificate with its
+//     own key file) are only ever replaced together, so no crash leaves
+//     them mismatched, and a reader that reads both through the directory
+//     the key's name resolves to never sees them mismatched either.
+//   - A combined file holds a key and its certificate in one file.
+//   - A role certificate without a key file of its own is for the identity
+//     key: when that key changes (key.rotate), the role certificate is
+//     replaced as soon as ZTS issues the new one, and a crash in between
+//     leaves it for the old key until the next start requests it anew.
+//   - Nothing is written through a symbolic link: names are replaced by
+//     rename, and a key file that is a link the provider did not make is
+//     never read (keyfile.go).
 
-// writeIdentity writes a new identity: the key only if it changed, then
-// the certificate, then the CA bundle if it changed.
+// idPair is the identity's key and certificate (mode register).
+func (p *Provider) idPair() pairFiles {
+	return pairFiles{key: p.s.keyFile, cert: p.s.certFile, log: p.log}
+}
+
+// rolePair is a role's key and certificate (role_certs.key_output).
+func (p *Provider) rolePair(t roleTarget) (pairFiles, bool) {
+	keyFile := p.s.roleKeyFile(t)
+	return pairFiles{key: keyFile, cert: p.s.roleCertFile(t), log: p.log}, keyFile != ""
+}
+
+// writeIdentity writes a new identity: key and certificate as one
+// generation, then the combined file and the CA bundle if it changed.
 func (p *Provider) writeIdentity(ctx context.Context, key *privateKey, certPEM, caPEM []byte) error {
-	if !key.samePEM(p.keyOnDisk) {
-		if err := writeFile(p.s.keyFile, key.pem, keyMode); err != nil {
-			return err
-		}
-		p.keyOnDisk = key.pem
-		// Where a crash leaves a new key beside the old certificate; the
-		// end-to-end tests crash here to check the next start repairs it.
-		if err := p.rt.Fault(ctx, "after identity key written"); err != nil {
-			return err
-		}
+	// Where a crash leaves a complete new generation that the names do
+	// not lead to yet; the end-to-end tests crash here to check that the
+	// pair stays whole and the next start clears the generation.
+	fault := func() error { return p.rt.Fault(ctx, "before identity switch") }
+	if err := p.idPair().write(key.pem, certPEM, fault); err != nil {
+		return err
 	}
-	if err := writeFile(p.s.certFile, certPEM, certMode); err != nil {
+	if err := writeCombined(p.s.combined, key, certPEM); err != nil {
 		return err
 	}
 	if p.s.caCertFile != "" && len(caPEM) > 0 && !bytes.Equal(caPEM, p.caOnDisk) {
@@ -60,16 +70,26 @@ func (p *Provider) writeIdentity(ctx context.Context, key *privateKey, certPEM, 
 	return nil
 }
 
-// writeRole writes a role certificate, after its key file (role_certs.
-// key_output) if that does not hold key yet.
+// writeRole writes a role certificate: with its key file (role_certs.
+// key_output) as one generation, else alone.
 func (p *Provider) writeRole(c *credential, key *privateKey, certPEM []byte) error {
-	if keyFile := p.s.roleKeyFile(*c.role); keyFile != "" && !key.samePEM(c.keyPEM) {
-		if err := writeFile(keyFile, key.pem, keyMode); err != nil {
+	if pair, ok := p.rolePair(*c.role); ok {
+		if err := pair.write(key.pem, certPEM, nil); err != nil {
 			return err
 		}
 		c.keyPEM = key.pem
+	} else if err := writeFile(p.s.roleCertFile(*c.role), certPEM, certMode); err != nil {
+		return err
 	}
-	return writeFile(p.s.roleCertFile(*c.role), certPEM, certMode)
+	return writeCombined(p.s.roleCombinedFile(*c.role), key, certPEM)
+}
+
+// writeCombined writes key and certificate in one file, if file is set.
+func writeCombined(file string, key *privateKey, certPEM []byte) error {
+	if file == "" {
+		return nil
+	}
+	return writeFile(file, append(append([]byte(nil), key.pem...), certPEM...), keyMode)
 }
 
 func writeFile(path string, data []byte, mode os.FileMode) error {
@@ -82,28 +102,49 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-// outputFiles are every file the provider may write.
-func (p *Provider) outputFiles() []string {
+// plainFiles are the files the provider writes with sdk.WriteFileAtomic.
+func (p *Provider) plainFiles() []string {
 	var files []string
-	if !p.s.existing {
-		files = append(files, p.s.keyFile, p.s.certFile)
-		if p.s.caCertFile != "" {
-			files = append(files, p.s.caCertFile)
+	for _, f := range []string{p.s.caCertFile, p.s.combined} {
+		if f != "" && !p.s.existing {
+			files = append(files, f)
 		}
 	}
 	for _, t := range p.s.roles {
-		files = append(files, p.s.roleCertFile(t))
-		if f := p.s.roleKeyFile(t); f != "" {
+		if _, ok := p.rolePair(t); !ok {
+			files = append(files, p.s.roleCertFile(t))
+		}
+		if f := p.s.roleCombinedFile(t); f != "" {
 			files = append(files, f)
 		}
 	}
 	return files
 }
 
-// removeTemps clears the temporary files an earlier run left when it
-// crashed mid-write.
+// pairs are the key and certificate pairs the provider writes.
+func (p *Provider) pairs() []pairFiles {
+	var pairs []pairFiles
+	if !p.s.existing {
+		pairs = append(pairs, p.idPair())
+	}
+	for _, t := range p.s.roles {
+		if pair, ok := p.rolePair(t); ok {
+			pairs = append(pairs, pair)
+		}
+	}
+	return pairs
+}
+
+// removeTemps clears what an earlier run left when it crashed mid-write:
+// temporary files, temporary links and generations no name leads to.
 func (p *Provider) removeTemps() {
-	for _, f := range p.outputFiles() {
+	files := p.plainFiles()
+	for _, pair := range p.pairs() {
+		pair.clean()
+		// Files of an earlier layout, or of a crash before the switch to it.
+		files = append(files, pair.key, pair.cert)
+	}
+	for _, f := range files {
 		if err := sdk.RemoveAtomicTemps(f); err != nil {
 			p.log.Warn("Could not remove temporary files left by an earlier run", "file", f, "error", err)
 		}

@@ -45,6 +45,11 @@ func newEnv(t *testing.T) *env {
 // e.dir, followed by extra (top-level YAML keys, which replace the
 // defaults' blocks of the same name).
 func (e *env) config(extra string) string {
+	return e.configFor(e.zts.URL, e.zts.CAFile, extra)
+}
+
+// configFor is config for the ZTS at endpoint, verified with caFile.
+func (e *env) configFor(endpoint, caFile, extra string) string {
 	blocks := map[string]string{
 		"identity": fmt.Sprintf(`identity:
   provider: sys.auth.dev
@@ -69,7 +74,7 @@ func (e *env) config(extra string) string {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "endpoint: %s\nca_file: %s\n", e.zts.URL, e.zts.CAFile)
+	fmt.Fprintf(&b, "endpoint: %s\nca_file: %s\n", endpoint, caFile)
 	for _, name := range []string{"identity", "key", "files", "refresh"} {
 		b.WriteString(blocks[name])
 	}
@@ -176,6 +181,13 @@ func (l *logLines) wait(from int, substr string) int {
 			l.t.Fatalf("no log line containing %q within %v", substr, waitRecord)
 		}
 	}
+}
+
+// all returns the lines so far.
+func (l *logLines) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
 }
 
 // count counts the lines containing substr.

@@ -85,25 +85,28 @@ func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChange
 	var resp *zts.InstanceIdentity
 	start := time.Now()
 	if cur.usable(start) {
-		resp, err = p.zts.client(ctx, opRefresh).PostInstanceRefreshInformation(
+		call := p.zts.client(ctx, opRefresh)
+		resp, err = call.PostInstanceRefreshInformation(
 			zts.ServiceName(p.idReq.Provider), zts.DomainName(p.idReq.Domain), zts.SimpleName(p.idReq.Service),
 			zts.PathElement(p.idReq.InstanceID),
 			&zts.InstanceRefreshInformation{AttestationData: attestation, Csr: string(csr), ExpiryTime: expiry})
+		if err != nil {
+			err = call.fail("PostInstanceRefreshInformation", err)
+		}
 		if code := ztsStatus(err); code == http.StatusForbidden || code == http.StatusUnauthorized {
 			// The instance record is gone or revoked: start over.
 			p.log.Warn("ZTS refused to refresh the identity; registering the instance again", "error", err)
 			resp, err = nil, nil
-		} else if err != nil {
-			err = &ztsError{op: "PostInstanceRefreshInformation", err: err}
 		}
 	}
 	if resp == nil && err == nil {
-		resp, _, err = p.zts.client(ctx, opRegister).PostInstanceRegisterInformation(&zts.InstanceRegisterInformation{
+		call := p.zts.client(ctx, opRegister)
+		resp, _, err = call.PostInstanceRegisterInformation(&zts.InstanceRegisterInformation{
 			Provider: zts.ServiceName(p.idReq.Provider), Domain: zts.DomainName(p.idReq.Domain),
 			Service: zts.SimpleName(p.idReq.Service), AttestationData: attestation, Csr: string(csr), ExpiryTime: expiry,
 		})
 		if err != nil {
-			err = &ztsError{op: "PostInstanceRegisterInformation", err: err}
+			err = call.fail("PostInstanceRegisterInformation", err)
 		}
 	}
 	c.rpc += time.Since(start)
@@ -150,19 +153,22 @@ func (p *Provider) deleteInstance(ctx context.Context) error {
 	if !p.ident.Load().usable(time.Now()) {
 		return errors.New("no usable identity to authenticate with")
 	}
-	err := p.zts.client(ctx, opDelete).DeleteInstanceIdentity(
+	call := p.zts.client(ctx, opDelete)
+	err := call.DeleteInstanceIdentity(
 		zts.ServiceName(p.idReq.Provider), zts.DomainName(p.idReq.Domain), zts.SimpleName(p.idReq.Service),
 		zts.PathElement(p.idReq.InstanceID))
 	if err != nil {
-		return &ztsError{op: "DeleteInstanceIdentity", err: err}
+		return call.fail("DeleteInstanceIdentity", err)
 	}
 	return nil
 }
 
 // existingFiles is an identity managed elsewhere (mode existing): a key
-// file and a certificate file that another process replaces.
+// file and a certificate file that another process replaces. The key may
+// be read through links and be readable by its group (keyPolicy.shared).
 type existingFiles struct {
 	keyFile, certFile string
+	insecure          bool // key.allow_insecure_permissions
 
 	mu      sync.Mutex
 	stamps  [2]fileStamp
@@ -203,7 +209,7 @@ func (e *existingFiles) check() (id *identity, changed bool, err error) {
 	if e.current != nil && ks.same(e.stamps[0]) && cs.same(e.stamps[1]) {
 		return e.current, false, nil
 	}
-	keyPEM, err := os.ReadFile(e.keyFile)
+	keyPEM, err := readKeyFile(e.keyFile, keyPolicy{shared: true, insecure: e.insecure})
 	if err != nil {
 		return e.current, false, fmt.Errorf("reading identity key: %w", err)
 	}

@@ -12,10 +12,8 @@ package cert
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"sync/atomic"
 	"time"
@@ -43,7 +41,6 @@ type Provider struct {
 	// The rest belongs to whoever runs a round: Init, then the refresh
 	// goroutine, then Shutdown.
 	key        *privateKey // the identity key (mode register)
-	keyOnDisk  []byte      // what files.key holds
 	caOnDisk   []byte      // what files.ca_cert holds
 	creds      []*credential
 	lastWait   time.Duration
@@ -95,7 +92,7 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 		}
 	}
 	if s.existing {
-		p.existing = &existingFiles{keyFile: s.keyFile, certFile: s.certFile}
+		p.existing = &existingFiles{keyFile: s.keyFile, certFile: s.certFile, insecure: s.Key.AllowInsecurePermissions}
 	}
 	p.creds = []*credential{{name: identityName}}
 	for _, t := range s.roles {
@@ -103,7 +100,9 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 	}
 
 	p.removeTemps()
-	p.load(time.Now())
+	if err := p.load(time.Now()); err != nil {
+		return err
+	}
 	err = p.round(ctx, p.retryPolicy(s.Refresh.InitMaxElapsed.Std()), true)
 	switch {
 	case err == nil:
@@ -116,78 +115,102 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 }
 
 // load takes over the credentials on disk that are still good, so that a
-// restart does not fetch them again.
-func (p *Provider) load(now time.Time) {
+// restart does not fetch them again. A key file it must not use (others can
+// read or replace it) is an error.
+func (p *Provider) load(now time.Time) error {
 	idc := p.creds[0]
 	if p.s.existing {
 		if id, _, err := p.existing.check(); err == nil {
 			p.ident.Store(id)
 			p.setLeaf(idc, id.leaf, now)
 		}
-	} else {
-		p.loadIdentity(idc, now)
+	} else if err := p.loadIdentity(idc, now); err != nil {
+		return err
 	}
 	id := p.ident.Load()
 	for _, c := range p.creds[1:] {
-		if f := p.s.roleKeyFile(*c.role); f != "" {
-			c.keyPEM, _ = os.ReadFile(f)
+		certPEM, err := p.readRole(c)
+		if err != nil {
+			return err
 		}
-		leaf, _, err := readCertFile(p.s.roleCertFile(*c.role))
+		leaf, _, err := parseCertPEM(certPEM)
 		if err != nil || id == nil || !id.key.matches(leaf) || !now.Before(leaf.NotAfter) {
 			continue // requested anew
 		}
 		p.setLeaf(c, leaf, leaf.NotBefore)
 	}
+	return nil
+}
+
+// readRole reads a role certificate on disk, and its key file into
+// c.keyPEM (role_certs.key_output). Only an unsafe key file is an error: a
+// certificate that cannot be read is requested anew.
+func (p *Provider) readRole(c *credential) ([]byte, error) {
+	pair, ok := p.rolePair(*c.role)
+	if !ok {
+		certPEM, _ := os.ReadFile(p.s.roleCertFile(*c.role))
+		return certPEM, nil
+	}
+	keyPEM, certPEM, err := pair.read(p.keyPolicy())
+	var unsafe *unsafeKeyError
+	if errors.As(err, &unsafe) {
+		return nil, err
+	}
+	c.keyPEM = keyPEM
+	return certPEM, nil
+}
+
+// keyPolicy is which of the key files the provider writes it takes over.
+func (p *Provider) keyPolicy() keyPolicy {
+	return keyPolicy{insecure: p.s.Key.AllowInsecurePermissions}
 }
 
 // loadIdentity takes over the identity key and certificate on disk (mode
-// register), if they match each other and the configured instance.
-func (p *Provider) loadIdentity(c *credential, now time.Time) {
-	data, err := os.ReadFile(p.s.keyFile)
+// register), if they match each other and the configured instance. A key
+// file it must not use is an error.
+func (p *Provider) loadIdentity(c *credential, now time.Time) error {
+	data, certData, err := p.idPair().read(p.keyPolicy())
+	var unsafe *unsafeKeyError
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return
+	case errors.As(err, &unsafe):
+		return err
 	case err != nil:
 		p.log.Warn("Cannot read the identity key; a new one will be made", "file", p.s.keyFile, "error", err)
-		return
+		return nil
+	case data == nil:
+		return nil
 	}
 	key, err := parseKey(data)
 	if err != nil {
 		p.log.Warn("Cannot parse the identity key; a new one will be made", "file", p.s.keyFile, "error", err)
-		return
+		return nil
 	}
-	p.key, p.keyOnDisk = key, data
+	p.key = key
 	p.caOnDisk, _ = os.ReadFile(p.s.caCertFile)
 
-	leaf, certPEM, err := readCertFile(p.s.certFile)
+	if certData == nil {
+		return nil
+	}
+	leaf, certPEM, err := parseCertPEM(certData)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return
 	case err != nil:
 		p.log.Warn("Cannot read the identity certificate; registering", "file", p.s.certFile, "error", err)
-		return
+		return nil
 	case !key.matches(leaf):
 		p.log.Warn("The identity key and certificate on disk do not match; registering", "key", p.s.keyFile, "cert", p.s.certFile)
-		return
+		return nil
 	}
 	if err := checkIdentityCert(leaf, p.idReq); err != nil {
 		p.log.Info("The identity certificate on disk is not this instance's; registering", "file", p.s.certFile, "reason", err)
-		return
+		return nil
 	}
 	if !now.Before(leaf.NotAfter) {
 		p.log.Info("The identity certificate on disk expired; registering", "file", p.s.certFile, "expiry", leaf.NotAfter.UTC().Format(time.RFC3339))
-		return
+		return nil
 	}
 	p.ident.Store(newIdentity(key, leaf, certPEM))
 	p.setLeaf(c, leaf, leaf.NotBefore)
-}
-
-func readCertFile(path string) (*x509.Certificate, []byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return parseCertPEM(data)
+	return nil
 }
 
 // Start starts the refresh loop. What Init fetched is not fetched again:

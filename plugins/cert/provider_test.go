@@ -265,8 +265,9 @@ func TestRefreshFallsBackToRegister(t *testing.T) {
 	loadPair(t, e.path("service.cert.pem"), e.path("service.key.pem"))
 }
 
-// A key and certificate on disk that do not match (a crash between the two
-// renames of a key rotation) are replaced by a new registration.
+// A key and certificate on disk that do not match (left by an earlier
+// version, which wrote them by two renames, or by hand) are replaced by a
+// new registration.
 func TestMismatchedPairOnDiskIsReplaced(t *testing.T) {
 	e := newEnv(t)
 	cfg := e.config("")

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -289,7 +290,7 @@ func TestX509Metrics(t *testing.T) {
 		filepath.Join(dir, "garbage.pem"), missing, filepath.Join(dir, "rolecerts/*.pem"), filepath.Join(dir, "nothing/*.pem")))
 	mfs := scrape(t, base)
 
-	leafLabels := map[string]string{"provider": "metrics", "file": filepath.Join(dir, "service.cert.pem"), "subject_cn": "sports.api", "issuer_cn": "Test CA", "serial": "1092"} // 4242
+	leafLabels := map[string]string{"provider": "metrics", "file": filepath.Join(dir, "service.cert.pem"), "subject_cn": "sports.api", "issuer_cn": "Test CA", "index": "0"}
 	if v := value(t, mfs, "sia_x509_cert_not_after_timestamp_seconds", leafLabels); v != float64(now.Add(24*time.Hour).Unix()) {
 		t.Errorf("leaf not_after = %v", v)
 	}
@@ -335,6 +336,54 @@ func TestX509Metrics(t *testing.T) {
 	if v := value(t, mfs, "sia_x509_read_errors_total", nil); v != 4 {
 		t.Errorf("sia_x509_read_errors_total = %v after two scrapes, want 4", v)
 	}
+}
+
+// A renewal replaces a certificate's values, not its series: no label
+// changes at every renewal (a serial number would leave one series behind
+// per renewal in the scraper's database), and two certificates of the same
+// names in one file (a CA bundle during a CA rotation) are told apart by
+// their position.
+func TestX509SeriesSurviveRenewal(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().Truncate(time.Second)
+	ca := newCert(t, certSpec{cn: "Test CA", notBefore: now.Add(-time.Hour), notAfter: now.Add(48 * time.Hour), isCA: true})
+	caNext := newCert(t, certSpec{cn: "Test CA", serial: 2, notBefore: now, notAfter: now.Add(96 * time.Hour), isCA: true})
+	first := newCert(t, certSpec{cn: "sports.api", serial: 10, notBefore: now, notAfter: now.Add(time.Hour), parent: ca})
+	write(t, dir, "service.cert.pem", first.pem)
+	write(t, dir, "ca.cert.pem", ca.pem+caNext.pem)
+	_, _, base := started(t, fmt.Sprintf("x509_files: [%s, %s]", filepath.Join(dir, "service.cert.pem"), filepath.Join(dir, "ca.cert.pem")))
+
+	before := seriesOf(scrape(t, base), "sia_x509_cert_not_after_timestamp_seconds")
+	renewed := newCert(t, certSpec{cn: "sports.api", serial: 11, notBefore: now, notAfter: now.Add(2 * time.Hour), parent: ca})
+	write(t, dir, "service.cert.pem", renewed.pem)
+	mfs := scrape(t, base)
+	after := seriesOf(mfs, "sia_x509_cert_not_after_timestamp_seconds")
+	if !slices.Equal(before, after) {
+		t.Errorf("the renewal changed the series:\nbefore %v\nafter  %v", before, after)
+	}
+	if n := countSeries(mfs["sia_x509_cert_not_after_timestamp_seconds"], "file", filepath.Join(dir, "service.cert.pem")); n != 1 {
+		t.Errorf("service.cert.pem has %d series after a renewal, want 1", n)
+	}
+	if v := value(t, mfs, "sia_x509_cert_not_after_timestamp_seconds", map[string]string{"file": filepath.Join(dir, "service.cert.pem")}); v != float64(now.Add(2*time.Hour).Unix()) {
+		t.Errorf("not_after = %v, want the renewed certificate's", v)
+	}
+	if n := countSeries(mfs["sia_x509_cert_not_after_timestamp_seconds"], "file", filepath.Join(dir, "ca.cert.pem")); n != 2 {
+		t.Errorf("ca.cert.pem has %d series, want 2 (two CAs of the same name)", n)
+	}
+}
+
+// seriesOf lists the label sets of a metric's series, sorted.
+func seriesOf(mfs map[string]*dto.MetricFamily, name string) []string {
+	var out []string
+	for _, m := range mfs[name].GetMetric() {
+		var labels []string
+		for _, lp := range m.GetLabel() {
+			labels = append(labels, lp.GetName()+"="+lp.GetValue())
+		}
+		out = append(out, strings.Join(labels, ","))
+	}
+	slices.Sort(out)
+	return out
 }
 
 func countSeries(mf *dto.MetricFamily, label, val string) int {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,8 +26,14 @@ type x509Collector struct {
 	readErrors prometheus.Counter
 }
 
+// certLabels name a certificate by where it is, not by what it is: a
+// renewed certificate keeps its series. A serial number (or anything else
+// that changes at every renewal) would leave a series behind per renewal
+// in the scraper's database. index tells apart two certificates of the
+// same names in one file, such as the old and the new CA of a bundle
+// during a CA rotation.
 var (
-	certLabels    = []string{"file", "subject_cn", "issuer_cn", "serial"}
+	certLabels    = []string{"file", "index", "subject_cn", "issuer_cn"}
 	descNotBefore = prometheus.NewDesc("sia_x509_cert_not_before_timestamp_seconds",
 		"When the certificate becomes valid, as a Unix timestamp.", certLabels, nil)
 	descNotAfter = prometheus.NewDesc("sia_x509_cert_not_after_timestamp_seconds",
@@ -66,15 +73,14 @@ func (c *x509Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descFileError, prometheus.GaugeValue, boolValue(err != nil), file)
 		seen := make(map[string]bool, len(certs))
-		for _, cert := range certs {
-			labels := []string{file, cert.Subject.CommonName, cert.Issuer.CommonName, serial(cert)}
-			// The same certificate twice in a file would be a duplicate
-			// series and fail the whole scrape.
-			id := strings.Join(labels, "\x00")
-			if seen[id] {
+		for i, cert := range certs {
+			// The same certificate twice in a file (a leaf repeated in its
+			// chain) is exported once.
+			if seen[string(cert.Raw)] {
 				continue
 			}
-			seen[id] = true
+			seen[string(cert.Raw)] = true
+			labels := []string{file, strconv.Itoa(i), cert.Subject.CommonName, cert.Issuer.CommonName}
 			ch <- prometheus.MustNewConstMetric(descNotBefore, prometheus.GaugeValue, float64(cert.NotBefore.Unix()), labels...)
 			ch <- prometheus.MustNewConstMetric(descNotAfter, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), labels...)
 			ch <- prometheus.MustNewConstMetric(descExpired, prometheus.GaugeValue, boolValue(now.After(cert.NotAfter)), labels...)
@@ -129,12 +135,6 @@ func readCerts(file string) ([]*x509.Certificate, error) {
 		errs = append(errs, fmt.Errorf("no PEM certificate in %s", file))
 	}
 	return certs, errors.Join(errs...)
-}
-
-// serial is the certificate's serial number as `openssl x509 -serial`
-// prints it: upper-case hexadecimal.
-func serial(cert *x509.Certificate) string {
-	return strings.ToUpper(cert.SerialNumber.Text(16))
 }
 
 func boolValue(b bool) float64 {
