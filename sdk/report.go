@@ -1,9 +1,8 @@
 package sdk
 
 // StatusReport is the agent's status report: the status file, the health
-// provider's /status body, and what /readyz decides from. It follows the
-// LUCI token daemon's report (seed 002), with one record per credential
-// and one entry per provider.
+// provider's /status body, and what /readyz decides from: one entry per
+// provider and the latest record of each credential.
 type StatusReport struct {
 	AgentVersion string             `json:"agent_version"`
 	StartedTS    int64              `json:"started_ts"`

@@ -15,8 +15,8 @@ import (
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
-// Reason says why a credential update was attempted (seed 002's
-// UpdateReason, one per credential).
+// Reason says why a credential update was attempted; docs/lifecycle.md
+// lists them with the outcomes.
 type Reason string
 
 // Update reasons.

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // test instead of hanging it.
 const wait = 10 * time.Second
 
-// The seed's four places.
+// The four providers of docs/lifecycle.md's table.
 var names = []string{"certificate", "token", "metrics", "healthcheck"}
 
 // recorder keeps the calls the runner makes, in order. Cancellations are
@@ -208,7 +208,7 @@ func (l *logLines) Messages() []string {
 	return out
 }
 
-// harness is a runner over the seed's four fake providers.
+// harness is a runner over four fake providers in those places.
 type harness struct {
 	t      *testing.T
 	rec    *recorder

@@ -5,8 +5,8 @@ import (
 )
 
 // Collector exports the store as Prometheus metrics: credential freshness
-// (the LUCI token daemon's expiry, last and next update, outcome and
-// reason, duration) and provider states. It reads the store at scrape
+// (expiry, last and next update, outcome and reason, duration) and
+// provider states. It reads the store at scrape
 // time, so a removed label set never lingers.
 func (s *Store) Collector() prometheus.Collector { return collector{s} }
 
