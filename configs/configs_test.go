@@ -310,6 +310,12 @@ func TestSystemdUnit(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = strings.ReplaceAll(v, "%m", "4b8a1f2e9c3d4e5f8a7b6c5d4e3f2a1b")
 	}
+	// A crash (a Go panic or SIGQUIT exits 2) is restarted; a usage (64) or
+	// configuration (78) error, which a restart cannot fix, is not.
+	if got := strings.Fields(strings.Join(unit["Service.RestartPreventExitStatus"], " ")); !slices.Equal(got, []string{"64", "78"}) {
+		t.Errorf("RestartPreventExitStatus=%q, want 64 78 (and never 2, a crash)", got)
+	}
+
 	if dir := env["SIA_DIR"]; !slices.Contains(strings.Fields(strings.Join(unit["Service.ReadWritePaths"], " ")), dir) {
 		t.Errorf("ReadWritePaths %q does not hold SIA_DIR %s", unit["Service.ReadWritePaths"], dir)
 	}

@@ -47,20 +47,21 @@ type loadError struct {
 
 func (e *loadError) Error() string { return e.err.Error() }
 
-// loadPipeline reads and validates the pipeline file; problems are usage
-// errors (exit 2).
+// loadPipeline reads and validates the pipeline file; problems are
+// configuration errors (ExitConfig).
 func loadPipeline(f *commonFlags) (*pipeline.Pipeline, error) {
 	p, err := pipeline.Load(f.config, pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir()})
 	if err != nil {
-		return nil, &loadError{code: ExitUsage, err: err}
+		return nil, &loadError{code: ExitConfig, err: err}
 	}
 	return p, nil
 }
 
 // launch starts every enabled plugin of p in parallel and has each
 // validate its configuration. A configuration problem or a refused plugin
-// (missing, wrong digest) is a usage error (exit 2); a plugin that cannot
-// be run is a failure (exit 1). sink, if set, sees every plugin log line.
+// (missing, wrong digest) is a configuration error (ExitConfig); a plugin
+// that cannot be run is a failure (exit 1). sink, if set, sees every
+// plugin log line.
 func launch(f *commonFlags, p *pipeline.Pipeline, mode sdk.Mode, log hclog.Logger, sink func(name, line string)) (*loaded, error) {
 	enabled := p.Enabled()
 	l := &loaded{pipeline: p}
@@ -84,8 +85,9 @@ func launch(f *commonFlags, p *pipeline.Pipeline, mode sdk.Mode, log hclog.Logge
 	return l, nil
 }
 
-// exitCode is the exit code of a load that failed with errs: a usage
-// error when every one is a configuration problem or a refused plugin.
+// exitCode is the exit code of a load that failed with errs: a
+// configuration error when every one is a configuration problem or a
+// refused plugin.
 func exitCode(errs []error) int {
 	for _, err := range errs {
 		var checksum *pluginhost.ChecksumError
@@ -94,7 +96,7 @@ func exitCode(errs []error) int {
 			return ExitFailed
 		}
 	}
-	return ExitUsage
+	return ExitConfig
 }
 
 // launchAll launches providers in parallel, each validating its

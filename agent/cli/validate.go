@@ -36,7 +36,7 @@ func validateCommand(args []string, stdout, stderr io.Writer) int {
 	if err != nil && !located(problems) {
 		// Nothing to salvage: the file cannot be read, is empty, ...
 		fmt.Fprintf(stderr, "%v\n%s\n", err, summary(max(len(problems), 1), f))
-		return ExitUsage
+		return ExitConfig
 	}
 	skip := problemKeys(problems)
 	var uncovered strictyaml.Problems
@@ -46,7 +46,7 @@ func validateCommand(args []string, stdout, stderr io.Writer) int {
 		skip = append(skip, blanked...)
 	}
 	if p == nil {
-		return report(stderr, f, problems, ExitUsage)
+		return report(stderr, f, problems, ExitConfig)
 	}
 	// Plugins name their keys providers.<name>.config...; so do we here,
 	// which reads better than providers[2].config...
@@ -70,7 +70,7 @@ func validateCommand(args []string, stdout, stderr io.Writer) int {
 	case configProblems > 0:
 		// A plugin that cannot run is worth hearing about, but the
 		// configuration is what needs fixing first.
-		return report(stderr, f, append(problems, more...), ExitUsage)
+		return report(stderr, f, append(problems, more...), ExitConfig)
 	case len(failed) > 0:
 		return report(stderr, f, more, exitCode(failed))
 	}
