@@ -11,8 +11,8 @@ import (
 )
 
 // Every broken pipeline of the loader's corpus makes the real binary exit
-// 2 with an error naming the file and the line.
-func TestBrokenPipelinesExit2WithFileAndLine(t *testing.T) {
+// 78 (a configuration error) with an error naming the file and the line.
+func TestBrokenPipelinesExitConfigWithFileAndLine(t *testing.T) {
 	t.Parallel()
 	root, err := e2e.ModuleRoot()
 	if err != nil {
