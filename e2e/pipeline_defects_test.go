@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sia-agent/sia-agent/internal/e2e"
@@ -56,5 +58,72 @@ func TestExitCodesOfUsageAndConfigurationErrors(t *testing.T) {
 		if log.Index(c.want) < 0 {
 			t.Errorf("sia-agent %s: no line with %q:\n%s", strings.Join(c.args, " "), c.want, e2e.Indented(log.Lines()))
 		}
+	}
+}
+
+// maxRSS is the most memory the agent may use loading a pipeline that
+// would expand without bound: the race detector's binaries take a few
+// times what a release build does.
+const maxRSS = 400 << 20
+
+// A pipeline file that stands for a huge or endless tree (an alias cycle,
+// a billion laughs, a value or nesting beyond what the plugin protocol
+// carries) is a configuration error naming file, line and key, for `run`
+// and `validate` alike: both exit 78 in bounded time and memory, neither
+// crashes nor sends a plugin a message it cannot take.
+func TestHugePipelinesAreConfigErrors(t *testing.T) {
+	t.Parallel()
+	chain := "      goroutines: &l0 [x, x, x, x, x, x, x, x, x, x]\n"
+	for i := 1; i <= 4; i++ {
+		chain += fmt.Sprintf("      l%d: &l%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 10), ", "))
+	}
+	aliased := func(size, copies int) string {
+		return "      goroutines: [&v " + strings.Repeat("v", size) + strings.Repeat(", *v", copies-1) + "]\n"
+	}
+	for _, c := range []struct {
+		name, config string
+		line         int
+		key, message string // key as run names it; validate names the provider
+	}{
+		{"alias cycle", "    config: &a [*a]\n", 8, "providers[0].config[0]", "alias *a refers to the value that holds it"},
+		{"billion laughs", "    config:\n" + chain + "      more: [*l4, *l4]\n", 14, "providers[0].config.more", "holds more than 4 MiB once its aliases are expanded"},
+		{"over a config's bound", "    config:\n" + aliased(300<<10, 4), 9, "providers[0].config.goroutines", "holds more than 1 MiB once its aliases are expanded"},
+		{"over gRPC's message size", "    config:\n" + aliased(500<<10, 10), 9, "providers[0].config.goroutines", "holds more than 4 MiB once its aliases are expanded"},
+		{"10,000 levels", "    config: " + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + "\n", 8, "providers[0].config", "nested more than 100 levels deep"},
+		{"a 10 MB value", "    config:\n" + aliased(10<<20, 1), 9, "", "the pipeline file is larger than 1 MiB"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			file := pipeline(t, "providers:\n  - name: a\n    plugin: sia-plugin-test\n"+c.config)
+			for _, cmd := range []string{"run", "validate"} {
+				want := fmt.Sprintf("%s:%d: %s", file, c.line, c.message)
+				if c.key != "" {
+					key := c.key
+					if cmd == "validate" {
+						key = strings.Replace(key, "providers[0]", "providers.a", 1)
+					}
+					want = fmt.Sprintf("%s:%d: %s: %s", file, c.line, key, c.message)
+				}
+				p := e2e.Start(t, filepath.Join(bins, "sia-agent"), nil, cmd, "--config", file)
+				code := p.Exit(t, waitExit)
+				if code != exitConfig {
+					t.Errorf("%s: exit code %d, want %d", cmd, code, exitConfig)
+				}
+				if p.Log.Index(want) < 0 {
+					t.Errorf("%s: no line starting %q", cmd, want)
+				}
+				for _, bad := range []string{"rpc error", "fatal error", "goroutine "} {
+					if i := p.Log.Index(bad); i >= 0 {
+						t.Errorf("%s: %s", cmd, p.Log.Lines()[i])
+					}
+				}
+				if ru, ok := p.Cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss<<10 > maxRSS {
+					t.Errorf("%s: the agent used %d MiB", cmd, ru.Maxrss>>10)
+				}
+				if t.Failed() {
+					t.Logf("%s output:\n%.3000s", cmd, e2e.Indented(p.Log.Lines()))
+				}
+			}
+		})
 	}
 }

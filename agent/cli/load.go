@@ -50,11 +50,17 @@ func (e *loadError) Error() string { return e.err.Error() }
 // loadPipeline reads and validates the pipeline file; problems are
 // configuration errors (ExitConfig).
 func loadPipeline(f *commonFlags) (*pipeline.Pipeline, error) {
-	p, err := pipeline.Load(f.config, pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir()})
+	p, err := pipeline.Load(f.config, pipelineOptions(f))
 	if err != nil {
 		return nil, &loadError{code: ExitConfig, err: err}
 	}
 	return p, nil
+}
+
+// pipelineOptions are how run and validate load the pipeline: the same
+// loader, with the same bounds, for both.
+func pipelineOptions(f *commonFlags) pipeline.Options {
+	return pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir()}
 }
 
 // launch starts every enabled plugin of p in parallel and has each
