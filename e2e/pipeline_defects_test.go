@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -122,6 +123,50 @@ func TestHugePipelinesAreConfigErrors(t *testing.T) {
 				}
 				if t.Failed() {
 					t.Logf("%s output:\n%.3000s", cmd, e2e.Indented(p.Log.Lines()))
+				}
+			}
+		})
+	}
+}
+
+// A plugin binary any user could replace, itself or through a directory of
+// its path, is refused: a configuration error naming the path.
+func TestPluginWritableByAnyUserIsRefused(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join(bins, "sia-plugin-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, writable := range []string{"binary", "directory"} {
+		t.Run(writable, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "plugins")
+			plugin := filepath.Join(dir, "sia-plugin-test")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(plugin, data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			open := plugin
+			if writable == "directory" {
+				open = dir
+			}
+			if err := os.Chmod(open, 0o757); err != nil {
+				t.Fatal(err)
+			}
+			file := pipeline(t, "providers:\n  - name: a\n    plugin: "+plugin+"\n")
+			for _, cmd := range []string{"run", "validate"} {
+				code, log := agentCommand(t, nil, cmd, "--config", file)
+				if code != exitConfig {
+					t.Errorf("%s: exit code %d, want %d", cmd, code, exitConfig)
+				}
+				want := fmt.Sprintf(":7: providers%s.plugin: plugin %q at %s: %s is writable by any user", map[string]string{"run": "[0]", "validate": ".a"}[cmd], plugin, plugin, open)
+				if log.Index(file+want) < 0 || log.Index("chmod o-w "+open) < 0 {
+					t.Errorf("%s: no line with %q and how to fix it:\n%s", cmd, want, e2e.Indented(log.Lines()))
+				}
+				if log.Index("Initialized test provider") >= 0 {
+					t.Errorf("%s: the plugin ran", cmd)
 				}
 			}
 		})

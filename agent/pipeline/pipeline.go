@@ -515,6 +515,9 @@ func resolvePlugin(plugin, dir, pluginDir string) (string, error) {
 	case info.Mode().Perm()&0o111 == 0:
 		return "", fmt.Errorf("plugin %q at %s is not executable (chmod +x it)", plugin, path)
 	}
+	if err := notWritableByOthers(path); err != nil {
+		return "", fmt.Errorf("plugin %q at %s: %w", plugin, path, err)
+	}
 	return path, nil
 }
 
