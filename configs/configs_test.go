@@ -31,7 +31,8 @@ import (
 
 // root is a scratch copy of the repository's layout: the binaries in
 // root/bin, where the pipelines' plugin_dir (../bin) and the agent's own
-// directory point, and the pipelines under test in root/configs.
+// directory point, the test plugin in root/bin/test as `make build-test`
+// puts it, and the pipelines under test in root/configs.
 var root string
 
 func TestMain(m *testing.M) {
@@ -40,8 +41,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	err = e2e.Build(filepath.Join(dir, "bin"), "sia-agent", "sia-plugin-test", "sia-plugin-cert", "sia-plugin-token",
+	err = e2e.Build(filepath.Join(dir, "bin"), "sia-agent", "sia-plugin-cert", "sia-plugin-token",
 		"sia-plugin-metrics", "sia-plugin-health")
+	if err == nil {
+		err = e2e.Build(filepath.Join(dir, "bin", "test"), "sia-plugin-test")
+	}
 	if err == nil {
 		err = os.Mkdir(filepath.Join(dir, "configs"), 0o755)
 	}

@@ -172,3 +172,22 @@ func TestPluginWritableByAnyUserIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A release build, without the siafaults tag, ignores SIA_FAULTS: a stray
+// variable can neither crash the agent or a provider nor hang a shutdown.
+func TestReleaseBuildIgnoresFaults(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := e2e.BuildRelease(dir, "sia-agent", "sia-plugin-test"); err != nil {
+		t.Fatal(err)
+	}
+	file := e2e.WriteFile(t, t.TempDir(), "pipeline.yaml",
+		fmt.Sprintf("version: 1\nagent:\n  plugin_dir: %s\nproviders:\n  - name: first\n    plugin: sia-plugin-test\n", dir))
+	p := e2e.Start(t, filepath.Join(dir, "sia-agent"), faults("agent:before first start=crash", "first:start=crash:9", "first:shutdown=hang"),
+		"run", "--config", file)
+	p.WaitLog(t, "All 1 providers started", waitLine)
+	if code := stop(t, p); code != 0 {
+		t.Errorf("exit code %d, want 0\n%s", code, e2e.Indented(p.Log.Lines()))
+	}
+	p.WaitLog(t, "sia-agent: Stopped first", 0)
+}
