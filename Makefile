@@ -6,15 +6,23 @@ BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/sia-agent/sia-agent/agent/cli.Version=$(VERSION)
 # grpcnotrace keeps golang.org/x/net/trace (and html/template) out of every binary.
-BUILDFLAGS := -trimpath -tags grpcnotrace
+TAGS    := grpcnotrace
+BUILDFLAGS := -trimpath -tags $(TAGS)
 CMDS    := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build demo test vet lint bench stress clean generate check-generate
+.PHONY: all build build-test demo test vet lint bench stress clean generate check-generate
 
 all: build
 
+# Release binaries: no fault points, no test plugin.
 build:
 	$(GO) build $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+
+# For trying the lifecycle by hand (configs/lifecycle.yaml): an agent with
+# fault points (SIA_FAULTS) and the test plugin, in bin/test, apart from
+# the release binaries.
+build-test:
+	$(GO) build -trimpath -tags $(TAGS),siafaults -ldflags '$(LDFLAGS)' -o $(BIN)/test/ ./cmd/sia-agent ./internal/cmd/sia-plugin-test
 
 # Builds everything, starts zts-dev and the agent with configs/demo.yaml and
 # prints how to fetch a token; Ctrl-C stops both.
@@ -22,13 +30,16 @@ demo: build
 	@scripts/demo.sh
 
 # Every test, race detector on; the end-to-end tests build their own
-# binaries (with -race) into temporary directories.
+# binaries (with -race and fault points) into temporary directories. The
+# fault package's own tests run with and without its build tag.
 test: vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -tags siafaults ./sdk/fault/
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags siafaults ./sdk/fault/
 
 # Every case of the specification (100-121) with the real providers, 20
 # times in a row; slow, so not part of `make test`.

@@ -49,7 +49,7 @@ func buildRelease(dir string) error {
 	}
 	// The release build flags of the Makefile.
 	cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w",
-		"-o", dir+"/", "./cmd/sia-agent", "./cmd/sia-plugin-test", "./bench/grpcidle", "./bench/pluginfloor")
+		"-o", dir+"/", "./cmd/sia-agent", "./internal/cmd/sia-plugin-test", "./bench/grpcidle", "./bench/pluginfloor")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building: %w\n%s", err, out)

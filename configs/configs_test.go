@@ -31,7 +31,8 @@ import (
 
 // root is a scratch copy of the repository's layout: the binaries in
 // root/bin, where the pipelines' plugin_dir (../bin) and the agent's own
-// directory point, and the pipelines under test in root/configs.
+// directory point, the test plugin in root/bin/test as `make build-test`
+// puts it, and the pipelines under test in root/configs.
 var root string
 
 func TestMain(m *testing.M) {
@@ -40,8 +41,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	err = e2e.Build(filepath.Join(dir, "bin"), "sia-agent", "sia-plugin-test", "sia-plugin-cert", "sia-plugin-token",
+	err = e2e.Build(filepath.Join(dir, "bin"), "sia-agent", "sia-plugin-cert", "sia-plugin-token",
 		"sia-plugin-metrics", "sia-plugin-health")
+	if err == nil {
+		err = e2e.Build(filepath.Join(dir, "bin", "test"), "sia-plugin-test")
+	}
 	if err == nil {
 		err = os.Mkdir(filepath.Join(dir, "configs"), 0o755)
 	}
@@ -310,6 +314,12 @@ func TestSystemdUnit(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = strings.ReplaceAll(v, "%m", "4b8a1f2e9c3d4e5f8a7b6c5d4e3f2a1b")
 	}
+	// A crash (a Go panic or SIGQUIT exits 2) is restarted; a usage (64) or
+	// configuration (78) error, which a restart cannot fix, is not.
+	if got := strings.Fields(strings.Join(unit["Service.RestartPreventExitStatus"], " ")); !slices.Equal(got, []string{"64", "78"}) {
+		t.Errorf("RestartPreventExitStatus=%q, want 64 78 (and never 2, a crash)", got)
+	}
+
 	if dir := env["SIA_DIR"]; !slices.Contains(strings.Fields(strings.Join(unit["Service.ReadWritePaths"], " ")), dir) {
 		t.Errorf("ReadWritePaths %q does not hold SIA_DIR %s", unit["Service.ReadWritePaths"], dir)
 	}

@@ -11,8 +11,8 @@ import (
 )
 
 // Every broken pipeline of the loader's corpus makes the real binary exit
-// 2 with an error naming the file and the line.
-func TestBrokenPipelinesExit2WithFileAndLine(t *testing.T) {
+// 78 (a configuration error) with an error naming the file and the line.
+func TestBrokenPipelinesExitConfigWithFileAndLine(t *testing.T) {
 	t.Parallel()
 	root, err := e2e.ModuleRoot()
 	if err != nil {
@@ -41,8 +41,8 @@ func TestBrokenPipelinesExit2WithFileAndLine(t *testing.T) {
 			env := []string{"SIA_TEST_MULTILINE=line one\nline two"}
 			for _, cmd := range []string{"run", "validate"} {
 				p := e2e.Start(t, filepath.Join(bins, "sia-agent"), env, append([]string{cmd, "--config", file}, extra...)...)
-				if code := p.Exit(t, waitExit); code != 2 {
-					t.Errorf("%s: exit code %d, want 2\n%s", cmd, code, p.Log.String())
+				if code := p.Exit(t, waitExit); code != exitConfig {
+					t.Errorf("%s: exit code %d, want %d\n%s", cmd, code, exitConfig, p.Log.String())
 				}
 				// The loader's tests check each message; here the binary must
 				// name the same file and line ("name.yaml:LINE:"). A bare

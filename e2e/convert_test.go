@@ -33,8 +33,8 @@ func TestConvertedPipelinesValidate(t *testing.T) {
 			stdout, stderr, code := convert(t, "--env-file", envFile)
 			unsupported := strings.Contains(stderr, "unsupported: ")
 			switch {
-			case unsupported && (code != 2 || stdout != ""):
-				t.Fatalf("unsupported variables: exit code %d, want 2 and no pipeline\n%s", code, stderr)
+			case unsupported && (code != exitConfig || stdout != ""):
+				t.Fatalf("unsupported variables: exit code %d, want %d and no pipeline\n%s", code, exitConfig, stderr)
 			case !unsupported && code != 0:
 				t.Fatalf("exit code %d\n%s", code, stderr)
 			}

@@ -213,9 +213,9 @@ func TestBadPlugins(t *testing.T) {
 		name, provider, want string
 		code                 int
 	}{
-		{"missing", "plugin: sia-plugin-nope", `plugin "sia-plugin-nope" not found at`, 2},
-		{"not executable", "plugin: " + notExec, "is not executable", 2},
-		{"sha256 mismatch", "plugin: sia-plugin-test\n    sha256: " + hex.EncodeToString(digest[:]), "refusing to launch it", 2},
+		{"missing", "plugin: sia-plugin-nope", `plugin "sia-plugin-nope" not found at`, exitConfig},
+		{"not executable", "plugin: " + notExec, "is not executable", exitConfig},
+		{"sha256 mismatch", "plugin: sia-plugin-test\n    sha256: " + hex.EncodeToString(digest[:]), "refusing to launch it", exitConfig},
 		{"not a plugin", "plugin: /bin/true", "launching plugin /bin/true", 1},
 	}
 	for _, c := range cases {
@@ -228,7 +228,7 @@ func TestBadPlugins(t *testing.T) {
 				t.Errorf("exit code %d, want %d", code, c.code)
 			}
 			p.WaitLog(t, c.want, 0)
-			if c.code == 2 {
+			if c.code == exitConfig {
 				p.WaitLog(t, file+":", 0) // names the file (and line)
 			}
 		})
@@ -288,8 +288,8 @@ profiles:
 	file := pipeline(t, body)
 	p := runAgent(t, file, []string{"B_ENABLED=false"}, "--profile", "dev")
 	code := p.Exit(t, waitExit)
-	if code != 2 {
-		t.Fatalf("exit code %d, want 2 (no provider enabled)\n%s", code, p.Log.String())
+	if code != exitConfig {
+		t.Fatalf("exit code %d, want %d (no provider enabled)\n%s", code, exitConfig, p.Log.String())
 	}
 	p2 := runAgent(t, file, nil, "--profile", "dev")
 	p2.WaitLog(t, "sia-agent.b: Initialized test provider", waitLine)

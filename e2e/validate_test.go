@@ -55,8 +55,8 @@ providers:
     plugin: sia-plugin-helth
 `, bins))
 	code, lines := validate(t, nil, "--config", file)
-	if code != 2 {
-		t.Errorf("exit code %d, want 2", code)
+	if code != exitConfig {
+		t.Errorf("exit code %d, want %d", code, exitConfig)
 	}
 	want := []string{
 		`:3: agent.log_levl: unknown key "log_levl" (did you mean "log_level"?)`,
@@ -127,7 +127,7 @@ profiles:
 }
 
 // A plugin binary that is not a plugin cannot be run: exit 1 when that is
-// all, exit 2 when a config has problems too; both are reported.
+// all, exit 78 when a config has problems too; both are reported.
 func TestValidatePluginThatCannotRun(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -141,7 +141,7 @@ func TestValidatePluginThatCannotRun(t *testing.T) {
 		want    []string
 	}{
 		{"127.0.0.1:0", 1, []string{":6: providers.broken: cannot run the plugin: ", "1 problem in "}},
-		{"nowhere", 2, []string{":6: providers.broken: cannot run the plugin: ", ":10: providers.metrics.config.address: ", "2 problems in "}},
+		{"nowhere", exitConfig, []string{":6: providers.broken: cannot run the plugin: ", ":10: providers.metrics.config.address: ", "2 problems in "}},
 	} {
 		file := pipeline(t, fmt.Sprintf(`providers:
   - name: broken

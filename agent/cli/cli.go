@@ -11,11 +11,15 @@ import (
 	"strings"
 )
 
-// Exit codes of sia-agent.
+// Exit codes of sia-agent. Usage and configuration errors have the
+// sysexits(3) codes, which no crash exits with: a Go panic or SIGQUIT exits
+// 2, and a service manager must restart a crashed agent but not one whose
+// configuration a restart cannot fix.
 const (
-	ExitOK     = 0 // normal shutdown after a signal
-	ExitFailed = 1 // start failed, a provider crashed, or init failed
-	ExitUsage  = 2 // usage or configuration error
+	ExitOK     = 0  // normal shutdown after a signal
+	ExitFailed = 1  // start failed, a provider crashed, or init failed
+	ExitUsage  = 64 // EX_USAGE: a bad command line
+	ExitConfig = 78 // EX_CONFIG: a pipeline (or env file) that cannot be used
 )
 
 // Version is set at build time with -ldflags "-X .../agent/cli.Version=...".
@@ -55,7 +59,7 @@ func usage(w io.Writer) {
   sia-agent version
 
 Exit codes: 0 normal shutdown, 1 start/init failed or a provider crashed,
-2 usage or configuration error.
+64 usage error, 78 configuration error.
 `)
 }
 

@@ -25,9 +25,10 @@ func convertCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 
 Prints a pipeline that does what k8s-athenz-sia did with its environment
 variables: those of this process, or those of an env file. Notes, unknown
-and unsupported variables go to standard error. Exit 2 if a value is
-invalid, or if a variable is unknown or unsupported (unless
---allow-unsupported): no pipeline is printed then.
+and unsupported variables go to standard error. Exit 78 if a value is
+invalid, if a variable is unknown or unsupported (unless
+--allow-unsupported) or if the env file cannot be read: no pipeline is
+printed then. Exit 64 for a bad command line.
 
 `)
 		fs.PrintDefaults()
@@ -57,7 +58,7 @@ invalid, or if a variable is unknown or unsupported (unless
 			f, err := os.Open(name)
 			if err != nil {
 				fmt.Fprintf(stderr, "sia-agent convert: %v\n", err)
-				return ExitUsage
+				return ExitConfig
 			}
 			defer f.Close()
 			r = f
@@ -65,7 +66,7 @@ invalid, or if a variable is unknown or unsupported (unless
 		var err error
 		if env, lines, err = readEnvFile(name, r); err != nil {
 			fmt.Fprintf(stderr, "sia-agent convert: %v\n", err)
-			return ExitUsage
+			return ExitConfig
 		}
 		// An env file holds the agent's settings alone: anything else in
 		// it is a mistake worth hearing about.
@@ -85,11 +86,11 @@ invalid, or if a variable is unknown or unsupported (unless
 	switch {
 	case invalid > 0:
 		fmt.Fprintf(stderr, "sia-agent convert: %s (see above): fix and run again\n", plural(invalid, "invalid value"))
-		return ExitUsage
+		return ExitConfig
 	case unsupported > 0 && !*allow:
 		fmt.Fprintf(stderr, "sia-agent convert: %s without an equivalent (see above): "+
 			"run again with --allow-unsupported to convert the rest\n", plural(unsupported, "variable"))
-		return ExitUsage
+		return ExitConfig
 	}
 	if _, err := stdout.Write(res.Pipeline); err != nil {
 		fmt.Fprintf(stderr, "sia-agent convert: writing the pipeline: %v\n", err)

@@ -47,22 +47,28 @@ type loadError struct {
 
 func (e *loadError) Error() string { return e.err.Error() }
 
-// loadPipeline reads and validates the pipeline file; problems are usage
-// errors (exit 2).
+// loadPipeline reads and validates the pipeline file; problems are
+// configuration errors (ExitConfig).
 func loadPipeline(f *commonFlags) (*pipeline.Pipeline, error) {
-	p, err := pipeline.Load(f.config, pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir()})
+	p, err := pipeline.Load(f.config, pipelineOptions(f))
 	if err != nil {
-		return nil, &loadError{code: ExitUsage, err: err}
+		return nil, &loadError{code: ExitConfig, err: err}
 	}
 	return p, nil
 }
 
+// pipelineOptions are how run and validate load the pipeline: the same
+// loader, with the same bounds, for both.
+func pipelineOptions(f *commonFlags) pipeline.Options {
+	return pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir()}
+}
+
 // launch starts every enabled plugin of p in parallel and has each
 // validate its configuration. A configuration problem or a refused plugin
-// (missing, wrong digest) is a usage error (exit 2); a plugin that cannot
-// be run is a failure (exit 1). sink, if set, sees every plugin log line;
-// sockets go below socketDir. When ctx is done first (a signal), the
-// launch stops at once and returns ctx's cause.
+// (missing, wrong digest) is a configuration error (ExitConfig); a plugin
+// that cannot be run is a failure (exit 1). sink, if set, sees every
+// plugin log line; sockets go below socketDir. When ctx is done first (a
+// signal), the launch stops at once and returns ctx's cause.
 func launch(ctx context.Context, f *commonFlags, p *pipeline.Pipeline, mode sdk.Mode, log hclog.Logger,
 	sink func(name, line string), socketDir string) (*loaded, error) {
 	enabled := p.Enabled()
@@ -91,8 +97,9 @@ func launch(ctx context.Context, f *commonFlags, p *pipeline.Pipeline, mode sdk.
 	return l, nil
 }
 
-// exitCode is the exit code of a load that failed with errs: a usage
-// error when every one is a configuration problem or a refused plugin.
+// exitCode is the exit code of a load that failed with errs: a
+// configuration error when every one is a configuration problem or a
+// refused plugin.
 func exitCode(errs []error) int {
 	for _, err := range errs {
 		var checksum *pluginhost.ChecksumError
@@ -101,7 +108,7 @@ func exitCode(errs []error) int {
 			return ExitFailed
 		}
 	}
-	return ExitUsage
+	return ExitConfig
 }
 
 // launchAll launches providers in parallel, each validating its

@@ -32,13 +32,13 @@ func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	rules, err := fault.FromEnv()
 	if err != nil {
 		fmt.Fprintf(stderr, "sia-agent: %v\n", err)
-		return ExitUsage
+		return ExitConfig
 	}
 	mode := sdk.Mode(f.mode)
 	p, err := loadPipeline(f)
 	if err != nil {
 		exitf(stderr, err)
-		return ExitUsage
+		return ExitConfig
 	}
 	log := newLogger(stderr, p)
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -31,13 +30,13 @@ func validateCommand(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return ExitUsage
 	}
-	opts := pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir()}
+	opts := pipelineOptions(f)
 	p, err := pipeline.Load(f.config, opts)
 	problems := strictyaml.AsProblems(err)
 	if err != nil && !located(problems) {
 		// Nothing to salvage: the file cannot be read, is empty, ...
 		fmt.Fprintf(stderr, "%v\n%s\n", err, summary(max(len(problems), 1), f))
-		return ExitUsage
+		return ExitConfig
 	}
 	skip := problemKeys(problems)
 	var uncovered strictyaml.Problems
@@ -47,7 +46,7 @@ func validateCommand(args []string, stdout, stderr io.Writer) int {
 		skip = append(skip, blanked...)
 	}
 	if p == nil {
-		return report(stderr, f, problems, ExitUsage)
+		return report(stderr, f, problems, ExitConfig)
 	}
 	// Plugins name their keys providers.<name>.config...; so do we here,
 	// which reads better than providers[2].config...
@@ -71,7 +70,7 @@ func validateCommand(args []string, stdout, stderr io.Writer) int {
 	case configProblems > 0:
 		// A plugin that cannot run is worth hearing about, but the
 		// configuration is what needs fixing first.
-		return report(stderr, f, append(problems, more...), ExitUsage)
+		return report(stderr, f, append(problems, more...), ExitConfig)
 	case len(failed) > 0:
 		return report(stderr, f, more, exitCode(failed))
 	}
@@ -220,27 +219,28 @@ func under(key string, keys []string) bool {
 // with the text of each problem's key (its block included) blanked out,
 // so that the providers the file describes can still validate their
 // configs and every problem is reported in one run. Blanking may uncover
-// further problems; they are blanked too, for a few rounds at most.
+// further problems; they are blanked too, for a few rounds at most. It
+// reads the file as run does, with the loader and its bounds.
 //
 // It returns the salvaged pipeline, or nil; the key paths whose text was
 // blanked (a problem below one of them is a consequence of the blanking,
 // not news); and the problems the salvaged file still has, which the
 // loader found no more after the first: a plugin that is not found, say.
 func salvage(file string, problems strictyaml.Problems, opts pipeline.Options) (*pipeline.Pipeline, []string, strictyaml.Problems) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, nil, nil
-	}
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, nil, nil
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
+	data, err := pipeline.ReadFile(abs)
+	if err != nil {
+		return nil, nil, nil
+	}
+	doc, err := pipeline.Document(file, data)
+	if err != nil {
 		return nil, nil, nil
 	}
 	ix := &lineIndex{removed: make(map[int]string), ends: make(map[string]int)}
-	ix.add(doc.Content[0], "")
+	ix.add(doc.Content[0], "", 1)
 
 	lines := strings.SplitAfter(string(data), "\n")
 	blanked := make(map[int]bool)
@@ -294,12 +294,26 @@ type lineIndex struct {
 	ends    map[string]int // key path → last line of its block
 }
 
-func (ix *lineIndex) add(n *yaml.Node, path string) {
+// add indexes the tree n at key path path, level levels deep, and returns
+// the last line its tree starts a node on. It goes through the tree as
+// written, once: an alias is a node of its own line, never the tree it
+// refers to. Below the deepest level a pipeline may have, it only finds
+// the last line: no problem has a key down there, and a key path for
+// each level of a deep file would take memory in its depth squared.
+func (ix *lineIndex) add(n *yaml.Node, path string, level int) int {
+	if level > pipeline.MaxDepth {
+		return lastLine(n)
+	}
+	last := n.Line
+	// record indexes v at key, whose text starts on line; blanking that
+	// line removes it if removed.
 	record := func(line int, key string, v *yaml.Node, removed bool) {
 		if _, ok := ix.removed[line]; !ok && removed {
-			ix.removed[line] = key
+			ix.removed[line] = key // before v's keys: the shallowest
 		}
-		ix.ends[key] = lastLine(v)
+		end := ix.add(v, key, level+1)
+		ix.ends[key] = end
+		last = max(last, end)
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -310,7 +324,6 @@ func (ix *lineIndex) add(n *yaml.Node, path string) {
 				key = path + "." + key
 			}
 			record(k.Line, key, v, true)
-			ix.add(v, key)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
@@ -319,9 +332,9 @@ func (ix *lineIndex) add(n *yaml.Node, path string) {
 			// on below; a scalar or flow item goes entirely.
 			block := (c.Kind == yaml.MappingNode || c.Kind == yaml.SequenceNode) && c.Style&yaml.FlowStyle == 0
 			record(c.Line, key, c, !block)
-			ix.add(c, key)
 		}
 	}
+	return last
 }
 
 // lastLine is the last line n's tree starts a node on.

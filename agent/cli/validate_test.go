@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -118,5 +119,40 @@ func TestByName(t *testing.T) {
 		if got := byName(key, p); got != want {
 			t.Errorf("byName(%q) = %q, want %q", key, got, want)
 		}
+	}
+}
+
+// Salvaging a file as deep as YAML goes indexes it in memory in
+// proportion to the file, not to its depth squared, and still yields the
+// providers, the deep config left out.
+func TestSalvageOfADeepFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sia-plugin-test"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "pipeline.yaml")
+	text := "version: 1\nagent:\n  plugin_dir: .\nproviders:\n  - name: deep\n    plugin: sia-plugin-test\n    config: " +
+		strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + "\n  - name: other\n    plugin: sia-plugin-test\n"
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pipeline.Load(file, pipeline.Options{})
+	problems := strictyaml.AsProblems(err)
+	if len(problems) != 1 || problems[0].Key != "providers[0].config" {
+		t.Fatalf("want the depth problem, got %v", err)
+	}
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	p, skip, _ := salvage(file, problems, pipeline.Options{})
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("salvaging a %d kB file allocated %d MiB", len(text)>>10, alloc>>20)
+	}
+	if p == nil || len(p.Providers) != 2 || p.Providers[0].Config != nil {
+		t.Fatalf("want both providers and no deep config, got %+v", p)
+	}
+	if !slices.Contains(skip, "providers[0].config") {
+		t.Errorf("skip %q lacks the deep config", skip)
 	}
 }

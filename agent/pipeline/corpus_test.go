@@ -29,7 +29,7 @@ func profileOf(data []byte) string {
 	return strings.TrimSpace(name)
 }
 
-var wantRE = regexp.MustCompile(`^([^:/]+\.yaml):(\d+): (.+)$`)
+var wantRE = regexp.MustCompile(`^([^:/]+\.yaml):(\d+)(?::\d+)?: (.+)$`)
 
 // TestBrokenCorpus loads every testdata/broken/*.yaml and asserts that the
 // error names the file, the line and, where the problem has one, the key,

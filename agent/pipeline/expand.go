@@ -11,34 +11,41 @@ import (
 )
 
 // expandTree expands ${VAR}, ${VAR:-default} and ${VAR:?message} in every
-// scalar value below n (never in keys), after parsing, so that a variable
-// cannot inject YAML structure. "$$" stands for a literal "$".
-func expandTree(file string, n *yaml.Node, path string, lookup func(string) (string, bool), ps *strictyaml.Problems) {
+// scalar value of the document doc (never in keys), after parsing, so that
+// a variable cannot inject YAML structure. "$$" stands for a literal "$".
+func expandTree(file string, doc *yaml.Node, lookup func(string) (string, bool), ps *strictyaml.Problems) {
+	e := expander{file: file, lookup: lookup, problems: ps}
+	e.tree(doc)
+}
+
+type expander struct {
+	file     string
+	lookup   func(string) (string, bool)
+	problems *strictyaml.Problems
+	// path is the key path of the node at hand in segments, joined only
+	// for a problem: a deep file must not cost a path per level.
+	path []string
+}
+
+func (e *expander) tree(n *yaml.Node) {
 	switch n.Kind {
-	case yaml.DocumentNode, yaml.SequenceNode:
+	case yaml.DocumentNode, yaml.SequenceNode, yaml.MappingNode:
 		for i, c := range n.Content {
-			p := path
-			if n.Kind == yaml.SequenceNode {
-				p = fmt.Sprintf("%s[%d]", path, i)
+			if n.Kind == yaml.MappingNode && i%2 == 0 {
+				continue // a key: never expanded
 			}
-			expandTree(file, c, p, lookup, ps)
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
-			p := key
-			if path != "" {
-				p = path + "." + key
-			}
-			expandTree(file, n.Content[i+1], p, lookup, ps)
+			e.path = append(e.path, segment(n, i))
+			e.tree(c)
+			e.path = e.path[:len(e.path)-1]
 		}
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
-		v, err := expand(n.Value, lookup)
+		v, err := expand(n.Value, e.lookup)
 		if err != nil {
-			*ps = append(*ps, &strictyaml.Problem{File: file, Line: n.Line, Key: path, Message: err.Error()})
+			key := strings.TrimPrefix(strings.Join(e.path, ""), ".")
+			*e.problems = append(*e.problems, &strictyaml.Problem{File: e.file, Line: n.Line, Key: key, Message: err.Error()})
 			return
 		}
 		if v == n.Value {

@@ -112,37 +112,6 @@ type profileProvider struct {
 	Config  yaml.Node `yaml:"config"`
 }
 
-// MaxConfigNodes bounds a provider's config, counted with its aliases
-// expanded as the plugin receives it, so that a few anchors cannot make a
-// message of millions of nodes ("billion laughs").
-const MaxConfigNodes = 100_000
-
-// expandedSize counts the nodes of n with aliases expanded, stopping once
-// the count passes limit.
-func expandedSize(n *yaml.Node, limit int) int {
-	count := 0
-	var walk func(*yaml.Node, int)
-	walk = func(n *yaml.Node, depth int) {
-		if n == nil || count > limit {
-			return
-		}
-		if depth > limit { // an alias cycle
-			count = limit + 1
-			return
-		}
-		count++
-		if n.Kind == yaml.AliasNode {
-			walk(n.Alias, depth+1)
-			return
-		}
-		for _, c := range n.Content {
-			walk(c, depth+1)
-		}
-	}
-	walk(n, 0)
-	return count
-}
-
 // Defaults for the agent settings.
 const (
 	DefaultShutdownTimeout     = 60 * time.Second
@@ -174,19 +143,74 @@ func Load(path string, opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", path, err)
 	}
-	data, err := os.ReadFile(abs)
+	data, err := ReadFile(abs)
 	if err != nil {
-		return nil, fmt.Errorf("reading pipeline: %w", err)
+		return nil, err
 	}
 	return Parse(path, abs, data, opts)
 }
 
+// ReadFile reads a pipeline file, but no more than one byte past
+// MaxFileSize of it, which Parse refuses.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading pipeline: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading pipeline: %w", err)
+	}
+	return data, nil
+}
+
 // Parse validates pipeline text. name is how errors refer to the file; abs
 // anchors relative paths.
+//
+// With the error, Parse returns the pipeline as far as it could be built,
+// or nil when the file could not be read as a whole (a syntax error, an
+// alias cycle, a bound passed). A provider config over MaxConfigSize is
+// left out of it (nil), so that nothing expands it.
 func Parse(name, abs string, data []byte, opts Options) (*Pipeline, error) {
 	lookup := opts.Lookup
 	if lookup == nil {
 		lookup = osLookup
+	}
+	doc, err := Document(name, data)
+	if err != nil {
+		return nil, err
+	}
+	var ps strictyaml.Problems
+	expandTree(name, doc, lookup, &ps)
+	// Measured with the variables expanded: a value may grow.
+	m := newMeasurer()
+	if bad := m.document(name, doc); len(bad) > 0 {
+		return nil, append(ps, bad...).Err()
+	}
+	var shape fileShape
+	if err := strictyaml.Decode(name, "", doc, &shape); err != nil {
+		ps = append(ps, strictyaml.AsProblems(err)...)
+	}
+	if len(ps) > 0 {
+		return nil, ps.Err()
+	}
+
+	v := validator{file: name, root: doc.Content[0], measure: m}
+	p := v.build(shape, abs, opts)
+	return p, v.problems.Err()
+}
+
+// Document parses pipeline text into its YAML document, after the checks
+// that come before any YAML: the file's size and its characters. It is
+// the first step of Parse; validate maps lines to keys with it.
+func Document(name string, data []byte) (*yaml.Node, error) {
+	if len(data) > MaxFileSize {
+		return nil, &strictyaml.Problem{File: name, Line: max(lastLine(data[:MaxFileSize]), 1),
+			Message: fmt.Sprintf("the pipeline file is larger than %s (the limit falls on this line)", mib(MaxFileSize))}
+	}
+	if err := checkText(name, data); err != nil {
+		return nil, err
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -208,21 +232,7 @@ func Parse(name, abs string, data []byte, opts Options) (*Pipeline, error) {
 		// A broken document after the first is still a broken file.
 		return nil, syntaxProblem(name, data, err)
 	}
-
-	var ps strictyaml.Problems
-	expandTree(name, &doc, "", lookup, &ps)
-	var shape fileShape
-	if err := strictyaml.Decode(name, "", &doc, &shape); err != nil {
-		ps = append(ps, strictyaml.AsProblems(err)...)
-	}
-	if len(ps) > 0 {
-		return nil, ps.Err()
-	}
-
-	root := doc.Content[0]
-	v := validator{file: name, root: root}
-	p := v.build(shape, abs, opts)
-	return p, v.problems.Err()
+	return &doc, nil
 }
 
 var syntaxLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -281,6 +291,7 @@ func lastLine(data []byte) int {
 type validator struct {
 	file     string
 	root     *yaml.Node
+	measure  *measurer
 	problems strictyaml.Problems
 }
 
@@ -368,9 +379,7 @@ func (v *validator) build(shape fileShape, abs string, opts Options) *Pipeline {
 		v.applyProfile(p, prof, opts.Profile)
 	}
 	for _, pr := range p.Providers {
-		if pr.Config != nil && expandedSize(pr.Config, MaxConfigNodes) > MaxConfigNodes {
-			v.errorf(pr.ConfigPath, "holds more than %d YAML nodes once its aliases are expanded; write the values out, or use fewer anchors", MaxConfigNodes)
-		}
+		v.boundConfig(pr)
 	}
 	if len(p.Providers) > 0 && len(p.Enabled()) == 0 {
 		if opts.Profile != "" {
@@ -527,6 +536,9 @@ func resolvePlugin(plugin, dir, pluginDir string) (string, error) {
 		return "", fmt.Errorf("plugin %q at %s is a directory, not a binary", plugin, path)
 	case info.Mode().Perm()&0o111 == 0:
 		return "", fmt.Errorf("plugin %q at %s is not executable (chmod +x it)", plugin, path)
+	}
+	if err := notWritableByOthers(path); err != nil {
+		return "", fmt.Errorf("plugin %q at %s: %w", plugin, path, err)
 	}
 	return path, nil
 }

@@ -25,10 +25,25 @@ func Binaries() []string {
 	return []string{"sia-agent", "sia-plugin-test", "sia-plugin-cert", "sia-plugin-token", "sia-plugin-metrics", "sia-plugin-health", "zts-dev"}
 }
 
+// FaultsTag is the build tag that compiles fault points in: only a binary
+// built with it reads SIA_FAULTS.
+const FaultsTag = "siafaults"
+
 // Build builds the named commands (all of Binaries when none are named) of
-// this module into dir, with the race detector when the tests run with it.
-// Commands that do not exist yet in the module are skipped.
+// this module into dir, with fault points (FaultsTag) and with the race
+// detector when the tests run with it. A command is looked up in cmd/, then
+// in internal/cmd/, where the test plugin is; one that does not exist yet
+// in the module is skipped.
 func Build(dir string, names ...string) error {
+	return build(dir, []string{FaultsTag}, names)
+}
+
+// BuildRelease is Build without fault points, as `make build` builds.
+func BuildRelease(dir string, names ...string) error {
+	return build(dir, nil, names)
+}
+
+func build(dir string, tags, names []string) error {
 	root, err := ModuleRoot()
 	if err != nil {
 		return err
@@ -40,9 +55,15 @@ func Build(dir string, names ...string) error {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
 	for _, name := range names {
-		if _, err := os.Stat(filepath.Join(root, "cmd", name)); err == nil {
-			args = append(args, "./cmd/"+name)
+		for _, parent := range []string{"cmd", "internal/cmd"} {
+			if _, err := os.Stat(filepath.Join(root, parent, name)); err == nil {
+				args = append(args, "./"+parent+"/"+name)
+				break
+			}
 		}
 	}
 	cmd := exec.Command("go", args...)

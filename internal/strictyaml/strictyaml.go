@@ -19,6 +19,7 @@ import (
 type Problem struct {
 	File    string
 	Line    int    // 1-based; 0 when unknown
+	Column  int    // 1-based, in characters; 0 when unknown or not worth saying
 	Key     string // dotted path of the offending key, e.g. providers[1].config.address
 	Message string
 }
@@ -32,6 +33,10 @@ func (p *Problem) Error() string {
 	if p.Line > 0 {
 		b.WriteString(strconv.Itoa(p.Line))
 		b.WriteByte(':')
+		if p.Column > 0 {
+			b.WriteString(strconv.Itoa(p.Column))
+			b.WriteByte(':')
+		}
 	}
 	if b.Len() > 0 {
 		b.WriteByte(' ')

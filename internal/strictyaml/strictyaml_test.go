@@ -433,6 +433,8 @@ func TestProblemError(t *testing.T) {
 		want string
 	}{
 		{Problem{File: "f.yaml", Line: 3, Key: "a.b", Message: "bad"}, "f.yaml:3: a.b: bad"},
+		{Problem{File: "f.yaml", Line: 3, Column: 7, Message: "bad byte"}, "f.yaml:3:7: bad byte"},
+		{Problem{File: "f.yaml", Column: 7, Message: "bad"}, "f.yaml: bad"},
 		{Problem{File: "f.yaml", Key: "a", Message: "bad"}, "f.yaml: a: bad"},
 		{Problem{Line: 3, Message: "bad"}, "3: bad"},
 		{Problem{Key: "a", Message: "bad"}, "a: bad"},

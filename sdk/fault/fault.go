@@ -3,6 +3,13 @@
 // or hang. Fault points are inert unless the SIA_FAULTS environment variable
 // turns them on, so production code pays one map lookup for them.
 //
+// SIA_FAULTS is read only by binaries built with the siafaults build tag
+// (go build -tags siafaults), as the end-to-end tests build them. Any
+// other build ignores it (see Ignored): its fault points get no rules from
+// the environment, and the code that crashes, hangs, waits or signals the
+// agent is not compiled in. Points built from rules in code, as unit
+// tests do, still fail and signal through the Raiser they are given.
+//
 // SIA_FAULTS holds ';'-separated rules of the form
 //
 //	<scope>:<point>=<action>
@@ -22,7 +29,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,9 +99,6 @@ func Parse(spec string) (Rules, error) {
 	return rules, nil
 }
 
-// FromEnv parses the rules in SIA_FAULTS.
-func FromEnv() (Rules, error) { return Parse(os.Getenv(Env)) }
-
 func (a Action) signal() (syscall.Signal, error) {
 	switch a.Arg {
 	case "", "INT", "SIGINT":
@@ -148,22 +151,8 @@ func (p *Points) Hit(ctx context.Context, point string) error {
 			return errors.New(a.Arg)
 		}
 		return fmt.Errorf("fault injected at %q", point)
-	case Crash:
-		code := 3
-		if a.Arg != "" {
-			code, _ = strconv.Atoi(a.Arg)
-		}
-		os.Exit(code)
-	case Hang:
-		select {}
-	case Wait:
-		// Opening a FIFO for reading blocks until a writer opens it: the
-		// test decides, by an event, when the process goes on.
-		f, err := os.OpenFile(a.Arg, os.O_RDONLY, 0)
-		if err != nil {
-			return fmt.Errorf("fault %q: waiting on %s: %w", point, a.Arg, err)
-		}
-		f.Close()
+	case Crash, Hang, Wait:
+		return act(point, a)
 	case Signal:
 		sig, _ := a.signal()
 		handled, err := p.raise(sig)
@@ -207,26 +196,20 @@ func (s *Signals) Handled() {
 	s.next = make(chan struct{})
 }
 
-// Raiser returns a Raiser that sends signals to the process pid() names and
-// waits until s records that the signal was handled.
-func (s *Signals) Raiser(pid func() int) Raiser {
-	return func(sig syscall.Signal) (func(context.Context) error, error) {
-		seen, _ := s.snapshot()
-		if err := syscall.Kill(pid(), sig); err != nil {
-			return nil, err
-		}
-		return func(ctx context.Context) error {
-			for {
-				n, next := s.snapshot()
-				if n > seen {
-					return nil
-				}
-				select {
-				case <-next:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
+// waitHandled returns a function that waits until s has recorded a
+// handled signal after the seen-th.
+func (s *Signals) waitHandled(seen int) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for {
+			n, next := s.snapshot()
+			if n > seen {
+				return nil
 			}
-		}, nil
+			select {
+			case <-next:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 	}
 }

@@ -27,13 +27,15 @@ type Plugin struct {
 // RunPlugin builds the plugin's main package pkg (an import path, or a
 // directory such as "./cmd/my-plugin") and the agent, runs the plugin as
 // the only provider of a pipeline with configYAML as its config, and waits
-// until it has started. The provider is named "under-test". Stop it with
-// Stop; at cleanup a plugin still running is killed.
+// until it has started. The provider is named "under-test". Both are built
+// with fault points (the siafaults build tag), so that env may hold
+// SIA_FAULTS rules. Stop it with Stop; at cleanup a plugin still running
+// is killed.
 func RunPlugin(t testing.TB, pkg, configYAML string, env ...string) *Plugin {
 	t.Helper()
 	dir := t.TempDir()
 	for _, build := range [][2]string{{"sia-agent", AgentPackage}, {"plugin-under-test", pkg}} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, build[0]), build[1])
+		cmd := exec.Command("go", "build", "-tags", e2e.FaultsTag, "-o", filepath.Join(dir, build[0]), build[1])
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("building %s: %v\n%s", build[1], err, out)
 		}

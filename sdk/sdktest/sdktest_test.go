@@ -40,7 +40,7 @@ func TestRunPluginUnderTheRealAgent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two binaries")
 	}
-	p := sdktest.RunPlugin(t, "github.com/sia-agent/sia-agent/cmd/sia-plugin-test", "goroutines: [server]\n")
+	p := sdktest.RunPlugin(t, "github.com/sia-agent/sia-agent/internal/cmd/sia-plugin-test", "goroutines: [server]\n")
 	if _, err := p.Log.Wait("sia-agent.under-test: Started server goroutine", 0); err != nil {
 		t.Error(err)
 	}
