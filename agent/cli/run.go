@@ -41,6 +41,9 @@ func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 		return ExitConfig
 	}
 	log := newLogger(stderr, p)
+	if fault.Ignored() {
+		log.Warn("Ignoring " + fault.Env + ": this build has no fault points (they are compiled into test builds only)")
+	}
 
 	names := make([]string, 0, len(p.Providers))
 	for _, pr := range p.Enabled() {
