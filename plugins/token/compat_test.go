@@ -1,8 +1,7 @@
 package token
 
-// API compatibility with k8s-athenz-sia's token server, built from the
-// reference's section 2: the exact bytes, headers and codes an existing
-// client sees, against a real (dev) ZTS.
+// API compatibility with k8s-athenz-sia's token server: the exact bytes,
+// headers and codes an existing client sees, against a real (dev) ZTS.
 
 import (
 	"encoding/base64"
@@ -67,7 +66,7 @@ func TestCompatHeaderModeOneTokenType(t *testing.T) {
 		{"[accesstoken]", "", `{"accesstoken":"`, "Athenz-Role-Auth", "Authorization"},
 	} {
 		// token_expiry is set: the reference then never found access tokens
-		// in header mode (bug (c)).
+		// in header mode.
 		s := start(t, z.config("token_types: "+c.types+"\ntoken_expiry: 1h\nserver: {"+c.extra+"}\ntargets: [{domain: sia.demo, roles: [reader]}]\n"))
 		a := do(t, nil, "GET", s.base+"/", headers("sia.demo", "reader"), "")
 		if a.code != 200 || !strings.HasPrefix(a.body, c.body) || strings.Count(a.body, `":"`) != 1 {
@@ -172,9 +171,9 @@ func TestCompatErrorsFromZTS(t *testing.T) {
 		code       int
 		want       string
 	}{
-		{"/roletoken", `{"domain":"sia.demo","role":"former"}`, 403, `{"error":"ZTS refused to issue the token to the agent's identity: roletoken/sia.demo:former"}`},
-		{"/accesstoken", `{"domain":"sia.demo","role":"reader","proxy_for_principal":"sia.demo.client"}`, 403, `{"error":"ZTS refused to issue the token to the agent's identity: accesstoken/sia.demo:reader;proxy=sia.demo.client"}`},
-		{"/accesstoken", `{"domain":"no.such.domain"}`, 404, `{"error":"ZTS has no such domain or role: accesstoken/no.such.domain"}`},
+		{"/roletoken", `{"domain":"sia.demo","role":"former"}`, 403, `{"error":"ZTS refused to issue the token to the agent's identity (not a member of the role, no such role, or not authorized for the proxy principal): roletoken/sia.demo:former"}`},
+		{"/accesstoken", `{"domain":"sia.demo","role":"reader","proxy_for_principal":"sia.demo.client"}`, 403, `{"error":"ZTS refused to issue the token to the agent's identity (not a member of the role, no such role, or not authorized for the proxy principal): accesstoken/sia.demo:reader;proxy=sia.demo.client"}`},
+		{"/accesstoken", `{"domain":"no.such.domain"}`, 404, `{"error":"ZTS has no such domain: accesstoken/no.such.domain"}`},
 	}
 	for _, c := range cases {
 		a := do(t, nil, "POST", s.base+c.path, nil, c.body)

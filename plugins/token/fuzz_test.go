@@ -64,11 +64,11 @@ func FuzzRESTBody(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for kind, parse := range map[kind]func([]byte, int32) (Key, error){
+		for kind, parse := range map[kind]func([]byte, expiryRule) (Key, error){
 			accessToken: parseAccessTokenRequest,
 			roleToken:   parseRoleTokenRequest,
 		} {
-			k, err := parse(body, 7)
+			k, err := parse(body, expiryRule{def: 7})
 			if err != nil {
 				if k != (Key{}) {
 					t.Fatalf("%s: error %v with a key %+v", kind, err, k)
@@ -84,7 +84,7 @@ func FuzzRESTBody(f *testing.F) {
 			}
 			// What the parser accepted, re-encoded as a client would send it,
 			// parses to the same key.
-			again, err := parse(encodeRequest(k), 7)
+			again, err := parse(encodeRequest(k), expiryRule{def: 7})
 			if err != nil || again != k {
 				t.Fatalf("%s: round trip of %+v: %+v, %v", kind, k, again, err)
 			}

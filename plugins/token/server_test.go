@@ -15,9 +15,14 @@ import (
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
-// serve answers one request with s.
+// serve answers one request with s, addressed to its loopback address.
+// A POST says it carries JSON unless h says otherwise, as REST clients do.
 func serve(s *server, method, target string, h http.Header, body string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	r.Host = s.cfg.Address
+	if method == http.MethodPost {
+		r.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range h {
 		r.Header[k] = v
 	}
@@ -140,7 +145,7 @@ func TestUpstreamTroubleHasTruthfulStatus(t *testing.T) {
 	}{
 		{"forbidden", &ztsError{Op: opRoleToken, Status: 403, Message: "principal not included"}, 403, "ZTS refused to issue the token to the agent's identity"},
 		{"unauthenticated", &ztsError{Op: opRoleToken, Status: 401, Message: "Invalid credentials"}, 403, "ZTS refused"},
-		{"no such domain", &ztsError{Op: opRoleToken, Status: 404, Message: "No such domain: d"}, 404, "ZTS has no such domain or role"},
+		{"no such domain", &ztsError{Op: opRoleToken, Status: 404, Message: "No such domain: d"}, 404, "ZTS has no such domain: "},
 		{"invalid", &ztsError{Op: opRoleToken, Status: 400, Message: "Invalid EntityList"}, 400, "ZTS rejected the request as invalid"},
 		{"rate limited", &ztsError{Op: opRoleToken, Status: 429, Message: "slow down"}, 503, "rate limiting"},
 		{"server error", &ztsError{Op: opRoleToken, Status: 500, Message: "boom"}, 503, "ZTS failed (500)"},
@@ -256,15 +261,15 @@ func TestRequestMetrics(t *testing.T) {
 
 func TestBodyMemoAnswersAsTheParser(t *testing.T) {
 	t.Parallel()
-	m := newBodyMemo(parseRoleTokenRequest)
+	m := newBodyMemo(parseRoleTokenRequest, expiryRule{def: 30})
 	bodies := []string{
 		`{"domain":"sia.demo","role":"reader"}`, `{"domain":"Sia.Demo","role":"b,a"}`, `{"domain":"d","min_expiry":60}`,
 		`{"domain":""}`, `{"domain":"d","foo":1}`, `not json`, `{"domain":"d","role":"` + strings.Repeat("r", 600) + `"}`,
 	}
 	for range 2 { // the second time from the memo
 		for _, b := range bodies {
-			want, wantErr := parseRoleTokenRequest([]byte(b), 30)
-			got, err := m.key([]byte(b), 30)
+			want, wantErr := parseRoleTokenRequest([]byte(b), expiryRule{def: 30})
+			got, err := m.key([]byte(b))
 			if got != want || (err == nil) != (wantErr == nil) {
 				t.Errorf("%s: memo %+v, %v; parser %+v, %v", b, got, err, want, wantErr)
 			}
@@ -274,7 +279,7 @@ func TestBodyMemoAnswersAsTheParser(t *testing.T) {
 		t.Errorf("the memo holds %d bodies, want the 3 short ones that parsed", len(m.keys))
 	}
 	for i := range memoEntries + 10 {
-		if _, err := m.key(fmt.Appendf(nil, `{"domain":"d%d"}`, i), 30); err != nil {
+		if _, err := m.key(fmt.Appendf(nil, `{"domain":"d%d"}`, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -292,6 +297,8 @@ func TestChunkedBodyTooLarge(t *testing.T) {
 	if r.ContentLength != -1 {
 		t.Fatalf("ContentLength %d, want unknown", r.ContentLength)
 	}
+	r.Host = s.cfg.Address
+	r.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
 	s.ServeHTTP(w, r)
 	if w.Code != 413 {
