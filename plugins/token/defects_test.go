@@ -628,3 +628,17 @@ cache: {min_token_lifetime: 5s, miss_rate: 0, miss_burst: 0}
 		t.Errorf("good config refused: %v", (&Provider{}).Validate(t.Context(), cfg))
 	}
 }
+
+// The Host and Content-Type checks run on every request, hits included:
+// they must cost no allocation.
+func TestRequestChecksDoNotAllocate(t *testing.T) {
+	allocs := testing.AllocsPerRun(100, func() {
+		if !loopbackHost("127.0.0.1:8880") || !loopbackHost("[::1]:8880") || !loopbackHost("localhost") ||
+			!isJSON("application/json; charset=utf-8") || isJSON("text/plain") {
+			t.Fatal("wrong answer")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per request", allocs)
+	}
+}

@@ -167,14 +167,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) route(w http.ResponseWriter, r *http.Request, now time.Time) (mode, code int) {
 	if s.loopbackOnly && !loopbackHost(r.Host) {
-		return modeOther, writeError(w, http.StatusMisdirectedRequest, "Host "+strconv.Quote(truncate(r.Host, 256))+
-			" is not a loopback name: the token server listens on "+s.cfg.Address+" and answers only requests for 127.0.0.1, ::1 or localhost")
+		return modeOther, s.misdirected(w, r)
 	}
 	if s.cfg.Server.RESTAPI {
 		switch mode = s.restMode(r.URL.Path); {
-		case (mode == modeAccessToken || mode == modeRoleToken) && r.Method == http.MethodPost && !isJSON(first(r.Header["Content-Type"])):
-			return mode, writeError(w, http.StatusUnsupportedMediaType, "Content-Type "+strconv.Quote(truncate(first(r.Header["Content-Type"]), 256))+
-				" is not application/json: send the request body as JSON with Content-Type: application/json")
+		case mode != modeOther && r.Method == http.MethodPost && !isJSON(first(r.Header["Content-Type"])):
+			return mode, notJSON(w, r)
 		case mode == modeAccessToken && r.Method == http.MethodPost:
 			return mode, s.postAccessToken(w, r)
 		case mode == modeRoleToken && r.Method == http.MethodPost:
@@ -188,6 +186,20 @@ func (s *server) route(w http.ResponseWriter, r *http.Request, now time.Time) (m
 		return modeHeader, s.headerMode(w, r, now)
 	}
 	return modeOther, writeError(w, http.StatusNotFound, "no such endpoint: the token server serves "+s.endpoints())
+}
+
+// misdirected refuses a request for a name other than loopback's: a web
+// page that had its own name resolve to 127.0.0.1 (DNS rebinding).
+func (s *server) misdirected(w http.ResponseWriter, r *http.Request) int {
+	return writeError(w, http.StatusMisdirectedRequest, "Host "+strconv.Quote(truncate(r.Host, 256))+
+		" is not a loopback name: the token server listens on "+s.cfg.Address+" and answers only requests for 127.0.0.1, ::1 or localhost")
+}
+
+// notJSON refuses a REST request that does not say it carries JSON: a
+// web page can send text/plain or a form across sites without asking.
+func notJSON(w http.ResponseWriter, r *http.Request) int {
+	return writeError(w, http.StatusUnsupportedMediaType, "Content-Type "+strconv.Quote(truncate(first(r.Header["Content-Type"]), 256))+
+		" is not application/json: send the request body as JSON with Content-Type: application/json")
 }
 
 // isJSON reports whether a Content-Type value is application/json, with
@@ -304,19 +316,7 @@ func failureStatus(err error) (int, string) {
 	)
 	switch {
 	case errors.As(err, &ze):
-		switch ze.Status {
-		case http.StatusUnauthorized:
-			return http.StatusForbidden, "ZTS refused the agent's identity (it did not authenticate)"
-		case http.StatusForbidden:
-			return http.StatusForbidden, "ZTS refused to issue the token to the agent's identity (not a member of the role, no such role, or not authorized for the proxy principal)"
-		case http.StatusNotFound:
-			return http.StatusNotFound, "ZTS has no such domain"
-		case http.StatusBadRequest:
-			return http.StatusBadRequest, "ZTS rejected the request as invalid"
-		case http.StatusTooManyRequests:
-			return http.StatusServiceUnavailable, "ZTS is rate limiting the agent"
-		}
-		return http.StatusServiceUnavailable, "ZTS failed (" + strconv.Itoa(ze.Status) + ")"
+		return ztsStatus(ze.Status)
 	case errors.As(err, &bad):
 		return http.StatusBadGateway, "ZTS answered without a usable token"
 	case errors.As(err, &late):
@@ -332,6 +332,25 @@ func failureStatus(err error) (int, string) {
 		return http.StatusServiceUnavailable, "the request was cancelled before ZTS answered"
 	}
 	return http.StatusServiceUnavailable, "ZTS cannot be reached"
+}
+
+// ztsStatus is failureStatus for an answer of ZTS other than 200. ZTS
+// answers 403, not 404, for a role it does not know, and does not tell
+// it apart from one the identity is not a member of.
+func ztsStatus(status int) (int, string) {
+	switch status {
+	case http.StatusUnauthorized:
+		return http.StatusForbidden, "ZTS refused the agent's identity (it did not authenticate)"
+	case http.StatusForbidden:
+		return http.StatusForbidden, "ZTS refused to issue the token to the agent's identity (not a member of the role, no such role, or not authorized for the proxy principal)"
+	case http.StatusNotFound:
+		return http.StatusNotFound, "ZTS has no such domain"
+	case http.StatusBadRequest:
+		return http.StatusBadRequest, "ZTS rejected the request as invalid"
+	case http.StatusTooManyRequests:
+		return http.StatusServiceUnavailable, "ZTS is rate limiting the agent"
+	}
+	return http.StatusServiceUnavailable, "ZTS failed (" + strconv.Itoa(status) + ")"
 }
 
 // writeOK answers 200 with a JSON body.
