@@ -82,6 +82,13 @@ func FuzzRESTBody(f *testing.F) {
 			if checkPrincipal(k.ProxyForPrincipal) != nil || k.MinExpiry < 0 || k.MaxExpiry < 0 {
 				t.Fatalf("%s: accepted an invalid key %+v", kind, k)
 			}
+			// With a minimum lifetime, only the default or at least the
+			// minimum gets through.
+			if k, err := parse(body, expiryRule{def: 7, min: 60}); err == nil {
+				if e := k.MinExpiry + k.MaxExpiry; e != 7 && e < 60 {
+					t.Fatalf("%s: accepted a lifetime of %ds below the minimum", kind, e)
+				}
+			}
 			// What the parser accepted, re-encoded as a client would send it,
 			// parses to the same key.
 			again, err := parse(encodeRequest(k), expiryRule{def: 7})
