@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -150,9 +152,11 @@ func (s *store) due(now time.Time) []*entry {
 }
 
 // batch counts the outcomes of the attempts one wake-up started; the
-// last to end logs them.
+// last to end logs them. A batch of retries alone is logged at DEBUG: each
+// retry has its own line already.
 type batch struct {
 	left, ok, failed atomic.Int32
+	level            hclog.Level
 }
 
 // refreshDue starts an attempt at each due token, each in its own
@@ -162,24 +166,28 @@ func (s *store) refreshDue(ctx context.Context, now time.Time) {
 	if len(due) == 0 {
 		return
 	}
-	s.log.Info("Refreshing tokens", "count", len(due))
-	b := &batch{}
+	b := &batch{level: hclog.Debug}
 	b.left.Store(int32(len(due)))
 	for _, e := range due {
 		e.mu.Lock()
 		e.attempting = true
+		if e.retries == 0 {
+			b.level = hclog.Info
+		}
 		e.mu.Unlock()
+	}
+	s.log.Log(b.level, "Refreshing tokens", "count", len(due))
+	for _, e := range due {
 		s.attempts.Add(1)
 		go func() {
 			defer s.attempts.Done()
-			ok := s.attempt(ctx, e)
-			if ok {
+			if s.attempt(ctx, e) {
 				b.ok.Add(1)
 			} else {
 				b.failed.Add(1)
 			}
 			if b.left.Add(-1) == 0 {
-				s.log.Info("Token cache updated", "succeeded", b.ok.Load(), "failed", b.failed.Load())
+				s.log.Log(b.level, "Token cache updated", "succeeded", b.ok.Load(), "failed", b.failed.Load())
 			}
 		}()
 	}

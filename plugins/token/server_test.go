@@ -305,3 +305,69 @@ func TestChunkedBodyTooLarge(t *testing.T) {
 		t.Errorf("%d %s", w.Code, w.Body)
 	}
 }
+
+// POST with text/plain and any Host header was answered: a web page
+// in a local browser could fetch tokens (a simple cross-site request, DNS
+// rebinding). The REST API wants application/json; a server on loopback
+// answers only loopback names.
+func TestBrowserReachableRequestsAreRefused(t *testing.T) {
+	t.Parallel()
+	st, _ := testStore(t, upstream(nil), nil) // listens on 127.0.0.1:8880
+	s := testServer(t, st)
+	body := `{"domain":"sia.demo","role":"reader"}`
+	for _, c := range []struct {
+		name, method, path, host, ct string
+		code                         int
+		want                         string
+	}{
+		{"text/plain", "POST", "/roletoken", "127.0.0.1:8880", "text/plain", 415, `Content-Type \"text/plain\" is not application/json`},
+		{"form", "POST", "/accesstoken", "127.0.0.1:8880", "application/x-www-form-urlencoded", 415, "is not application/json"},
+		{"no Content-Type", "POST", "/accesstoken", "127.0.0.1:8880", "", 415, `Content-Type \"\" is not application/json`},
+		{"JSON with charset", "POST", "/accesstoken", "127.0.0.1:8880", "application/json; charset=utf-8", 200, ""},
+		{"JSON in capitals", "POST", "/roletoken", "localhost:8880", "Application/JSON", 200, ""},
+		{"rebound name", "POST", "/roletoken", "evil.example:8880", "application/json", 421, `Host \"evil.example:8880\" is not a loopback name`},
+		{"rebound name, header mode", "GET", "/", "evil.example", "", 421, "is not a loopback name"},
+		{"localhost", "GET", "/", "localhost", "", 200, ""},
+		{"IPv6 loopback", "GET", "/", "[::1]:8880", "", 200, ""},
+		{"other loopback address", "GET", "/", "127.0.0.2", "", 200, ""},
+		{"name ending in localhost", "GET", "/", "evil.localhost.example", "", 421, "is not a loopback name"},
+	} {
+		r := httptest.NewRequest(c.method, c.path, strings.NewReader(body))
+		r.Host = c.host
+		for k, v := range headers("sia.demo", "reader") {
+			r.Header[k] = v
+		}
+		if c.ct != "" {
+			r.Header.Set("Content-Type", c.ct)
+		}
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		if w.Code != c.code || !strings.Contains(w.Body.String(), c.want) || w.Header().Get("Content-Type") != jsonCT {
+			t.Errorf("%s: %d %s, want %d %s", c.name, w.Code, w.Body, c.code, c.want)
+		}
+	}
+	// On a non-loopback address, any Host is answered, as in the reference.
+	st2, _ := testStore(t, upstream(nil), func(c *Config) { c.Address = "0.0.0.0:8880" })
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = "sidecar.example"
+	r.Header = headers("sia.demo", "reader")
+	w := httptest.NewRecorder()
+	testServer(t, st2).ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Errorf("on 0.0.0.0 with Host %s: %d %s", r.Host, w.Code, w.Body)
+	}
+}
+
+// The Host and Content-Type checks run on every request, hits included:
+// they must cost no allocation.
+func TestRequestChecksDoNotAllocate(t *testing.T) {
+	allocs := testing.AllocsPerRun(100, func() {
+		if !loopbackHost("127.0.0.1:8880") || !loopbackHost("[::1]:8880") || !loopbackHost("localhost") ||
+			!isJSON("application/json; charset=utf-8") || isJSON("text/plain") {
+			t.Fatal("wrong answer")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per request", allocs)
+	}
+}
