@@ -44,8 +44,8 @@ chmod 600 "$SIA_DEMO_DIR/attestation"
  # a role token and an access token, k8s-athenz-sia header mode
  curl -si -H 'X-Athenz-Domain: sia.demo' -H 'X-Athenz-Role: reader' http://127.0.0.1:$TOKEN_PORT/
  # the REST API
- curl -s -d '{"domain":"sia.demo","role":"reader"}' http://127.0.0.1:$TOKEN_PORT/accesstoken
- curl -s -d '{"domain":"sia.demo","role":"reader"}' http://127.0.0.1:$TOKEN_PORT/roletoken
+ curl -s -H 'Content-Type: application/json' -d '{"domain":"sia.demo","role":"reader"}' http://127.0.0.1:$TOKEN_PORT/accesstoken
+ curl -s -H 'Content-Type: application/json' -d '{"domain":"sia.demo","role":"reader"}' http://127.0.0.1:$TOKEN_PORT/roletoken
  # freshness of every credential, and everything else
  curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep ^sia_credential
  curl -s http://127.0.0.1:$HEALTH_PORT/readyz

@@ -141,6 +141,13 @@ type entry struct {
 	refreshAt  time.Time  // when the refresh loop fetches it next
 	lastUpdate time.Time  // last successful fetch
 	failures   int        // fetches failed in a row
+	// The refresh loop's state of this token (refresh.go): an attempt is
+	// under way, or the number of attempts of this refresh that failed,
+	// since when, and the last error.
+	attempting bool
+	retries    int
+	retrySince time.Time
+	lastErr    error
 }
 
 // touch notes a use of e at now (Unix nanoseconds). It writes at most

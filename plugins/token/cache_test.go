@@ -170,7 +170,7 @@ func TestScheduleRefreshAheadOfExpiry(t *testing.T) {
 		{"but not before a quarter", 10 * time.Minute, 9 * time.Minute, 0.5, 150 * time.Second},
 	}
 	for _, c := range cases {
-		got := schedule(tok(c.life), c.minRem, c.rnd).Sub(now)
+		got := schedule(tok(c.life), c.minRem, 0, c.rnd).Sub(now)
 		if d := got - c.want; d < -time.Second || d > time.Second {
 			t.Errorf("%s: refresh after %v, want %v", c.name, got, c.want)
 		}
@@ -178,7 +178,7 @@ func TestScheduleRefreshAheadOfExpiry(t *testing.T) {
 	// The jitter spreads refreshes over the whole window.
 	lo, hi := time.Duration(1<<62), time.Duration(0)
 	for i := range 1000 {
-		d := schedule(tok(time.Hour), 0, float64(i)/1000).Sub(now)
+		d := schedule(tok(time.Hour), 0, 0, float64(i)/1000).Sub(now)
 		lo, hi = min(lo, d), max(hi, d)
 	}
 	if lo != 30*time.Minute || hi < 39*time.Minute || hi > 40*time.Minute {

@@ -1,8 +1,7 @@
 package token
 
-// API compatibility with k8s-athenz-sia's token server, built from the
-// reference's section 2: the exact bytes, headers and codes an existing
-// client sees, against a real (dev) ZTS.
+// API compatibility with k8s-athenz-sia's token server: the exact bytes,
+// headers and codes an existing client sees, against a real (dev) ZTS.
 
 import (
 	"encoding/base64"
@@ -67,7 +66,7 @@ func TestCompatHeaderModeOneTokenType(t *testing.T) {
 		{"[accesstoken]", "", `{"accesstoken":"`, "Athenz-Role-Auth", "Authorization"},
 	} {
 		// token_expiry is set: the reference then never found access tokens
-		// in header mode (bug (c)).
+		// in header mode.
 		s := start(t, z.config("token_types: "+c.types+"\ntoken_expiry: 1h\nserver: {"+c.extra+"}\ntargets: [{domain: sia.demo, roles: [reader]}]\n"))
 		a := do(t, nil, "GET", s.base+"/", headers("sia.demo", "reader"), "")
 		if a.code != 200 || !strings.HasPrefix(a.body, c.body) || strings.Count(a.body, `":"`) != 1 {
@@ -172,9 +171,9 @@ func TestCompatErrorsFromZTS(t *testing.T) {
 		code       int
 		want       string
 	}{
-		{"/roletoken", `{"domain":"sia.demo","role":"former"}`, 403, `{"error":"ZTS refused to issue the token to the agent's identity: roletoken/sia.demo:former"}`},
-		{"/accesstoken", `{"domain":"sia.demo","role":"reader","proxy_for_principal":"sia.demo.client"}`, 403, `{"error":"ZTS refused to issue the token to the agent's identity: accesstoken/sia.demo:reader;proxy=sia.demo.client"}`},
-		{"/accesstoken", `{"domain":"no.such.domain"}`, 404, `{"error":"ZTS has no such domain or role: accesstoken/no.such.domain"}`},
+		{"/roletoken", `{"domain":"sia.demo","role":"former"}`, 403, `{"error":"ZTS refused to issue the token to the agent's identity (not a member of the role, no such role, or not authorized for the proxy principal): roletoken/sia.demo:former"}`},
+		{"/accesstoken", `{"domain":"sia.demo","role":"reader","proxy_for_principal":"sia.demo.client"}`, 403, `{"error":"ZTS refused to issue the token to the agent's identity (not a member of the role, no such role, or not authorized for the proxy principal): accesstoken/sia.demo:reader;proxy=sia.demo.client"}`},
+		{"/accesstoken", `{"domain":"no.such.domain"}`, 404, `{"error":"ZTS has no such domain: accesstoken/no.such.domain"}`},
 	}
 	for _, c := range cases {
 		a := do(t, nil, "POST", s.base+c.path, nil, c.body)
@@ -215,4 +214,43 @@ func toStrings(v any) []string {
 		out = append(out, x.(string))
 	}
 	return out
+}
+
+// k8s-athenz-sia-style clients send JSON as JSON, as Go's http.Post and
+// curl -H 'Content-Type: application/json' do: they work unchanged.
+func TestCompatClientsSendingJSON(t *testing.T) {
+	z := startZTS(t, "")
+	s := start(t, z.config(""))
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "application/json;charset=UTF-8"} {
+		resp, err := http.Post(s.base+"/roletoken", ct, strings.NewReader(`{"domain":"sia.demo","role":"reader"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Token string }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil || !strings.HasPrefix(body.Token, "v=Z1;d=sia.demo;r=reader;") {
+			t.Errorf("%s: %d %v %q", ct, resp.StatusCode, err, body.Token)
+		}
+	}
+}
+
+// The docs said 404 for "no such domain or role"; ZTS answers 403
+// for an unknown role. Against zts-dev: what clients get, and messages
+// that say it.
+func TestUnknownDomainIs404AndUnknownRoleIs403(t *testing.T) {
+	z := startZTS(t, "")
+	s := start(t, z.config(""))
+	for _, c := range []struct {
+		body string
+		code int
+		want string
+	}{
+		{`{"domain":"no.such.domain","role":"reader"}`, 404, `{"error":"ZTS has no such domain: roletoken/no.such.domain:reader"}`},
+		{`{"domain":"sia.demo","role":"no-such-role"}`, 403, `{"error":"ZTS refused to issue the token to the agent's identity (not a member of the role, no such role, or not authorized for the proxy principal): roletoken/sia.demo:no-such-role"}`},
+	} {
+		if a := do(t, nil, "POST", s.base+"/roletoken", nil, c.body); a.code != c.code || a.body != c.want {
+			t.Errorf("%s: %d %s, want %d %s", c.body, a.code, a.body, c.code, c.want)
+		}
+	}
 }

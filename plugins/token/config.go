@@ -71,9 +71,15 @@ type RefreshConfig struct {
 	// and 2/3 of its lifetime, and no later than MinRemaining before it
 	// expires (but not before 1/4 of its lifetime).
 	MinRemaining sdk.Duration `yaml:"min_remaining"`
-	// Concurrency bounds the refreshes under way at once.
+	// MinInterval is the refresh floor: no token is refreshed sooner than
+	// this after it was fetched, however short-lived ZTS made it, so that
+	// a short lifetime never turns into a stream of ZTS calls.
+	MinInterval sdk.Duration `yaml:"min_interval"`
+	// Concurrency bounds the refresh calls to ZTS in flight at once. A
+	// token waiting to retry holds no slot.
 	Concurrency int `yaml:"concurrency"`
-	// Retry is the backoff of one refresh.
+	// Retry is the backoff of one token's refresh: each token backs off on
+	// its own, so that one failing token never delays another.
 	Retry RetryConfig `yaml:"retry"`
 	// FailureInterval: once a refresh's retries give up (or the run ends
 	// them), the token is tried again after this long, less up to a
@@ -102,8 +108,22 @@ type CacheConfig struct {
 	MaxEntries int `yaml:"max_entries"`
 	// ExpiryMargin: a token that expires within this margin is not served
 	// any more (it is fetched again instead), so that a client never gets
-	// a token that expires on its way to the resource.
+	// a token that expires on its way to the resource. A token ZTS
+	// delivers with less than this left is refused.
 	ExpiryMargin sdk.Duration `yaml:"expiry_margin"`
+	// MinTokenLifetime is the shortest lifetime a request may ask for
+	// (expiry, min_expiry): shorter ones are refused with 400, since such
+	// a token would be stale almost as soon as it is cached.
+	MinTokenLifetime sdk.Duration `yaml:"min_token_lifetime"`
+	// NegativeTTL is how long ZTS's refusal of a token (400, 403, 404) is
+	// remembered and answered to clients without asking ZTS again; 0
+	// turns that off.
+	NegativeTTL sdk.Duration `yaml:"negative_ttl"`
+	// MissRate and MissBurst bound the on-demand fetches that clients'
+	// cache misses make (per second, and at once after a quiet time);
+	// beyond them a request gets 429.
+	MissRate  float64 `yaml:"miss_rate"`
+	MissBurst int     `yaml:"miss_burst"`
 }
 
 // FilesConfig writes the targets' tokens to files.
@@ -183,6 +203,7 @@ func DefaultConfig() Config {
 		TokenTypes: []string{typeAccessToken, typeRoleToken},
 		Refresh: RefreshConfig{
 			MinRemaining: sdk.Duration(5 * time.Minute),
+			MinInterval:  sdk.Duration(30 * time.Second),
 			Concurrency:  4,
 			Retry: RetryConfig{
 				Initial:    sdk.Duration(time.Second),
@@ -192,9 +213,13 @@ func DefaultConfig() Config {
 			FailureInterval: sdk.Duration(time.Minute),
 		},
 		Cache: CacheConfig{
-			IdleTimeout:  sdk.Duration(time.Hour),
-			MaxEntries:   10000,
-			ExpiryMargin: sdk.Duration(5 * time.Second),
+			IdleTimeout:      sdk.Duration(time.Hour),
+			MaxEntries:       10000,
+			ExpiryMargin:     sdk.Duration(5 * time.Second),
+			MinTokenLifetime: sdk.Duration(time.Minute),
+			NegativeTTL:      sdk.Duration(30 * time.Second),
+			MissRate:         20,
+			MissBurst:        100,
 		},
 		Files:   FilesConfig{Mode: 0o600, Delimiter: ":role."},
 		Address: "127.0.0.1:8880",
@@ -267,8 +292,12 @@ func (c *Config) check(cfg sdk.Config) error {
 			add(fmt.Sprintf("token_types[%d]", i), "%q is not a token type (want %s or %s)", t, typeAccessToken, typeRoleToken)
 		}
 	}
-	if secs := c.TokenExpiry.Std() / time.Second; secs > math.MaxInt32 || c.TokenExpiry.Std()%time.Second != 0 {
+	switch secs := c.TokenExpiry.Std() / time.Second; {
+	case secs > math.MaxInt32 || c.TokenExpiry.Std()%time.Second != 0:
 		add("token_expiry", "must be whole seconds, at most %d", math.MaxInt32)
+	case c.TokenExpiry > 0 && c.TokenExpiry < c.Cache.MinTokenLifetime:
+		add("token_expiry", "%v is shorter than cache.min_token_lifetime (%v): use 0 for ZTS's default, or at least the minimum",
+			c.TokenExpiry.Std(), c.Cache.MinTokenLifetime.Std())
 	}
 	for i, t := range c.Targets {
 		key := fmt.Sprintf("targets[%d]", i)
@@ -287,12 +316,10 @@ func (c *Config) check(cfg sdk.Config) error {
 	if r.FailureInterval <= 0 {
 		add("refresh.failure_interval", "must be positive")
 	}
-	if c.Cache.IdleTimeout <= 0 {
-		add("cache.idle_timeout", "must be positive")
+	if r.MinInterval <= 0 {
+		add("refresh.min_interval", "must be positive: it keeps short-lived tokens from being refreshed in a loop")
 	}
-	if c.Cache.MaxEntries < 1 {
-		add("cache.max_entries", "must be at least 1")
-	}
+	c.checkCache(add)
 	if c.Files.Dir != "" && c.Files.Mode&0o600 != 0o600 {
 		add("files.mode", "%#o would not let the owner read and write the token files", c.Files.Mode)
 	}
@@ -331,6 +358,30 @@ func (c *Config) check(cfg sdk.Config) error {
 		add("memory_report_interval", "must be positive")
 	}
 	return ps.Err()
+}
+
+// checkCache checks the cache block.
+func (c *Config) checkCache(add func(key, format string, args ...any)) {
+	cc := c.Cache
+	if cc.IdleTimeout <= 0 {
+		add("cache.idle_timeout", "must be positive")
+	}
+	if cc.MaxEntries < 1 {
+		add("cache.max_entries", "must be at least 1")
+	}
+	switch d := cc.MinTokenLifetime.Std(); {
+	case d <= 0 || d%time.Second != 0 || d/time.Second > math.MaxInt32:
+		add("cache.min_token_lifetime", "must be a positive number of whole seconds")
+	case cc.MinTokenLifetime <= cc.ExpiryMargin:
+		add("cache.min_token_lifetime", "%v must exceed cache.expiry_margin (%v), or a token of the minimum lifetime could never be served",
+			d, cc.ExpiryMargin.Std())
+	}
+	if !(cc.MissRate > 0) || math.IsInf(cc.MissRate, 0) {
+		add("cache.miss_rate", "must be a positive number of on-demand fetches per second")
+	}
+	if cc.MissBurst < 1 {
+		add("cache.miss_burst", "must be at least 1")
+	}
 }
 
 func asProblem(err error, p **sdk.Problem) bool {

@@ -146,11 +146,11 @@ func TestJWTExpiry(t *testing.T) {
 	t.Parallel()
 	// {"alg":"none"}.{"exp":1700000000,"sub":"x"}.sig
 	jwt := "eyJhbGciOiJub25lIn0.eyJleHAiOjE3MDAwMDAwMDAsInN1YiI6IngifQ.c2ln"
-	if exp, ok := jwtExpiry(jwt); !ok || exp.Unix() != 1_700_000_000 {
-		t.Errorf("exp = %v, %v", exp, ok)
+	if exp, err := jwtExpiry(jwt); err != nil || exp.Unix() != 1_700_000_000 {
+		t.Errorf("exp = %v, %v", exp, err)
 	}
 	for _, bad := range []string{"", "a.b", "a.!!!.c", "a.bm90IGpzb24.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln"} {
-		if _, ok := jwtExpiry(bad); ok {
+		if _, err := jwtExpiry(bad); err == nil {
 			t.Errorf("%q: want no expiry", bad)
 		}
 	}

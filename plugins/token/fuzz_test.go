@@ -64,11 +64,11 @@ func FuzzRESTBody(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for kind, parse := range map[kind]func([]byte, int32) (Key, error){
+		for kind, parse := range map[kind]func([]byte, expiryRule) (Key, error){
 			accessToken: parseAccessTokenRequest,
 			roleToken:   parseRoleTokenRequest,
 		} {
-			k, err := parse(body, 7)
+			k, err := parse(body, expiryRule{def: 7})
 			if err != nil {
 				if k != (Key{}) {
 					t.Fatalf("%s: error %v with a key %+v", kind, err, k)
@@ -82,9 +82,16 @@ func FuzzRESTBody(f *testing.F) {
 			if checkPrincipal(k.ProxyForPrincipal) != nil || k.MinExpiry < 0 || k.MaxExpiry < 0 {
 				t.Fatalf("%s: accepted an invalid key %+v", kind, k)
 			}
+			// With a minimum lifetime, only the default or at least the
+			// minimum gets through.
+			if k, err := parse(body, expiryRule{def: 7, min: 60}); err == nil {
+				if e := k.MinExpiry + k.MaxExpiry; e != 7 && e < 60 {
+					t.Fatalf("%s: accepted a lifetime of %ds below the minimum", kind, e)
+				}
+			}
 			// What the parser accepted, re-encoded as a client would send it,
 			// parses to the same key.
-			again, err := parse(encodeRequest(k), 7)
+			again, err := parse(encodeRequest(k), expiryRule{def: 7})
 			if err != nil || again != k {
 				t.Fatalf("%s: round trip of %+v: %+v, %v", kind, k, again, err)
 			}

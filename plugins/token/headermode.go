@@ -44,7 +44,7 @@ func first(v []string) string {
 
 // keys returns the cache keys of q's tokens: the same keys the targets are
 // preloaded under, so that header mode finds them (the reference looked
-// access tokens up under another key than it stored them, bug (c)).
+// access tokens up under another key than it stored them).
 func (s *server) keys(q headerRequest) (at, rt Key) {
 	at = Key{Kind: accessToken, Domain: q.Domain, Roles: q.Roles, MaxExpiry: s.expiry}
 	rt = Key{Kind: roleToken, Domain: q.Domain, Roles: q.Roles, MinExpiry: s.expiry}
@@ -69,29 +69,9 @@ func (s *server) headerMode(w http.ResponseWriter, r *http.Request, now time.Tim
 		rt = s.store.cache.get(rtKey, now, s.margin)
 	}
 	if (s.wantAT && at == nil) || (s.wantRT && rt == nil) {
-		// Both misses wait in parallel, for the request timeout at most.
-		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
-		defer cancel()
-		var atCh, rtCh <-chan fetchResult
-		if s.wantAT && at == nil {
-			atCh = s.store.start(atKey)
-		}
-		if s.wantRT && rt == nil {
-			rtCh = s.store.start(rtKey)
-		}
-		if atCh != nil {
-			res := s.store.wait(ctx, atCh)
-			if res.err != nil {
-				return s.fetchFailed(w, r, atKey, res.err)
-			}
-			at = res.tok
-		}
-		if rtCh != nil {
-			res := s.store.wait(ctx, rtCh)
-			if res.err != nil {
-				return s.fetchFailed(w, r, rtKey, res.err)
-			}
-			rt = res.tok
+		var code int
+		if at, rt, code = s.headerMisses(w, r, atKey, rtKey, at, rt); code != 0 {
+			return code
 		}
 	}
 
@@ -114,4 +94,50 @@ func (s *server) headerMode(w http.ResponseWriter, r *http.Request, now time.Tim
 	*bp = b
 	s.bufs.Put(bp)
 	return code
+}
+
+// headerMisses fetches the tokens header mode did not find in the cache,
+// both at once, waiting for the request timeout at most. It returns them
+// with the tokens it was given, or answers the failure and returns its
+// code. Both have at least the expiry margin left when it returns: the
+// first may have aged while the second was fetched.
+func (s *server) headerMisses(w http.ResponseWriter, r *http.Request, atKey, rtKey Key, at, rt *Token) (*Token, *Token, int) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+	var atF, rtF *flight
+	var atErr, rtErr error
+	if s.wantAT && at == nil {
+		atF, atErr = s.store.demand(atKey)
+	}
+	if s.wantRT && rt == nil {
+		rtF, rtErr = s.store.demand(rtKey)
+	}
+	// The access token's failure is the answer when both fail, whichever
+	// failed first, so that a client always gets the same one.
+	if atF != nil {
+		res := s.store.wait(ctx, atF)
+		at, atErr = res.tok, res.err
+	}
+	if atErr != nil {
+		return nil, nil, s.fetchFailed(w, r, atKey, atErr)
+	}
+	if rtF != nil {
+		res := s.store.wait(ctx, rtF)
+		rt, rtErr = res.tok, res.err
+	}
+	if rtErr != nil {
+		return nil, nil, s.fetchFailed(w, r, rtKey, rtErr)
+	}
+	now := time.Now()
+	if at != nil {
+		if err := checkServable(atKey, at, now, s.margin); err != nil {
+			return nil, nil, s.fetchFailed(w, r, atKey, err)
+		}
+	}
+	if rt != nil {
+		if err := checkServable(rtKey, rt, now, s.margin); err != nil {
+			return nil, nil, s.fetchFailed(w, r, rtKey, err)
+		}
+	}
+	return at, rt, 0
 }

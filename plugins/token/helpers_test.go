@@ -91,6 +91,9 @@ func do(t testing.TB, c *http.Client, method, url string, header http.Header, bo
 	if err != nil {
 		t.Fatal(err)
 	}
+	if method == http.MethodPost { // REST clients send JSON as such; header may say otherwise
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
 		req.Header[k] = v
 	}

@@ -22,7 +22,7 @@ var modeNames = [numModes]string{"header", "accesstoken", "roletoken", "other"}
 
 // commonCodes get their counters resolved up front, so that counting a
 // request is an atomic add rather than a label lookup.
-var commonCodes = []int{200, 400, 403, 404, 405, 413, 500, 502, 503}
+var commonCodes = []int{200, 400, 403, 404, 405, 413, 415, 421, 429, 500, 502, 503}
 
 // metrics are the provider's Prometheus collectors.
 type metrics struct {

@@ -47,9 +47,10 @@ func (p *Provider) Validate(_ context.Context, cfg sdk.Config) error {
 	return err
 }
 
-// Init loads the identity, builds the cache and makes one attempt at every
-// target's tokens (in init mode: fetches them with retries and writes
-// their files, failing if any could not be had).
+// Init loads the identity (in refresh mode, it may not exist yet: it is
+// waited for), builds the cache and makes one attempt at every target's
+// tokens (in init mode: fetches them with retries and writes their files,
+// failing if any could not be had).
 func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 	cfg, err := decodeConfig(rt.Config)
 	if err != nil {
@@ -61,8 +62,14 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 	if p.metrics, err = newMetrics(rt.Metrics, c); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	if p.zts, err = newZTSClient(&p.cfg, p.metrics); err != nil {
+	// In refresh mode the identity may be on its way: the cert provider
+	// writes it once ZTS answers it. Init mode has nothing to wait with.
+	if p.zts, err = newZTSClient(&p.cfg, p.metrics, rt.Mode != sdk.ModeInit); err != nil {
 		return err
+	}
+	if !p.zts.identity.ready() {
+		p.log.Warn("No identity yet: waiting for its files; tokens are fetched once they exist",
+			"key_file", cfg.KeyFile, "cert_file", cfg.CertFile)
 	}
 	p.store = newStore(&p.cfg, p.log, c, p.zts, newTokenFiles(cfg.Files), rt.Host)
 	p.targets = p.cfg.targetKeys()

@@ -61,6 +61,7 @@ func runLoop(t *testing.T, st *store, ctx context.Context) *syncBuffer {
 
 func fastRetry(c *Config) {
 	c.Refresh.MinRemaining = 0
+	c.Refresh.MinInterval = sdk.Duration(10 * time.Millisecond) // these tests' tokens live a second
 	c.Refresh.Retry = RetryConfig{Initial: sdk.Duration(5 * time.Millisecond), Max: sdk.Duration(20 * time.Millisecond), MaxElapsed: sdk.Duration(60 * time.Millisecond)}
 	c.Refresh.FailureInterval = sdk.Duration(20 * time.Millisecond)
 	c.Cache.ExpiryMargin = sdk.Duration(20 * time.Millisecond)

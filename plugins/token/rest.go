@@ -51,13 +51,23 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
+// expiryRule is what a request's lifetime may be: def (token_expiry, in
+// seconds) when it names none, else at least min (cache.min_token_lifetime):
+// a shorter token would be stale about as soon as it is cached, and
+// refreshing it would keep ZTS busy for nothing.
+type expiryRule struct {
+	def, min int32
+}
+
 // seconds validates an optional lifetime in seconds; ZTS takes int32.
-func seconds(name string, v *int64, def int32) (int32, error) {
+func (r expiryRule) seconds(name string, v *int64) (int32, error) {
 	switch {
 	case v == nil || *v == 0:
-		return def, nil
+		return r.def, nil
 	case *v < 0 || *v > math.MaxInt32:
 		return 0, fmt.Errorf("%s must be between 0 and %d seconds", name, math.MaxInt32)
+	case *v < int64(r.min):
+		return 0, fmt.Errorf("%s must be at least %d seconds (cache.min_token_lifetime), or 0 for the default", name, r.min)
 	}
 	return int32(*v), nil
 }
@@ -84,8 +94,8 @@ func requestKey(k kind, domain string, role, proxy *string) (Key, error) {
 }
 
 // parseAccessTokenRequest turns a POST /accesstoken body into a cache key;
-// def is token_expiry, used when the request names no expiry.
-func parseAccessTokenRequest(body []byte, def int32) (Key, error) {
+// rule says what its expiry may be.
+func parseAccessTokenRequest(body []byte, rule expiryRule) (Key, error) {
 	var q accessTokenRequest
 	if err := decodeStrict(body, &q); err != nil {
 		return Key{}, err
@@ -94,7 +104,7 @@ func parseAccessTokenRequest(body []byte, def int32) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	if k.MaxExpiry, err = seconds("expiry", q.Expiry, def); err != nil {
+	if k.MaxExpiry, err = rule.seconds("expiry", q.Expiry); err != nil {
 		return Key{}, err
 	}
 	return k, nil
@@ -103,7 +113,7 @@ func parseAccessTokenRequest(body []byte, def int32) (Key, error) {
 // parseRoleTokenRequest turns a POST /roletoken body into a cache key.
 // max_expiry is validated but not sent to ZTS, as in the reference (#97):
 // it would only shorten the tokens the agent shares between clients.
-func parseRoleTokenRequest(body []byte, def int32) (Key, error) {
+func parseRoleTokenRequest(body []byte, rule expiryRule) (Key, error) {
 	var q roleTokenRequest
 	if err := decodeStrict(body, &q); err != nil {
 		return Key{}, err
@@ -112,10 +122,10 @@ func parseRoleTokenRequest(body []byte, def int32) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	if k.MinExpiry, err = seconds("min_expiry", q.MinExpiry, def); err != nil {
+	if k.MinExpiry, err = rule.seconds("min_expiry", q.MinExpiry); err != nil {
 		return Key{}, err
 	}
-	if _, err := seconds("max_expiry", q.MaxExpiry, 0); err != nil {
+	if _, err := (expiryRule{}).seconds("max_expiry", q.MaxExpiry); err != nil {
 		return Key{}, err
 	}
 	return k, nil
@@ -156,10 +166,11 @@ func (s *server) tooLarge() string {
 // send the same few bodies over and over, and a map lookup costs a small
 // fraction of decoding JSON: this keeps the REST API's cache hits as fast
 // as the bare handler's. Only bodies that parsed are remembered, and the
-// key is a function of the body alone (token_expiry does not change), so
-// the memo answers exactly as the parser would.
+// key is a function of the body alone (the expiry rule does not change),
+// so the memo answers exactly as the parser would.
 type bodyMemo struct {
-	parse func([]byte, int32) (Key, error)
+	parse func([]byte, expiryRule) (Key, error)
+	rule  expiryRule
 
 	mu   sync.RWMutex
 	keys map[string]Key
@@ -171,18 +182,18 @@ const (
 	memoBodyBytes = 512
 )
 
-func newBodyMemo(parse func([]byte, int32) (Key, error)) *bodyMemo {
-	return &bodyMemo{parse: parse, keys: make(map[string]Key)}
+func newBodyMemo(parse func([]byte, expiryRule) (Key, error), rule expiryRule) *bodyMemo {
+	return &bodyMemo{parse: parse, rule: rule, keys: make(map[string]Key)}
 }
 
-func (m *bodyMemo) key(body []byte, def int32) (Key, error) {
+func (m *bodyMemo) key(body []byte) (Key, error) {
 	m.mu.RLock()
 	k, ok := m.keys[string(body)]
 	m.mu.RUnlock()
 	if ok {
 		return k, nil
 	}
-	k, err := m.parse(body, def)
+	k, err := m.parse(body, m.rule)
 	if err != nil || len(body) > memoBodyBytes {
 		return k, err
 	}
@@ -197,12 +208,12 @@ func (m *bodyMemo) key(body []byte, def int32) (Key, error) {
 
 // postAccessToken answers POST /accesstoken with
 // {"access_token":…,"expires_in":…,"scope":…,"token_type":"Bearer"}.
-func (s *server) postAccessToken(w http.ResponseWriter, r *http.Request, now time.Time) int {
+func (s *server) postAccessToken(w http.ResponseWriter, r *http.Request) int {
 	k, code := s.restKey(w, r, s.atBodies)
 	if code != 0 {
 		return code
 	}
-	t, code := s.restToken(w, r, k, now)
+	t, code := s.restToken(w, r, k)
 	if t == nil {
 		return code
 	}
@@ -218,12 +229,12 @@ func (s *server) postAccessToken(w http.ResponseWriter, r *http.Request, now tim
 }
 
 // postRoleToken answers POST /roletoken with {"expiryTime":…,"token":…}.
-func (s *server) postRoleToken(w http.ResponseWriter, r *http.Request, now time.Time) int {
+func (s *server) postRoleToken(w http.ResponseWriter, r *http.Request) int {
 	k, code := s.restKey(w, r, s.rtBodies)
 	if code != 0 {
 		return code
 	}
-	t, code := s.restToken(w, r, k, now)
+	t, code := s.restToken(w, r, k)
 	if t == nil {
 		return code
 	}
@@ -238,7 +249,7 @@ func (s *server) restKey(w http.ResponseWriter, r *http.Request, bodies *bodyMem
 	if code != 0 {
 		return Key{}, writeError(w, code, msg)
 	}
-	k, err := bodies.key(*bp, s.expiry)
+	k, err := bodies.key(*bp)
 	if err != nil {
 		return Key{}, writeError(w, http.StatusBadRequest, "invalid request body: "+err.Error())
 	}
@@ -246,16 +257,24 @@ func (s *server) restKey(w http.ResponseWriter, r *http.Request, bodies *bodyMem
 }
 
 // restToken returns k's token from the cache or ZTS, or answers the
-// failure and returns nil.
-func (s *server) restToken(w http.ResponseWriter, r *http.Request, k Key, now time.Time) (*Token, int) {
-	if t := s.store.cache.get(k, now, s.margin); t != nil {
+// failure and returns nil. The token has at least the expiry margin left
+// now, when the answer is written: the body may have taken a while to
+// arrive, and the fetch to complete.
+func (s *server) restToken(w http.ResponseWriter, r *http.Request, k Key) (*Token, int) {
+	if t := s.store.cache.get(k, time.Now(), s.margin); t != nil {
 		return t, 0
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
-	defer cancel()
-	res := s.store.wait(ctx, s.store.start(k))
-	if res.err != nil {
-		return nil, s.fetchFailed(w, r, k, res.err)
+	t, err := s.fetch(r.Context(), k)
+	if err != nil {
+		return nil, s.fetchFailed(w, r, k, err)
 	}
-	return res.tok, 0
+	return t, 0
+}
+
+// fetch gets k's token on a cache miss, waiting for it at most the
+// request timeout.
+func (s *server) fetch(ctx context.Context, k Key) (*Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.store.get(ctx, k)
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,11 +25,15 @@ type server struct {
 	metrics *metrics
 	tls     *serverTLS // nil: plain HTTP
 
-	roleHeader   string // canonical, so that it can index a header map
-	wantAT       bool
-	wantRT       bool
-	expiry       int32 // token_expiry in seconds: the default lifetime asked of ZTS
-	margin       time.Duration
+	roleHeader string // canonical, so that it can index a header map
+	wantAT     bool
+	wantRT     bool
+	expiry     int32 // token_expiry in seconds: the default lifetime asked of ZTS
+	margin     time.Duration
+	// loopbackOnly: the server listens on a loopback address, so that
+	// only requests addressed to a loopback name are answered (a web page
+	// in a local browser cannot reach it by DNS rebinding).
+	loopbackOnly bool
 	timeout      time.Duration
 	maxBodyBytes int64
 
@@ -51,11 +57,13 @@ func newServer(cfg *Config, st *store, log hclog.Logger, m *metrics) (*server, e
 		wantRT:       cfg.wants(typeRoleToken),
 		expiry:       int32(cfg.TokenExpiry.Std() / time.Second),
 		margin:       cfg.Cache.ExpiryMargin.Std(),
+		loopbackOnly: loopbackAddress(cfg.Address),
 		timeout:      cfg.Server.RequestTimeout.Std(),
 		maxBodyBytes: 64 << 10,
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
-	s.atBodies, s.rtBodies = newBodyMemo(parseAccessTokenRequest), newBodyMemo(parseRoleTokenRequest)
+	rule := expiryRule{def: s.expiry, min: int32(cfg.Cache.MinTokenLifetime.Std() / time.Second)}
+	s.atBodies, s.rtBodies = newBodyMemo(parseAccessTokenRequest, rule), newBodyMemo(parseRoleTokenRequest, rule)
 	if cfg.Server.TLS.enabled() {
 		t, err := newServerTLS(cfg.Server.TLS)
 		if err != nil {
@@ -158,12 +166,17 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) route(w http.ResponseWriter, r *http.Request, now time.Time) (mode, code int) {
+	if s.loopbackOnly && !loopbackHost(r.Host) {
+		return modeOther, s.misdirected(w, r)
+	}
 	if s.cfg.Server.RESTAPI {
 		switch mode = s.restMode(r.URL.Path); {
+		case mode != modeOther && r.Method == http.MethodPost && !isJSON(first(r.Header["Content-Type"])):
+			return mode, notJSON(w, r)
 		case mode == modeAccessToken && r.Method == http.MethodPost:
-			return mode, s.postAccessToken(w, r, now)
+			return mode, s.postAccessToken(w, r)
 		case mode == modeRoleToken && r.Method == http.MethodPost:
-			return mode, s.postRoleToken(w, r, now)
+			return mode, s.postRoleToken(w, r)
 		case mode != modeOther && !s.cfg.Server.HeaderMode:
 			w.Header().Set("Allow", http.MethodPost)
 			return mode, writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use POST")
@@ -173,6 +186,64 @@ func (s *server) route(w http.ResponseWriter, r *http.Request, now time.Time) (m
 		return modeHeader, s.headerMode(w, r, now)
 	}
 	return modeOther, writeError(w, http.StatusNotFound, "no such endpoint: the token server serves "+s.endpoints())
+}
+
+// misdirected refuses a request for a name other than loopback's: a web
+// page that had its own name resolve to 127.0.0.1 (DNS rebinding).
+func (s *server) misdirected(w http.ResponseWriter, r *http.Request) int {
+	return writeError(w, http.StatusMisdirectedRequest, "Host "+strconv.Quote(truncate(r.Host, 256))+
+		" is not a loopback name: the token server listens on "+s.cfg.Address+" and answers only requests for 127.0.0.1, ::1 or localhost")
+}
+
+// notJSON refuses a REST request that does not say it carries JSON: a
+// web page can send text/plain or a form across sites without asking.
+func notJSON(w http.ResponseWriter, r *http.Request) int {
+	return writeError(w, http.StatusUnsupportedMediaType, "Content-Type "+strconv.Quote(truncate(first(r.Header["Content-Type"]), 256))+
+		" is not application/json: send the request body as JSON with Content-Type: application/json")
+}
+
+// isJSON reports whether a Content-Type value is application/json, with
+// or without parameters such as charset. It allocates nothing.
+func isJSON(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/json")
+}
+
+// loopbackAddress reports whether a listen address is a loopback one.
+func loopbackAddress(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// loopbackHost reports whether a request's Host names the loopback
+// interface: localhost or a loopback address, with or without a port. An
+// empty Host (HTTP/1.0) is let through: browsers always send one.
+func loopbackHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	h := host
+	if h[0] == '[' { // [::1] or [::1]:port
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return false
+		}
+		h = h[1:end]
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.IndexByte(h, ':') == i {
+		h = h[:i] // host:port; more than one colon is a bare IPv6 address
+	}
+	if strings.EqualFold(h, "localhost") || strings.EqualFold(h, "localhost.") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
 }
 
 // restMode returns the REST endpoint path names, if its token type is on.
@@ -221,38 +292,65 @@ func (s *server) fetchFailed(w http.ResponseWriter, r *http.Request, k Key, err 
 	if s.log.IsDebug() {
 		s.log.Debug("Token unavailable", "credential", k.credential(), "code", code, "error", err, "remote", r.RemoteAddr)
 	}
+	if code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
 	return writeError(w, code, msg+": "+k.credential())
 }
 
 // failureStatus maps why a token could not be had to the status a client
-// should see: 403 when ZTS refuses the agent's identity, 404 when it knows
-// no such domain or role, 400 when it finds the request invalid, 502 when
-// it answers nonsense and 503 when it cannot be reached, is failing, or is
-// too slow.
+// should see: 403 when ZTS refuses the agent's identity or to issue it the
+// token (not a member of the role, no such role: ZTS does not tell those
+// apart, a proxy not authorized), 404 when it knows no such domain, 400 when it finds the
+// request invalid, 429 beyond the on-demand rate, 502 when it answers
+// nonsense or a token that is (nearly) expired, and 503 when it cannot be
+// reached, is failing, or is too slow, or while the agent has no identity
+// yet.
 func failureStatus(err error) (int, string) {
-	var ze *ztsError
-	var bad *badResponseError
+	var (
+		ze     *ztsError
+		bad    *badResponseError
+		late   *lateTokenError
+		noID   *noIdentityError
+		misses *tooManyMissesError
+	)
 	switch {
 	case errors.As(err, &ze):
-		switch ze.Status {
-		case http.StatusUnauthorized, http.StatusForbidden:
-			return http.StatusForbidden, "ZTS refused to issue the token to the agent's identity"
-		case http.StatusNotFound:
-			return http.StatusNotFound, "ZTS has no such domain or role"
-		case http.StatusBadRequest:
-			return http.StatusBadRequest, "ZTS rejected the request as invalid"
-		case http.StatusTooManyRequests:
-			return http.StatusServiceUnavailable, "ZTS is rate limiting the agent"
-		}
-		return http.StatusServiceUnavailable, "ZTS failed (" + strconv.Itoa(ze.Status) + ")"
+		return ztsStatus(ze.Status)
 	case errors.As(err, &bad):
 		return http.StatusBadGateway, "ZTS answered without a usable token"
+	case errors.As(err, &late):
+		return http.StatusBadGateway, "the token from ZTS expires within the expiry margin (" + late.margin.String() + ")"
+	case errors.As(err, &noID):
+		return http.StatusServiceUnavailable, "no identity yet: waiting for " + noID.keyFile
+	case errors.As(err, &misses):
+		return http.StatusTooManyRequests, "too many tokens fetched on demand: at most " +
+			strconv.FormatFloat(misses.rate, 'g', -1, 64) + " per second (cache.miss_rate); try again later"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "ZTS did not answer in time"
 	case errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, "the request was cancelled before ZTS answered"
 	}
 	return http.StatusServiceUnavailable, "ZTS cannot be reached"
+}
+
+// ztsStatus is failureStatus for an answer of ZTS other than 200. ZTS
+// answers 403, not 404, for a role it does not know, and does not tell
+// it apart from one the identity is not a member of.
+func ztsStatus(status int) (int, string) {
+	switch status {
+	case http.StatusUnauthorized:
+		return http.StatusForbidden, "ZTS refused the agent's identity (it did not authenticate)"
+	case http.StatusForbidden:
+		return http.StatusForbidden, "ZTS refused to issue the token to the agent's identity (not a member of the role, no such role, or not authorized for the proxy principal)"
+	case http.StatusNotFound:
+		return http.StatusNotFound, "ZTS has no such domain"
+	case http.StatusBadRequest:
+		return http.StatusBadRequest, "ZTS rejected the request as invalid"
+	case http.StatusTooManyRequests:
+		return http.StatusServiceUnavailable, "ZTS is rate limiting the agent"
+	}
+	return http.StatusServiceUnavailable, "ZTS failed (" + strconv.Itoa(status) + ")"
 }
 
 // writeOK answers 200 with a JSON body.

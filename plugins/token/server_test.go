@@ -15,9 +15,14 @@ import (
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
-// serve answers one request with s.
+// serve answers one request with s, addressed to its loopback address.
+// A POST says it carries JSON unless h says otherwise, as REST clients do.
 func serve(s *server, method, target string, h http.Header, body string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	r.Host = s.cfg.Address
+	if method == http.MethodPost {
+		r.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range h {
 		r.Header[k] = v
 	}
@@ -140,7 +145,7 @@ func TestUpstreamTroubleHasTruthfulStatus(t *testing.T) {
 	}{
 		{"forbidden", &ztsError{Op: opRoleToken, Status: 403, Message: "principal not included"}, 403, "ZTS refused to issue the token to the agent's identity"},
 		{"unauthenticated", &ztsError{Op: opRoleToken, Status: 401, Message: "Invalid credentials"}, 403, "ZTS refused"},
-		{"no such domain", &ztsError{Op: opRoleToken, Status: 404, Message: "No such domain: d"}, 404, "ZTS has no such domain or role"},
+		{"no such domain", &ztsError{Op: opRoleToken, Status: 404, Message: "No such domain: d"}, 404, "ZTS has no such domain: "},
 		{"invalid", &ztsError{Op: opRoleToken, Status: 400, Message: "Invalid EntityList"}, 400, "ZTS rejected the request as invalid"},
 		{"rate limited", &ztsError{Op: opRoleToken, Status: 429, Message: "slow down"}, 503, "rate limiting"},
 		{"server error", &ztsError{Op: opRoleToken, Status: 500, Message: "boom"}, 503, "ZTS failed (500)"},
@@ -256,15 +261,15 @@ func TestRequestMetrics(t *testing.T) {
 
 func TestBodyMemoAnswersAsTheParser(t *testing.T) {
 	t.Parallel()
-	m := newBodyMemo(parseRoleTokenRequest)
+	m := newBodyMemo(parseRoleTokenRequest, expiryRule{def: 30})
 	bodies := []string{
 		`{"domain":"sia.demo","role":"reader"}`, `{"domain":"Sia.Demo","role":"b,a"}`, `{"domain":"d","min_expiry":60}`,
 		`{"domain":""}`, `{"domain":"d","foo":1}`, `not json`, `{"domain":"d","role":"` + strings.Repeat("r", 600) + `"}`,
 	}
 	for range 2 { // the second time from the memo
 		for _, b := range bodies {
-			want, wantErr := parseRoleTokenRequest([]byte(b), 30)
-			got, err := m.key([]byte(b), 30)
+			want, wantErr := parseRoleTokenRequest([]byte(b), expiryRule{def: 30})
+			got, err := m.key([]byte(b))
 			if got != want || (err == nil) != (wantErr == nil) {
 				t.Errorf("%s: memo %+v, %v; parser %+v, %v", b, got, err, want, wantErr)
 			}
@@ -274,7 +279,7 @@ func TestBodyMemoAnswersAsTheParser(t *testing.T) {
 		t.Errorf("the memo holds %d bodies, want the 3 short ones that parsed", len(m.keys))
 	}
 	for i := range memoEntries + 10 {
-		if _, err := m.key(fmt.Appendf(nil, `{"domain":"d%d"}`, i), 30); err != nil {
+		if _, err := m.key(fmt.Appendf(nil, `{"domain":"d%d"}`, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -292,9 +297,77 @@ func TestChunkedBodyTooLarge(t *testing.T) {
 	if r.ContentLength != -1 {
 		t.Fatalf("ContentLength %d, want unknown", r.ContentLength)
 	}
+	r.Host = s.cfg.Address
+	r.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
 	s.ServeHTTP(w, r)
 	if w.Code != 413 {
 		t.Errorf("%d %s", w.Code, w.Body)
+	}
+}
+
+// POST with text/plain and any Host header was answered: a web page
+// in a local browser could fetch tokens (a simple cross-site request, DNS
+// rebinding). The REST API wants application/json; a server on loopback
+// answers only loopback names.
+func TestBrowserReachableRequestsAreRefused(t *testing.T) {
+	t.Parallel()
+	st, _ := testStore(t, upstream(nil), nil) // listens on 127.0.0.1:8880
+	s := testServer(t, st)
+	body := `{"domain":"sia.demo","role":"reader"}`
+	for _, c := range []struct {
+		name, method, path, host, ct string
+		code                         int
+		want                         string
+	}{
+		{"text/plain", "POST", "/roletoken", "127.0.0.1:8880", "text/plain", 415, `Content-Type \"text/plain\" is not application/json`},
+		{"form", "POST", "/accesstoken", "127.0.0.1:8880", "application/x-www-form-urlencoded", 415, "is not application/json"},
+		{"no Content-Type", "POST", "/accesstoken", "127.0.0.1:8880", "", 415, `Content-Type \"\" is not application/json`},
+		{"JSON with charset", "POST", "/accesstoken", "127.0.0.1:8880", "application/json; charset=utf-8", 200, ""},
+		{"JSON in capitals", "POST", "/roletoken", "localhost:8880", "Application/JSON", 200, ""},
+		{"rebound name", "POST", "/roletoken", "evil.example:8880", "application/json", 421, `Host \"evil.example:8880\" is not a loopback name`},
+		{"rebound name, header mode", "GET", "/", "evil.example", "", 421, "is not a loopback name"},
+		{"localhost", "GET", "/", "localhost", "", 200, ""},
+		{"IPv6 loopback", "GET", "/", "[::1]:8880", "", 200, ""},
+		{"other loopback address", "GET", "/", "127.0.0.2", "", 200, ""},
+		{"name ending in localhost", "GET", "/", "evil.localhost.example", "", 421, "is not a loopback name"},
+	} {
+		r := httptest.NewRequest(c.method, c.path, strings.NewReader(body))
+		r.Host = c.host
+		for k, v := range headers("sia.demo", "reader") {
+			r.Header[k] = v
+		}
+		if c.ct != "" {
+			r.Header.Set("Content-Type", c.ct)
+		}
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		if w.Code != c.code || !strings.Contains(w.Body.String(), c.want) || w.Header().Get("Content-Type") != jsonCT {
+			t.Errorf("%s: %d %s, want %d %s", c.name, w.Code, w.Body, c.code, c.want)
+		}
+	}
+	// On a non-loopback address, any Host is answered, as in the reference.
+	st2, _ := testStore(t, upstream(nil), func(c *Config) { c.Address = "0.0.0.0:8880" })
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = "sidecar.example"
+	r.Header = headers("sia.demo", "reader")
+	w := httptest.NewRecorder()
+	testServer(t, st2).ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Errorf("on 0.0.0.0 with Host %s: %d %s", r.Host, w.Code, w.Body)
+	}
+}
+
+// The Host and Content-Type checks run on every request, hits included:
+// they must cost no allocation.
+func TestRequestChecksDoNotAllocate(t *testing.T) {
+	allocs := testing.AllocsPerRun(100, func() {
+		if !loopbackHost("127.0.0.1:8880") || !loopbackHost("[::1]:8880") || !loopbackHost("localhost") ||
+			!isJSON("application/json; charset=utf-8") || isJSON("text/plain") {
+			t.Fatal("wrong answer")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per request", allocs)
 	}
 }

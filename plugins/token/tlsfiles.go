@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -199,3 +200,76 @@ func (s *serverTLS) configFor() *tls.Config {
 	}
 	return s.cfg
 }
+
+// identity is the key pair the ZTS client authenticates with. In refresh
+// mode its files may not exist yet at Init (the cert provider writes them
+// once ZTS answers it): until they do, get fails with a noIdentityError,
+// and the files are looked for again at most once per statEvery. Once
+// loaded, the pair is reloaded when its files change.
+type identity struct {
+	certFile, keyFile string
+
+	mu      sync.Mutex
+	pair    *watched[*tls.Certificate] // nil until the files could be loaded
+	checked time.Time
+	lastErr error
+}
+
+// newIdentity loads the pair. When the files do not exist and wait is
+// set, it returns an identity that waits for them; any other failure is
+// an error.
+func newIdentity(certFile, keyFile string, wait bool) (*identity, error) {
+	id := &identity{certFile: certFile, keyFile: keyFile}
+	pair, err := loadKeyPair(certFile, keyFile)
+	switch {
+	case err == nil:
+		id.pair = pair
+	case wait && errors.Is(err, fs.ErrNotExist):
+		id.checked, id.lastErr = time.Now(), err
+	default:
+		return nil, err
+	}
+	return id, nil
+}
+
+// get returns the current certificate and its generation.
+func (id *identity) get() (*tls.Certificate, int, error) {
+	id.mu.Lock()
+	pair := id.pair
+	if pair == nil {
+		if now := time.Now(); now.Sub(id.checked) >= statEvery {
+			id.checked = now
+			id.pair, id.lastErr = loadKeyPair(id.certFile, id.keyFile)
+			pair = id.pair
+		}
+	}
+	err := id.lastErr
+	id.mu.Unlock()
+	if pair == nil {
+		return nil, 0, &noIdentityError{keyFile: id.keyFile, err: err}
+	}
+	cert, gen := pair.get()
+	return cert, gen, nil
+}
+
+// ready reports whether the identity has been loaded.
+func (id *identity) ready() bool {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return id.pair != nil
+}
+
+// noIdentityError is a fetch before the identity files exist.
+type noIdentityError struct {
+	keyFile string
+	err     error
+}
+
+func (e *noIdentityError) Error() string {
+	return "no identity yet: waiting for " + e.keyFile + ": " + e.err.Error()
+}
+
+func (e *noIdentityError) Unwrap() error { return e.err }
+
+// Outcome classifies the error for status records.
+func (e *noIdentityError) Outcome() string { return "NO_IDENTITY" }

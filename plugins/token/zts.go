@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,13 +33,13 @@ const (
 // maxResponse bounds what is read of a ZTS answer.
 const maxResponse = 1 << 20
 
-// ztsClient speaks ZTS's two token calls over mTLS (reference section 7):
-// GET /domain/{d}/token and POST /oauth2/token.
+// ztsClient speaks ZTS's two token calls over mTLS: GET /domain/{d}/token
+// (role tokens) and POST /oauth2/token (access tokens).
 type ztsClient struct {
 	base      string // endpoint without a trailing slash
 	client    *http.Client
 	transport *http.Transport
-	identity  *watched[*tls.Certificate]
+	identity  *identity
 	metrics   *metrics
 
 	// identityGen is the identity generation the pooled connections were
@@ -48,15 +47,22 @@ type ztsClient struct {
 	identityGen atomic.Int64
 }
 
-func newZTSClient(c *Config, m *metrics) (*ztsClient, error) {
-	identity, err := loadKeyPair(c.CertFile, c.KeyFile)
+// newZTSClient builds the ZTS client. With waitForIdentity (refresh mode)
+// an identity whose files do not exist yet is waited for: the cert
+// provider writes them once ZTS answers it, and until then every fetch
+// fails with a noIdentityError.
+func newZTSClient(c *Config, m *metrics, waitForIdentity bool) (*ztsClient, error) {
+	identity, err := newIdentity(c.CertFile, c.KeyFile, waitForIdentity)
 	if err != nil {
 		return nil, fmt.Errorf("loading the identity to authenticate to ZTS with: %w", err)
 	}
 	tlsCfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			cert, _ := identity.get()
+			cert, _, err := identity.get()
+			if err != nil {
+				return &tls.Certificate{}, nil // no certificate: ZTS refuses the call
+			}
 			return cert, nil
 		},
 	}
@@ -92,12 +98,17 @@ func newZTSClient(c *Config, m *metrics) (*ztsClient, error) {
 }
 
 // checkIdentity drops pooled connections once the identity files changed,
-// so that the next calls authenticate with the new certificate.
-func (c *ztsClient) checkIdentity() {
-	_, gen := c.identity.get()
+// so that the next calls authenticate with the new certificate. It fails
+// while there is no identity yet.
+func (c *ztsClient) checkIdentity() error {
+	_, gen, err := c.identity.get()
+	if err != nil {
+		return err
+	}
 	if g := int64(gen); c.identityGen.Swap(g) != g {
 		c.transport.CloseIdleConnections()
 	}
+	return nil
 }
 
 func (c *ztsClient) close() { c.transport.CloseIdleConnections() }
@@ -143,6 +154,14 @@ func (c *ztsClient) roleToken(ctx context.Context, k Key) (*Token, error) {
 	if err := checkToken(opRoleToken, resp.Token, expiry, fetched); err != nil {
 		return nil, err
 	}
+	e, err := checkRoleToken(resp.Token, k.Domain)
+	if err != nil {
+		return nil, &badResponseError{op: opRoleToken, reason: err.Error()}
+	}
+	// The token's own e= is what verifiers check.
+	if e.Before(expiry) {
+		expiry = e
+	}
 	return newToken(roleToken, resp.Token, "", expiry, fetched), nil
 }
 
@@ -177,11 +196,13 @@ func (c *ztsClient) accessToken(ctx context.Context, k Key) (*Token, error) {
 	if err := c.do(req, opAccessToken, &resp); err != nil {
 		return nil, err
 	}
-	// The JWT's exp is what verifiers check; expires_in only if it has
-	// none.
-	expiry, ok := jwtExpiry(resp.AccessToken)
-	if !ok && resp.ExpiresIn > 0 {
-		expiry = fetched.Add(time.Duration(resp.ExpiresIn) * time.Second)
+	if resp.AccessToken == "" {
+		return nil, &badResponseError{op: opAccessToken, reason: "empty token"}
+	}
+	// The JWT's exp is what verifiers check.
+	expiry, err := jwtExpiry(resp.AccessToken)
+	if err != nil {
+		return nil, &badResponseError{op: opAccessToken, reason: "an access token that is not a JWT with an exp: " + err.Error()}
 	}
 	if err := checkToken(opAccessToken, resp.AccessToken, expiry, fetched); err != nil {
 		return nil, err
@@ -191,7 +212,9 @@ func (c *ztsClient) accessToken(ctx context.Context, k Key) (*Token, error) {
 
 // do sends req and decodes a 200 answer into v.
 func (c *ztsClient) do(req *http.Request, op string, v any) error {
-	c.checkIdentity()
+	if err := c.checkIdentity(); err != nil {
+		return err
+	}
 	req.Header.Set("User-Agent", "sia-plugin-token")
 	start := time.Now()
 	resp, err := c.client.Do(req)
@@ -238,30 +261,6 @@ func checkToken(op, raw string, expiry, now time.Time) error {
 	return nil
 }
 
-// jwtExpiry reads the exp claim of a JWT without verifying it: the agent is
-// not the token's audience, it only needs to know when to refresh.
-func jwtExpiry(jwt string) (time.Time, bool) {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return time.Time{}, false
-	}
-	var claims struct {
-		Exp json.Number `json:"exp"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return time.Time{}, false
-	}
-	exp, err := claims.Exp.Float64()
-	if err != nil || exp <= 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(exp), 0), true
-}
-
 // ztsError is an answer from ZTS other than success. Message is ZTS's, for
 // logs: clients are told only what the status means.
 type ztsError struct {
@@ -305,3 +304,31 @@ type badResponseError struct {
 
 func (e *badResponseError) Error() string   { return "ZTS answered " + e.op + " with " + e.reason }
 func (e *badResponseError) Outcome() string { return "MALFORMED_RESPONSE" }
+
+// lateTokenError is a token with less than the expiry margin left: ZTS
+// delivered it too late, or it aged while the request waited for another.
+type lateTokenError struct {
+	op     string
+	expiry time.Time
+	margin time.Duration
+}
+
+func (e *lateTokenError) Error() string {
+	return fmt.Sprintf("the %s expires at %s, within the expiry margin (%v)", e.op, e.expiry.UTC().Format(time.RFC3339), e.margin)
+}
+
+// Outcome classifies the error for status records.
+func (e *lateTokenError) Outcome() string { return "MALFORMED_RESPONSE" }
+
+// tooManyMissesError is a cache miss beyond the on-demand rate.
+type tooManyMissesError struct {
+	rate  float64
+	burst int
+}
+
+func (e *tooManyMissesError) Error() string {
+	return fmt.Sprintf("on-demand fetches beyond cache.miss_rate (%g per second, bursts of %d)", e.rate, e.burst)
+}
+
+// Outcome classifies the error for status records.
+func (e *tooManyMissesError) Outcome() string { return "RATE_LIMITED" }
