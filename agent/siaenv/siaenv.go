@@ -176,6 +176,9 @@ func Convert(env map[string]string, opts Options) *Result {
 
 // header is the comment atop the pipeline: where it came from and how to
 // run it.
+// minTokenLifetime is the token provider's default cache.min_token_lifetime.
+const minTokenLifetime = time.Minute
+
 func (c *converter) header(r *Result) string {
 	var b strings.Builder
 	b.WriteString("Converted from k8s-athenz-sia's environment by `sia-agent convert`; each value's\n")
@@ -711,10 +714,14 @@ func (c *converter) token(id identity) (*object, time.Duration) {
 		c.note("TOKEN_REFRESH_INTERVAL", "tokens are refreshed ahead of their own expiry (refresh.min_remaining), not at a fixed interval")
 	}
 	if d, ok := c.duration("TOKEN_EXPIRY"); ok && d != 0 {
-		if d%time.Second != 0 {
+		switch {
+		case d%time.Second != 0:
 			c.invalid("TOKEN_EXPIRY", "%v is not whole seconds", d)
+		case d < minTokenLifetime:
+			c.unsupported("TOKEN_EXPIRY", "%v is shorter than the token provider caches (cache.min_token_lifetime, %v): every token would be fetched again at once; the pipeline leaves the lifetime to ZTS; set token_expiry to at least %v", d, minTokenLifetime, minTokenLifetime)
+		default:
+			cfg.str("token_expiry", sdk.Duration(d).String(), "TOKEN_EXPIRY")
 		}
-		cfg.str("token_expiry", sdk.Duration(d).String(), "TOKEN_EXPIRY")
 	}
 	targets := c.targets()
 	if len(targets) > 0 {

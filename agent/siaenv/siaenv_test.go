@@ -519,6 +519,11 @@ var cases = []testCase{
 		findings: []string{"note SERVICEACCOUNT", "note TOKEN_TYPE", "note TOKEN_SERVER_ADDR", "note USE_TOKEN_SERVER"},
 	},
 	{
+		name:     "token expiry below the shortest lifetime worth caching",
+		env:      with(register, "TOKEN_SERVER_ADDR", "127.0.0.1:8880", "TOKEN_SERVER_REST_API", "true", "TOKEN_EXPIRY", "30s"),
+		findings: []string{"note SERVICEACCOUNT", "unsupported TOKEN_EXPIRY"},
+	},
+	{
 		name:     "token settings without a server or files",
 		env:      with(register, "TOKEN_EXPIRY", "10m", "ROLE_AUTH_HEADER", "X"),
 		want:     map[string]any{"token": absent},
