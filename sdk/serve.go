@@ -2,8 +2,10 @@ package sdk
 
 import (
 	"context"
+	"crypto/tls"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/sia-agent/sia-agent/sdk/fault"
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
 // Serve runs p as a plugin of sia-agent and returns when the agent is done
@@ -47,8 +50,24 @@ func Serve(p Provider) {
 		HandshakeConfig:  Handshake(),
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {PluginName: &grpcPlugin{srv: srv}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
+		TLSProvider:      channelTLS(),
 		Logger:           pluginLogger,
 	})
+}
+
+// channelTLS returns the plugin's end of the channel the agent made for
+// this launch (see pluginpb.Channel), read from the descriptor the agent
+// names; nil, leaving go-plugin to its defaults, when run otherwise.
+func channelTLS() func() (*tls.Config, error) {
+	fd, err := strconv.Atoi(os.Getenv(pluginpb.EnvChannelFD))
+	if err != nil || fd < 3 {
+		return nil
+	}
+	return func() (*tls.Config, error) {
+		f := os.NewFile(uintptr(fd), "channel keys")
+		defer f.Close()
+		return pluginpb.ReadPluginConfig(f)
+	}
 }
 
 // exitWithParent shuts the provider down and exits once the agent is gone,

@@ -38,9 +38,10 @@ func (e *ChecksumError) Error() string {
 
 // Spec says what to launch.
 type Spec struct {
-	Name   string // the provider's name
-	Path   string // the plugin binary
-	SHA256 string // pinned digest, lower-case hex; "" when not pinned
+	Name   string   // the provider's name
+	Path   string   // the plugin binary
+	Args   []string // its arguments: which provider, for the agent's own binary
+	SHA256 string   // pinned digest, lower-case hex; "" when not pinned
 }
 
 // Options are shared by every launch.
@@ -100,6 +101,10 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
+	channel, err := pluginpb.NewChannel()
+	if err != nil {
+		return nil, fmt.Errorf("launching plugin %s: %w", spec.Path, err)
+	}
 	var sockets *plugin.UnixSocketConfig
 	if opts.SocketDir != "" {
 		sockets = &plugin.UnixSocketConfig{TempDir: opts.SocketDir}
@@ -109,13 +114,15 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: &hostPlugin{p: p}}},
 		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
 			cmd.Env = append(cmd.Env, opts.Env...)
-			r, err := newProcRunner(spec.Path, cmd)
+			r, err := newProcRunner(spec.Path, spec.Args, cmd, channel)
 			p.proc = r
 			launching <- r
 			return r, err
 		},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		// The channel's own keys, not go-plugin's AutoMTLS (see
+		// pluginpb.Channel).
+		TLSConfig:        channel.HostConfig(),
 		StartTimeout:     timeout,
 		UnixSocketConfig: sockets,
 		// go-plugin's own log lines are noise to an operator; plugin output

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-plugin/runner"
+
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
 // procRunner starts a plugin in its own process group, tied to the agent's
@@ -24,32 +26,63 @@ type procRunner struct {
 	exited  chan struct{}
 	mu      sync.Mutex
 	exitErr error
-	killed  bool // Kill came first: the process must not start
+	killed  bool     // Kill came first: the process must not start
+	keys    *os.File // the read end of the channel keys' pipe, until Start
 }
 
 var _ runner.Runner = (*procRunner)(nil)
 
-// newProcRunner prepares path to run with the environment go-plugin built
-// in spec.
-func newProcRunner(path string, spec *exec.Cmd) (*procRunner, error) {
-	cmd := exec.Command(path)
-	cmd.Env = spec.Env
+// newProcRunner prepares path to run with args, the environment go-plugin
+// built in spec, and the keys of channel on a pipe of its own.
+func newProcRunner(path string, args []string, spec *exec.Cmd, channel *pluginpb.Channel) (*procRunner, error) {
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(spec.Env, fmt.Sprintf("%s=%d", pluginpb.EnvChannelFD, pluginpb.ChannelFD))
 	cmd.Stdin = nil // a plugin reads nothing from the agent's terminal
 	cmd.SysProcAttr = sysProcAttr()
+	keys, err := channelPipe(channel)
+	if err != nil {
+		return nil, err
+	}
+	cmd.ExtraFiles = []*os.File{keys} // descriptor pluginpb.ChannelFD
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		keys.Close()
 		return nil, err
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
+		keys.Close()
 		return nil, err
 	}
-	return &procRunner{cmd: cmd, stdout: stdout, stderr: stderr, exited: make(chan struct{})}, nil
+	return &procRunner{cmd: cmd, stdout: stdout, stderr: stderr, keys: keys, exited: make(chan struct{})}, nil
+}
+
+// channelPipe returns the read end of a pipe that holds the plugin's
+// channel keys. They fit in the pipe's buffer, so they are written before
+// the plugin starts; the write end is closed then, and only the plugin
+// process inherits the read end.
+func channelPipe(channel *pluginpb.Channel) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("making the pipe for the plugin's channel keys: %w", err)
+	}
+	err = channel.WritePlugin(w)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 func (r *procRunner) Start(context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The plugin holds the read end from here on; the agent's copy would
+	// keep the pipe open for nothing.
+	defer r.keys.Close()
 	if r.killed {
 		return errors.New("the launch was cancelled")
 	}
