@@ -27,6 +27,7 @@ import (
 
 	"github.com/sia-agent/sia-agent/agent/pipeline"
 	"github.com/sia-agent/sia-agent/internal/e2e"
+	"github.com/sia-agent/sia-agent/plugins/builtin"
 )
 
 // root is a scratch copy of the repository's layout: the binaries in
@@ -41,8 +42,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	err = e2e.Build(filepath.Join(dir, "bin"), "sia-agent", "sia-plugin-cert", "sia-plugin-token",
-		"sia-plugin-metrics", "sia-plugin-health")
+	err = e2e.Build(filepath.Join(dir, "bin"), "sia-agent")
 	if err == nil {
 		err = e2e.Build(filepath.Join(dir, "bin", "test"), "sia-plugin-test")
 	}
@@ -366,6 +366,7 @@ func shutdownBudget(t *testing.T, file, profile string, env map[string]string) t
 	p, err := pipeline.Load(file, pipeline.Options{
 		Profile:          profile,
 		DefaultPluginDir: filepath.Join(root, "bin"),
+		Builtins:         builtin.Names(),
 		Lookup:           func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 	})
 	if err != nil {

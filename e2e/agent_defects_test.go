@@ -80,7 +80,7 @@ func TestUnresponsivePluginIsTreatedAsCrashed(t *testing.T) {
 	for _, name := range seedOrder[:3] {
 		fmt.Fprintf(&b, "  - name: %s\n    plugin: sia-plugin-test\n", name)
 	}
-	b.WriteString("  - name: healthcheck\n    plugin: sia-plugin-health\n    config:\n      address: 127.0.0.1:0\n")
+	b.WriteString("  - name: healthcheck\n    plugin: health\n    config:\n      address: 127.0.0.1:0\n")
 	file := pipelineWith(t, "  ping_interval: 200ms\n  unresponsive_timeout: 3s\n", b.String())
 	p := runAgent(t, file, nil)
 	token := providerPid(t, p, "token")

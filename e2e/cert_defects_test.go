@@ -34,7 +34,7 @@ var kills = flag.Int("kills", 50, "kill -9 iterations of TestRolePairNeverMismat
 // certOnlyPipeline is a pipeline of the cert provider alone with cfg.
 func certOnlyPipeline(t *testing.T, cfg string) string {
 	t.Helper()
-	return pipeline(t, "providers:\n  - name: certificate\n    plugin: sia-plugin-cert\n    config:\n"+indent(cfg, "      "))
+	return pipeline(t, "providers:\n  - name: certificate\n    plugin: cert\n    config:\n"+indent(cfg, "      "))
 }
 
 // ztsRecords is how many instances zts-dev has registered.

@@ -73,7 +73,7 @@ refresh:
 func certPipeline(t *testing.T, agentExtra, certConfig string, extra map[string]string) string {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("providers:\n  - name: certificate\n    plugin: sia-plugin-cert\n    config:\n")
+	b.WriteString("providers:\n  - name: certificate\n    plugin: cert\n    config:\n")
 	b.WriteString(indent(certConfig, "      "))
 	goroutines := map[string]string{
 		"token":       "[token server, token refresh timer, memory reporter]",
@@ -324,7 +324,7 @@ func TestCertKill9DuringRefreshes(t *testing.T) {
 	env := newCertEnv(t)
 	cfg := env.certConfig("[sia.demo:role.reader, sia.demo:role.writer, sia.demo:role.everyone, sia.demo:role.short-lived]",
 		"interval: 50ms\nmin_interval: 20ms\njitter: 0.5\nretry_initial: 20ms\nretry_max: 50ms\n")
-	file := pipeline(t, "providers:\n  - name: certificate\n    plugin: sia-plugin-cert\n    config:\n"+indent(cfg, "      "))
+	file := pipeline(t, "providers:\n  - name: certificate\n    plugin: cert\n    config:\n"+indent(cfg, "      "))
 	pairs := [][2]string{
 		{"service.cert.pem", "service.key.pem"},
 		{"rolecerts/sia.demo:role.reader.cert.pem", "service.key.pem"},
@@ -391,7 +391,7 @@ func TestCertRotationCrashIsRepaired(t *testing.T) {
 	env := newCertEnv(t)
 	cfg := strings.Replace(env.certConfig("[sia.demo:role.reader]", "interval: 20ms\nmin_interval: 20ms\n"),
 		"key:\n  type: ecdsa\n", "key:\n  type: ecdsa\n  rotate: true\n", 1)
-	file := pipeline(t, "providers:\n  - name: certificate\n    plugin: sia-plugin-cert\n    config:\n"+indent(cfg, "      "))
+	file := pipeline(t, "providers:\n  - name: certificate\n    plugin: cert\n    config:\n"+indent(cfg, "      "))
 
 	p := runAgent(t, file, nil)
 	p.WaitLog(t, certLine("Will refresh key["), waitLine)

@@ -33,8 +33,8 @@ func observedPipeline(t *testing.T, configs map[string]string) string {
 	providers := []struct{ name, plugin, config string }{
 		{"certificate", "sia-plugin-test", "goroutines: [cert refresh timer]"},
 		{"token", "sia-plugin-test", "goroutines: [token server, token refresh timer, memory reporter]"},
-		{"metrics", "sia-plugin-metrics", "address: 127.0.0.1:0"},
-		{"healthcheck", "sia-plugin-health", "address: 127.0.0.1:0"},
+		{"metrics", "metrics", "address: 127.0.0.1:0"},
+		{"healthcheck", "health", "address: 127.0.0.1:0"},
 	}
 	var b strings.Builder
 	b.WriteString("providers:\n")
@@ -264,7 +264,7 @@ func TestReadyzNamesAProviderNotStarted(t *testing.T) {
 	t.Parallel()
 	body := `providers:
   - name: healthcheck
-    plugin: sia-plugin-health
+    plugin: health
     config: {address: "127.0.0.1:0"}
   - name: slow
     plugin: sia-plugin-test

@@ -33,12 +33,12 @@ refresh:
 		tokenTargets, t.TempDir(), indent(tokenRefresh, "  "))
 	var b strings.Builder
 	b.WriteString("providers:\n")
-	b.WriteString("  - name: certificate\n    plugin: sia-plugin-cert\n    config:\n")
+	b.WriteString("  - name: certificate\n    plugin: cert\n    config:\n")
 	b.WriteString(indent(env.certConfig(certTargets, certRefresh), "      "))
-	b.WriteString("  - name: token\n    plugin: sia-plugin-token\n    config:\n")
+	b.WriteString("  - name: token\n    plugin: token\n    config:\n")
 	b.WriteString(indent(token, "      "))
-	b.WriteString("  - name: metrics\n    plugin: sia-plugin-metrics\n    config: {address: \"127.0.0.1:0\"}\n")
-	b.WriteString("  - name: healthcheck\n    plugin: sia-plugin-health\n    config: {address: \"127.0.0.1:0\"}\n")
+	b.WriteString("  - name: metrics\n    plugin: metrics\n    config: {address: \"127.0.0.1:0\"}\n")
+	b.WriteString("  - name: healthcheck\n    plugin: health\n    config: {address: \"127.0.0.1:0\"}\n")
 	return pipeline(t, b.String())
 }
 

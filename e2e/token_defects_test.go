@@ -31,10 +31,10 @@ import (
 func defectsPipeline(t *testing.T, tokenConfig string) string {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("providers:\n  - name: token\n    plugin: sia-plugin-token\n    config:\n")
+	b.WriteString("providers:\n  - name: token\n    plugin: token\n    config:\n")
 	b.WriteString(indent(tokenConfig, "      "))
-	b.WriteString("  - name: metrics\n    plugin: sia-plugin-metrics\n    config: {address: \"127.0.0.1:0\"}\n")
-	b.WriteString("  - name: healthcheck\n    plugin: sia-plugin-health\n    config: {address: \"127.0.0.1:0\"}\n")
+	b.WriteString("  - name: metrics\n    plugin: metrics\n    config: {address: \"127.0.0.1:0\"}\n")
+	b.WriteString("  - name: healthcheck\n    plugin: health\n    config: {address: \"127.0.0.1:0\"}\n")
 	return pipeline(t, b.String())
 }
 
@@ -365,9 +365,9 @@ address: 127.0.0.1:0
 refresh: {retry: {initial: 100ms, max: 500ms, max_elapsed: 1h}}
 `, env.zts.URL, env.zts.CAFile, keyFile, env.path("service.cert.pem"))
 	var b strings.Builder
-	b.WriteString("providers:\n  - name: certificate\n    plugin: sia-plugin-cert\n    config:\n")
+	b.WriteString("providers:\n  - name: certificate\n    plugin: cert\n    config:\n")
 	b.WriteString(indent(env.certConfig("[]", refreshFastRetries), "      "))
-	b.WriteString("  - name: token\n    plugin: sia-plugin-token\n    config:\n")
+	b.WriteString("  - name: token\n    plugin: token\n    config:\n")
 	b.WriteString(indent(token, "      "))
 	p := runAgent(t, pipeline(t, b.String()), nil)
 	url := serverURL(t, p, "token", "token provider server")

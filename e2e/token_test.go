@@ -66,7 +66,7 @@ func tokenPipeline(t *testing.T, agentExtra, tokenConfig string, extra map[strin
 	b.WriteString("providers:\n")
 	for _, name := range seedOrder {
 		if name == "token" {
-			b.WriteString("  - name: token\n    plugin: sia-plugin-token\n    config:\n")
+			b.WriteString("  - name: token\n    plugin: token\n    config:\n")
 			b.WriteString(indent(tokenConfig, "      "))
 			continue
 		}

@@ -32,7 +32,7 @@ agent:
   plugin_dir: %s
 providers:
   - name: certificate
-    plugin: sia-plugin-cert
+    plugin: cert
     shutdown_timout: 10s
     config:
       endpoint: http://zts.example.com/zts/v1
@@ -45,10 +45,10 @@ providers:
       role_certs:
         targets: [sports:role.reader, sports.writers]
   - name: token
-    plugin: sia-plugin-token
+    plugin: token
     config: {endpoint: "${SIA_TEST_UNSET_ZTS}", key_file: /k, cert_file: /c}
   - name: metrics
-    plugin: sia-plugin-metrics
+    plugin: metrics
     config:
       adress: 127.0.0.1:9999
   - name: health
@@ -147,7 +147,7 @@ func TestValidatePluginThatCannotRun(t *testing.T) {
   - name: broken
     plugin: %s
   - name: metrics
-    plugin: sia-plugin-metrics
+    plugin: metrics
     config: {address: %q}
 `, notPlugin, tc.address))
 		code, lines := validate(t, nil, "--config", file)

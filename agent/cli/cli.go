@@ -25,18 +25,24 @@ const (
 // Version is set at build time with -ldflags "-X .../agent/cli.Version=...".
 var Version = "dev"
 
+// PluginCommand is the hidden command the agent runs its own executable
+// with to serve one of the providers built into it, as that provider's
+// plugin process: `sia-agent internal-plugin cert`.
+const PluginCommand = "internal-plugin"
+
 // Main runs the command line and returns the exit code. sigs must already
-// be receiving SIGINT and SIGTERM: main installs that first of all.
-func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
+// be receiving SIGINT, SIGTERM and SIGHUP: main installs that first of all.
+// builtins are the providers the executable serves with PluginCommand.
+func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []string) int {
 	if len(args) < 1 {
 		usage(stderr)
 		return ExitUsage
 	}
 	switch args[0] {
 	case "run":
-		return runCommand(args[1:], stderr, sigs)
+		return runCommand(args[1:], stderr, sigs, builtins)
 	case "validate":
-		return validateCommand(args[1:], stdout, stderr)
+		return validateCommand(args[1:], stdout, stderr, builtins)
 	case "convert":
 		return convertCommand(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
@@ -64,15 +70,16 @@ Exit codes: 0 normal shutdown, 1 start/init failed or a provider crashed,
 }
 
 type commonFlags struct {
-	config  string
-	profile string
-	mode    string
+	config   string
+	profile  string
+	mode     string
+	builtins []string // the providers built into the executable
 }
 
-func parseFlags(name string, args []string, stderr io.Writer, withMode bool) (*commonFlags, bool) {
+func parseFlags(name string, args []string, stderr io.Writer, withMode bool, builtins []string) (*commonFlags, bool) {
 	fs := flag.NewFlagSet("sia-agent "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var f commonFlags
+	f := commonFlags{builtins: builtins}
 	fs.StringVar(&f.config, "config", "", "pipeline `file` (YAML)")
 	fs.StringVar(&f.profile, "profile", "", "profile `name` to apply from the file's profiles")
 	if withMode {
@@ -94,6 +101,20 @@ func parseFlags(name string, args []string, stderr io.Writer, withMode bool) (*c
 		return nil, false
 	}
 	return &f, true
+}
+
+// self is the agent's own executable, as built-in providers are launched
+// from it: /proc/self/exe where there is one, which runs the very binary
+// the agent runs even when a package upgrade replaced the file since.
+func self() string {
+	if _, err := os.Stat("/proc/self/exe"); err == nil {
+		return "/proc/self/exe"
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return os.Args[0]
+	}
+	return exe
 }
 
 func goVersion() string {

@@ -35,7 +35,7 @@ func TestConvertCommand(t *testing.T) {
 			name:   "unsupported allowed",
 			args:   []string{"--env-file", "-", "--allow-unsupported"},
 			input:  base + "LOG_DIR=/var/log\n",
-			stdout: "plugin: sia-plugin-cert",
+			stdout: "plugin: cert",
 			stderr: []string{"unsupported: LOG_DIR:"},
 		},
 		{

@@ -60,7 +60,7 @@ func loadPipeline(f *commonFlags) (*pipeline.Pipeline, error) {
 // pipelineOptions are how run and validate load the pipeline: the same
 // loader, with the same bounds, for both.
 func pipelineOptions(f *commonFlags) pipeline.Options {
-	return pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir()}
+	return pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir(), Builtins: f.builtins}
 }
 
 // launch starts every enabled plugin of p in parallel and has each
@@ -125,7 +125,7 @@ func launchAll(ctx context.Context, file, logLevel string, providers []*pipeline
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			plug, err := pluginhost.Launch(ctx, pluginhost.Spec{Name: pr.Name, Path: pr.Path, SHA256: pr.SHA256},
+			plug, err := pluginhost.Launch(ctx, spec(pr),
 				pluginhost.Options{Logger: log, Env: env, LogSink: sink, SocketDir: socketDir})
 			if err != nil {
 				errs[i] = err
@@ -150,6 +150,15 @@ func launchAll(ctx context.Context, file, logLevel string, providers []*pipeline
 	}
 	wg.Wait()
 	return plugins, errs
+}
+
+// spec is what to launch for pr: its plugin binary, or the agent's own
+// executable serving the built-in provider it names.
+func spec(pr *pipeline.Provider) pluginhost.Spec {
+	if pr.Builtin != "" {
+		return pluginhost.Spec{Name: pr.Name, Path: self(), Args: []string{PluginCommand, pr.Builtin}, SHA256: pr.SHA256}
+	}
+	return pluginhost.Spec{Name: pr.Name, Path: pr.Path, SHA256: pr.SHA256}
 }
 
 // newLogger builds the agent's logger from the pipeline's settings.

@@ -24,8 +24,8 @@ import (
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
-func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
-	f, ok := parseFlags("run", args, stderr, true)
+func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal, builtins []string) int {
+	f, ok := parseFlags("run", args, stderr, true, builtins)
 	if !ok {
 		return ExitUsage
 	}
@@ -64,6 +64,9 @@ func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	l, code := launchUntilSignal(f, p, mode, log, store, run.Dir, sigs, stderr)
 	if l == nil {
 		return code
+	}
+	for _, n := range renameNotes(p) {
+		log.Warn(n)
 	}
 	log.Info("Loaded pipeline", "config", p.File, "profile", p.Profile, "mode", mode, "providers", len(l.plugins))
 

@@ -25,8 +25,8 @@ import (
 // those of the file and those of each plugin's config, even when the file
 // has problems (see salvage), each as file:line: key: message, and then
 // how many there are.
-func validateCommand(args []string, stdout, stderr io.Writer) int {
-	f, ok := parseFlags("validate", args, stderr, false)
+func validateCommand(args []string, stdout, stderr io.Writer, builtins []string) int {
+	f, ok := parseFlags("validate", args, stderr, false, builtins)
 	if !ok {
 		return ExitUsage
 	}
@@ -75,7 +75,23 @@ func validateCommand(args []string, stdout, stderr io.Writer) int {
 		return report(stderr, f, more, exitCode(failed))
 	}
 	printProviders(stdout, f, l)
+	for _, n := range renameNotes(p) {
+		fmt.Fprintln(stderr, "note: "+n)
+	}
 	return ExitOK
+}
+
+// renameNotes says which entries still name a first-party plugin binary
+// of earlier versions, and what to write instead.
+func renameNotes(p *pipeline.Pipeline) []string {
+	var notes []string
+	for _, pr := range p.Providers {
+		if pr.Renamed != "" {
+			notes = append(notes, fmt.Sprintf("%s:%d: providers.%s.plugin: %s is built into sia-agent now: write `plugin: %s`",
+				p.File, pr.Line, pr.Name, pr.Renamed, pr.Builtin))
+		}
+	}
+	return notes
 }
 
 // report prints every problem in the order of the file, and how many
@@ -98,7 +114,7 @@ func report(w io.Writer, f *commonFlags, problems strictyaml.Problems, code int)
 func validatePlugins(f *commonFlags, p *pipeline.Pipeline, skip []string, stderr io.Writer) (*loaded, strictyaml.Problems, []error) {
 	var providers []*pipeline.Provider
 	for _, pr := range p.Enabled() {
-		if pr.Path != "" {
+		if pr.Path != "" || pr.Builtin != "" {
 			providers = append(providers, pr)
 		}
 	}
@@ -150,6 +166,9 @@ func printProviders(w io.Writer, f *commonFlags, l *loaded) {
 		}
 		budget += pr.ShutdownTimeout
 		plugin := pr.Path
+		if pr.Builtin != "" {
+			plugin = pr.Builtin + " (built in)"
+		}
 		if pr.SHA256 != "" {
 			plugin += " (sha256 pinned)"
 		}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,9 +66,15 @@ type Agent struct {
 
 // Provider is one entry of the pipeline.
 type Provider struct {
-	Name            string
-	Plugin          string // as written in the file
-	Path            string // the resolved plugin binary
+	Name   string
+	Plugin string // as written in the file
+	Path   string // the resolved plugin binary; "" for a built-in provider
+	// Builtin names the first-party provider built into the agent's own
+	// executable that runs this entry; "" for a plugin binary.
+	Builtin string
+	// Renamed is the name of a first-party plugin binary of earlier
+	// versions (sia-plugin-cert) that the entry still uses; "" if none.
+	Renamed         string
 	SHA256          string // lower-case hex, or "" when not pinned
 	Enabled         bool
 	ShutdownTimeout time.Duration
@@ -135,6 +142,26 @@ type Options struct {
 	// DefaultPluginDir resolves bare plugin names when the file sets no
 	// plugin_dir; the agent passes its own binary's directory.
 	DefaultPluginDir string
+	// Builtins are the providers built into the agent's executable
+	// (cert, token, ...): a bare plugin name among them needs no binary.
+	Builtins []string
+}
+
+// legacyPrefix began the names of the first-party plugin binaries before
+// they were built into the agent.
+const legacyPrefix = "sia-plugin-"
+
+// builtin returns the built-in provider a plugin name stands for, and the
+// earlier binary name it was written as, if any.
+func (o Options) builtin(plugin string) (name, renamed string) {
+	name, legacy := strings.CutPrefix(plugin, legacyPrefix)
+	if !slices.Contains(o.Builtins, name) {
+		return "", ""
+	}
+	if legacy {
+		renamed = plugin
+	}
+	return name, renamed
 }
 
 // Load reads and validates the pipeline file at path.
@@ -394,7 +421,10 @@ func (v *validator) build(shape fileShape, abs string, opts Options) *Pipeline {
 		}
 		key := fmt.Sprintf("providers[%d].plugin", i)
 		if pr.Plugin == "" {
-			v.errorf(fmt.Sprintf("providers[%d]", i), "missing plugin: name the plugin binary, e.g. `plugin: sia-plugin-cert`")
+			v.errorf(fmt.Sprintf("providers[%d]", i), "missing plugin: name a built-in provider, e.g. `plugin: cert`, or a plugin binary")
+			continue
+		}
+		if pr.Builtin, pr.Renamed = opts.builtin(pr.Plugin); pr.Builtin != "" {
 			continue
 		}
 		path, err := resolvePlugin(pr.Plugin, dir, pluginDir)

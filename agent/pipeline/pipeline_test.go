@@ -504,7 +504,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name:  "missing plugin",
 			text:  header + "providers:\n  - name: a\n",
-			wants: []string{"p.yaml:5: providers[0]: missing plugin: name the plugin binary, e.g. `plugin: sia-plugin-cert`"},
+			wants: []string{"p.yaml:5: providers[0]: missing plugin: name a built-in provider, e.g. `plugin: cert`, or a plugin binary"},
 		},
 		{
 			name:  "plugin not found",

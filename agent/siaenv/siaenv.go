@@ -139,19 +139,19 @@ func Convert(env map[string]string, opts Options) *Result {
 		r.ShutdownBudget += shutdown
 	}
 	id, cert := c.certificate()
-	add(certName, "sia-plugin-cert", defaultShutdownTimeout, cert)
+	add(certName, "cert", defaultShutdownTimeout, cert)
 	token, shutdown := c.token(id)
 	if token != nil {
-		add(tokenName, "sia-plugin-token", shutdown, token)
+		add(tokenName, "token", shutdown, token)
 	}
 	if c.get("ENDPOINT") == "" && (id.register || id.roleCertDir != "" || token != nil) {
 		c.invalid("ENDPOINT", "required: the ZTS URL, e.g. https://zts.example.com:4443/zts/v1")
 	}
 	if metrics := c.metrics(id); metrics != nil {
-		add(metricName, "sia-plugin-metrics", defaultShutdownTimeout, metrics)
+		add(metricName, "metrics", defaultShutdownTimeout, metrics)
 	}
 	if health := c.health(); health != nil {
-		add(healthName, "sia-plugin-health", defaultShutdownTimeout, health)
+		add(healthName, "health", defaultShutdownTimeout, health)
 	}
 	c.unsupportedFeatures()
 	c.leftovers(opts.ReportUnknown)

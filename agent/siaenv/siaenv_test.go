@@ -82,7 +82,7 @@ var cases = []testCase{
 		want: map[string]any{
 			"agent.log_level":                  "info",
 			"agent.shutdown_timeout":           "10s",
-			"certificate.plugin":               "sia-plugin-cert",
+			"certificate.plugin":               "cert",
 			"certificate.config.identity.mode": "existing",
 			"certificate.config.files.key":     "/var/run/athenz/service.key.pem",
 			"certificate.config.files.cert":    "/var/run/athenz/service.cert.pem",
@@ -372,7 +372,7 @@ var cases = []testCase{
 			"SERVER_CA_CERT", "/etc/ssl/athenz-ca.pem",
 		),
 		want: map[string]any{
-			"token.plugin":                         "sia-plugin-token",
+			"token.plugin":                         "token",
 			"token.shutdown_timeout":               "17s",
 			"token.config.endpoint":                "https://zts.example.com:4443/zts/v1",
 			"token.config.ca_file":                 "/etc/ssl/athenz-ca.pem",
@@ -538,7 +538,7 @@ var cases = []testCase{
 			"ROLECERT_DIR", "/var/run/athenz/rolecerts",
 		),
 		want: map[string]any{
-			"metrics.plugin":         "sia-plugin-metrics",
+			"metrics.plugin":         "metrics",
 			"metrics.config.address": ":9999",
 			"metrics.config.x509_files": []any{"/var/run/athenz/service.cert.pem", "/var/run/athenz/ca.cert.pem",
 				"/var/run/athenz/rolecerts/*.cert.pem"},
@@ -550,7 +550,7 @@ var cases = []testCase{
 		name: "health",
 		env:  with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "/healthz"),
 		want: map[string]any{
-			"healthcheck.plugin":         "sia-plugin-health",
+			"healthcheck.plugin":         "health",
 			"healthcheck.config.address": ":9998",
 		},
 		findings: []string{"note SERVICEACCOUNT"},
@@ -754,7 +754,7 @@ func lookup(doc map[string]any, path string) (any, bool) {
 // in-process.
 func fakePlugins(t *testing.T) string {
 	dir := t.TempDir()
-	for _, name := range []string{"sia-plugin-cert", "sia-plugin-token", "sia-plugin-metrics", "sia-plugin-health"} {
+	for _, name := range []string{"cert", "token", "metrics", "health"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -777,13 +777,13 @@ func validate(t *testing.T, pluginDir string, text []byte, env map[string]string
 	for _, pr := range p.Enabled() {
 		var prov sdk.Provider
 		switch pr.Plugin {
-		case "sia-plugin-cert":
+		case "cert":
 			prov = cert.New()
-		case "sia-plugin-token":
+		case "token":
 			prov = &token.Provider{}
-		case "sia-plugin-metrics":
+		case "metrics":
 			prov = &metrics.Provider{}
-		case "sia-plugin-health":
+		case "health":
 			prov = &health.Provider{}
 		default:
 			t.Fatalf("unexpected plugin %q", pr.Plugin)
