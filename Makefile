@@ -48,7 +48,10 @@ stress:
 
 # Benchmarks; figures and how to read them are in docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./bench/
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	$(GO) test -run '^$$' -bench 'Lifecycle|Startup|StartShutdown' -benchtime 20x ./bench/
+	$(GO) test -run '^$$' -bench 'Memory' -benchtime 5x ./bench/
+	$(GO) test -run '^$$' -bench 'TokenServerUnderLoad' -benchtime 1x ./bench/
 	$(GO) test -run '^$$' -bench TokenServer -benchtime 1x ./plugins/token/
 	$(GO) test -run '^$$' -bench BenchmarkIssuance -benchtime 3s ./ztsdev/
 

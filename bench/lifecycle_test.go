@@ -49,7 +49,8 @@ func buildRelease(dir string) error {
 	}
 	// The release build flags of the Makefile.
 	cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w",
-		"-o", dir+"/", "./cmd/sia-agent", "./internal/cmd/sia-plugin-test", "./bench/grpcidle", "./bench/pluginfloor")
+		"-o", dir+"/", "./cmd/sia-agent", "./cmd/zts-dev", "./internal/cmd/sia-plugin-test",
+		"./bench/grpcidle", "./bench/pluginfloor", "./bench/floorhost", "./bench/limitserver")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building: %w\n%s", err, out)
