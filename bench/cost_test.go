@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sia-agent/sia-agent/agent/pluginhost"
 	"github.com/sia-agent/sia-agent/internal/e2e"
 )
 
@@ -315,35 +319,23 @@ func BenchmarkMemory(b *testing.B) {
 // startArgv is start with the command line given.
 func (d *demo) startArgv(b *testing.B, argv []string) *agent {
 	b.Helper()
-	p := e2e.Start(b, argv[0], nil, argv[1:]...)
+	p := e2e.Start(b, argv[0], strings.Fields(os.Getenv("SIA_BENCH_ENV")), argv[1:]...)
 	return d.await(b, p)
 }
 
-// floorAnon is the anonymous memory of one idle bare go-plugin plugin,
-// launched and dispensed by floorhost.
+// floorAnon is the anonymous memory of one idle bare go-plugin plugin
+// (pluginfloor), launched by the agent's own launcher: the same handshake
+// and channel as a first-party plugin, and nothing behind them.
 func floorAnon(b *testing.B) float64 {
 	b.Helper()
-	cmd := exec.Command(filepath.Join(bins, "floorhost"), "-n", "1", filepath.Join(bins, "pluginfloor"))
-	in, err := cmd.StdinPipe()
+	p, err := pluginhost.Launch(context.Background(), pluginhost.Spec{Name: "floor", Path: filepath.Join(bins, "pluginfloor")},
+		pluginhost.Options{Logger: hclog.NewNullLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { in.Close(); _ = cmd.Wait() }()
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
-		b.Fatalf("floorhost: %q, %v", line, err)
-	}
-	children, err := e2e.Children(cmd.Process.Pid)
-	if err != nil || len(children) != 1 {
-		b.Fatalf("floorhost's plugin: %v, %v", children, err)
-	}
-	return memOf(children[0]).anon
+	defer p.Kill()
+	pid, _ := strconv.Atoi(p.Pid())
+	return memOf(pid).anon
 }
 
 // BenchmarkTokenServerUnderLoad drives the demo agent's token server and

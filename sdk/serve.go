@@ -2,15 +2,14 @@ package sdk
 
 import (
 	"context"
-	"crypto/tls"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/sia-agent/sia-agent/sdk/fault"
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
@@ -49,26 +48,22 @@ func Serve(p Provider) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake(),
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {PluginName: &grpcPlugin{srv: srv}}},
-		GRPCServer:       plugin.DefaultGRPCServer,
-		TLSProvider:      channelTLS(),
+		GRPCServer:       grpcServer,
+		TLSProvider:      pluginpb.ChannelTLS(),
 		Logger:           pluginLogger,
 	})
 }
 
-// channelTLS returns the plugin's end of the channel the agent made for
-// this launch (see pluginpb.Channel), read from the descriptor the agent
-// names; nil, leaving go-plugin to its defaults, when run otherwise.
-func channelTLS() func() (*tls.Config, error) {
-	fd, err := strconv.Atoi(os.Getenv(pluginpb.EnvChannelFD))
-	if err != nil || fd < 3 {
-		return nil
-	}
-	return func() (*tls.Config, error) {
-		f := os.NewFile(uintptr(fd), "channel keys")
-		defer f.Close()
-		return pluginpb.ReadPluginConfig(f)
-	}
+// grpcServer is the plugin's gRPC server. Its connections are one to the
+// agent, carrying small messages: buffers of gRPC's default 32 KiB each
+// way are most of an idle plugin's heap.
+func grpcServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts, grpc.ReadBufferSize(connBuffer), grpc.WriteBufferSize(connBuffer))...)
 }
+
+// connBuffer is the read and write buffer of a plugin's gRPC connections.
+const connBuffer = 4 << 10
+
 
 // exitWithParent shuts the provider down and exits once the agent is gone,
 // so that no plugin outlives it. On Linux the agent also sets a parent-death

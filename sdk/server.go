@@ -30,6 +30,8 @@ type server struct {
 	rules    fault.Rules
 	broker   *plugin.GRPCBroker
 	registry *prometheus.Registry
+	// processMetrics registers the Go and process collectors once.
+	processMetrics sync.Once
 	signals  fault.Signals
 
 	initCtx, runCtx       context.Context
@@ -46,7 +48,6 @@ type server struct {
 
 func newServer(p Provider, logger hclog.Logger, rules fault.Rules, logSync *logSync) *server {
 	s := &server{provider: p, logger: logger, rules: rules, registry: prometheus.NewRegistry(), logSync: logSync}
-	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.initCtx, s.cancelInit = context.WithCancelCause(context.Background())
 	s.runCtx, s.cancelRun = context.WithCancelCause(context.Background())
 	return s
@@ -89,7 +90,7 @@ func (s *server) Init(_ context.Context, req *pluginpb.InitRequest) (*pluginpb.I
 		return nil, err
 	}
 	if id := req.GetHostBrokerId(); id != 0 && s.broker != nil {
-		conn, err := s.broker.Dial(id)
+		conn, err := s.broker.DialWithOptions(id, grpc.WithReadBufferSize(connBuffer), grpc.WithWriteBufferSize(connBuffer))
 		if err != nil {
 			return nil, fmt.Errorf("dialing the agent's host service: %w", err)
 		}
@@ -149,6 +150,12 @@ func (s *server) shutdown(ctx context.Context) error {
 }
 
 func (s *server) Gather(context.Context, *pluginpb.GatherRequest) (*pluginpb.GatherResponse, error) {
+	// The Go and process collectors hold a description of every runtime
+	// metric: made at the first scrape, they cost nothing to a pipeline
+	// whose metrics nobody reads.
+	s.processMetrics.Do(func() {
+		s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	})
 	families, err := s.registry.Gather()
 	if err != nil {
 		return nil, fmt.Errorf("gathering metrics: %w", err)

@@ -68,6 +68,12 @@ const logSyncTimeout = time.Second
 // before its process group is killed.
 const killGrace = 500 * time.Millisecond
 
+// connBuffer is the read and write buffer of the agent's gRPC connections
+// to a plugin: they carry small messages, and gRPC's default of 32 KiB
+// each way, times two connections per plugin, is most of what the agent
+// holds per plugin.
+const connBuffer = 4 << 10
+
 // maxRemoteError bounds an error message a plugin returns, as the agent
 // logs and records it.
 const maxRemoteError = 4 << 10
@@ -125,6 +131,7 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 		TLSConfig:        channel.HostConfig(),
 		StartTimeout:     timeout,
 		UnixSocketConfig: sockets,
+		GRPCDialOptions:  []grpc.DialOption{grpc.WithReadBufferSize(connBuffer), grpc.WithWriteBufferSize(connBuffer)},
 		// go-plugin's own log lines are noise to an operator; plugin output
 		// is parsed and re-logged by logs.
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
@@ -210,7 +217,7 @@ func (p *Plugin) Init(ctx context.Context, host pluginpb.HostServer) error {
 	if host != nil {
 		id = p.broker.NextId()
 		go p.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
-			s := grpc.NewServer(opts...)
+			s := grpc.NewServer(append(opts, grpc.ReadBufferSize(connBuffer), grpc.WriteBufferSize(connBuffer))...)
 			pluginpb.RegisterHostServer(s, host)
 			return s
 		})

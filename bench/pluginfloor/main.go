@@ -35,5 +35,6 @@ func main() {
 		HandshakeConfig:  sdk.Handshake(),
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: grpcPlugin{}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
+		TLSProvider:      pluginpb.ChannelTLS(), // the agent's channel, when it launches it
 	})
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"os"
+	"strconv"
 	"time"
 )
 
@@ -103,6 +105,22 @@ func ReadPluginConfig(r io.Reader) (*tls.Config, error) {
 	}
 	own := tls.Certificate{Certificate: [][]byte{blocks[1].Bytes}, PrivateKey: key}
 	return config(own, blocks[2].Bytes), nil
+}
+
+// ChannelTLS returns, for go-plugin's ServeConfig.TLSProvider, the
+// plugin's end of the channel the agent made for this launch, read from
+// the descriptor the agent names; nil, leaving go-plugin to its defaults,
+// when the plugin was not launched by the agent.
+func ChannelTLS() func() (*tls.Config, error) {
+	fd, err := strconv.Atoi(os.Getenv(EnvChannelFD))
+	if err != nil || fd < ChannelFD {
+		return nil
+	}
+	return func() (*tls.Config, error) {
+		f := os.NewFile(uintptr(fd), "channel keys")
+		defer f.Close()
+		return ReadPluginConfig(f)
+	}
 }
 
 // config presents own and trusts peer alone, in either role.
