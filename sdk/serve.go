@@ -64,7 +64,6 @@ func grpcServer(opts []grpc.ServerOption) *grpc.Server {
 // connBuffer is the read and write buffer of a plugin's gRPC connections.
 const connBuffer = 4 << 10
 
-
 // exitWithParent shuts the provider down and exits once the agent is gone,
 // so that no plugin outlives it. On Linux the agent also sets a parent-death
 // signal; this catches the rest (another OS, a lost signal).

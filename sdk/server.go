@@ -32,7 +32,7 @@ type server struct {
 	registry *prometheus.Registry
 	// processMetrics registers the Go and process collectors once.
 	processMetrics sync.Once
-	signals  fault.Signals
+	signals        fault.Signals
 
 	initCtx, runCtx       context.Context
 	cancelInit, cancelRun context.CancelCauseFunc
