@@ -7,32 +7,38 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // Config is a provider's `config:` block from the pipeline file, with
 // environment variables already expanded and the profile applied.
+//
+// Declare the block as a struct with yaml tags, set its defaults and call
+// Decode. Give each type of the struct that has rules a Validate method
+// (see conf.Validator): Decode calls every one of them and names the
+// file, line and key of each problem, so that the operator fixes
+// everything in one round.
 type Config struct {
 	// File is the pipeline file the block came from.
 	File string
-	// Path is the key path of the block in that file, e.g. providers[1].config.
-	Path string
+	// Path is the block's path in that file: providers.<name>.config.
+	Path conf.Path
 	node *yaml.Node
 }
 
 // NewConfig wraps a YAML node; it is how tests build a Config.
-func NewConfig(file, path string, node *yaml.Node) Config {
+func NewConfig(file string, path conf.Path, node *yaml.Node) Config {
 	return Config{File: file, Path: path, node: node}
 }
 
 // ParseConfig parses YAML text into a Config; handy in tests.
 func ParseConfig(file, text string) (Config, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+	doc, err := conf.Parse(file, []byte(text))
+	if err != nil {
 		return Config{}, fmt.Errorf("parsing %s: %w", file, err)
 	}
 	var n *yaml.Node
-	if len(doc.Content) > 0 {
+	if doc != nil {
 		n = doc.Content[0]
 	}
 	return Config{File: file, node: n}, nil
@@ -41,31 +47,37 @@ func ParseConfig(file, text string) (Config, error) {
 // Node returns the underlying YAML node; nil when the block is empty.
 func (c Config) Node() *yaml.Node { return c.node }
 
-// Decode decodes the block into v strictly: a key that matches no field of
-// v, or a value of the wrong type, is an error naming file, line and key.
-// An empty block leaves v as it is, so set defaults before calling.
+// Decode decodes the block into v strictly, then validates it: see
+// conf.Decode. A key that matches no field of v, a value of the wrong
+// type, and every problem a Validate method of v's types reports is a
+// problem naming file, line and key; the error holds them all
+// (conf.Problems). An empty block leaves v as it is, so set defaults
+// first: they are validated too.
 func (c Config) Decode(v any) error {
-	if c.node == nil || (c.node.Kind == yaml.ScalarNode && c.node.Tag == "!!null") {
-		return nil
-	}
-	return strictyaml.Decode(c.File, c.Path, c.node, v)
+	return conf.Decode(c.File, c.Path, c.node, v)
 }
+
+// Transitional, until every provider declares Validate methods.
 
 // Errorf returns a configuration error about key, a dotted path below the
 // block such as "roles[2]" or "address". The error names the line of the
 // key when the block has it.
 func (c Config) Errorf(key, format string, args ...any) error {
-	return &strictyaml.Problem{
+	path := c.Path
+	if key != "" {
+		path = path.Key(key)
+	}
+	return &conf.Problem{
 		File:    c.File,
 		Line:    c.lineOf(key),
-		Key:     joinKey(c.Path, key),
+		Path:    path,
 		Message: fmt.Sprintf(format, args...),
 	}
 }
 
 // Problems collects configuration errors so that Validate can report every
 // one of them at once.
-type Problems = strictyaml.Problems
+type Problems = conf.Problems
 
 // lineOf finds the line of a dotted key path below the block, or the line
 // of the deepest part of it that exists.
@@ -125,18 +137,8 @@ func splitKey(key string) []string {
 	return strings.Split(key, ".")
 }
 
-func joinKey(base, key string) string {
-	switch {
-	case base == "":
-		return key
-	case key == "":
-		return base
-	}
-	return base + "." + key
-}
-
 // Problem is one configuration error, naming file, line and key.
-type Problem = strictyaml.Problem
+type Problem = conf.Problem
 
 // Duration is a time.Duration written in configuration as "30s", "1m30s".
 type Duration time.Duration
