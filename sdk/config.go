@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,8 +65,14 @@ func (c Config) Decode(v any) error {
 // key when the block has it.
 func (c Config) Errorf(key, format string, args ...any) error {
 	path := c.Path
-	if key != "" {
-		path = path.Key(key)
+	for _, part := range splitKey(key) {
+		name, idx, hasIdx := strings.Cut(part, "[")
+		if name != "" {
+			path = path.Key(name)
+		}
+		if i, err := strconv.Atoi(strings.TrimSuffix(idx, "]")); hasIdx && err == nil {
+			path = path.Index(i)
+		}
 	}
 	return &conf.Problem{
 		File:    c.File,

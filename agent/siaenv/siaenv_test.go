@@ -22,7 +22,6 @@ import (
 	"github.com/sia-agent/sia-agent/plugins/metrics"
 	"github.com/sia-agent/sia-agent/plugins/token"
 	"github.com/sia-agent/sia-agent/sdk"
-	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // absent marks a path that must not be in the pipeline.
@@ -789,7 +788,7 @@ func validate(t *testing.T, pluginDir string, text []byte, env map[string]string
 		default:
 			t.Fatalf("unexpected plugin %q", pr.Plugin)
 		}
-		if err := prov.Validate(context.Background(), sdk.NewConfig(file, conf.P(pr.ConfigPath), pr.Config)); err != nil {
+		if err := prov.Validate(context.Background(), sdk.NewConfig(file, pr.ConfigPath, pr.Config)); err != nil {
 			t.Errorf("provider %s: %v", pr.Name, err)
 		}
 	}

@@ -103,8 +103,7 @@ func stepTo(n *yaml.Node, i int) (Step, bool) {
 	return Step{}, false
 }
 
-// pathOf builds the path of steps in one go: a step at a time would copy
-// a deep path once a level.
+// pathOf builds the path of steps in one go.
 func pathOf(steps []Step) Path {
 	var b []byte
 	for _, s := range steps {

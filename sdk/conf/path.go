@@ -40,22 +40,22 @@ const (
 // Path or a Step is appended as it is. P("targets", 2, "domain") is the
 // path targets[2].domain. Any other type is a programming error: P panics.
 func P(steps ...any) Path {
-	var p Path
+	var b []byte // built in one go: a step at a time would copy a long path once a step
 	for _, s := range steps {
 		switch s := s.(type) {
 		case string:
-			p = p.Key(s)
+			b = appendStep(b, Step{Key: s})
 		case int:
-			p = p.Index(s)
+			b = appendStep(b, Step{Index: s, IsIndex: true})
 		case Path:
-			p = p.Join(s)
+			b = append(b, s.enc...)
 		case Step:
-			p = p.step(s)
+			b = appendStep(b, s)
 		default:
 			panic(fmt.Sprintf("conf.P: a step is a string, an int, a Path or a Step, not %T", s))
 		}
 	}
-	return p
+	return Path{enc: string(b)}
 }
 
 // Key returns p followed by the mapping key name.
