@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -57,95 +56,6 @@ func (c Config) Node() *yaml.Node { return c.node }
 func (c Config) Decode(v any) error {
 	return conf.Decode(c.File, c.Path, c.node, v)
 }
-
-// Transitional, until every provider declares Validate methods.
-
-// Errorf returns a configuration error about key, a dotted path below the
-// block such as "roles[2]" or "address". The error names the line of the
-// key when the block has it.
-func (c Config) Errorf(key, format string, args ...any) error {
-	path := c.Path
-	for _, part := range splitKey(key) {
-		name, idx, hasIdx := strings.Cut(part, "[")
-		if name != "" {
-			path = path.Key(name)
-		}
-		if i, err := strconv.Atoi(strings.TrimSuffix(idx, "]")); hasIdx && err == nil {
-			path = path.Index(i)
-		}
-	}
-	return &conf.Problem{
-		File:    c.File,
-		Line:    c.lineOf(key),
-		Path:    path,
-		Message: fmt.Sprintf(format, args...),
-	}
-}
-
-// Problems collects configuration errors so that Validate can report every
-// one of them at once.
-type Problems = conf.Problems
-
-// lineOf finds the line of a dotted key path below the block, or the line
-// of the deepest part of it that exists.
-func (c Config) lineOf(key string) int {
-	n := c.node
-	if n == nil {
-		return 0
-	}
-	line := n.Line
-	for _, part := range splitKey(key) {
-		next, partLine := child(n, part)
-		if next == nil {
-			break
-		}
-		n, line = next, partLine
-	}
-	return line
-}
-
-// child returns the node that part ("name", "name[i]" or "[i]") names
-// below n, and the line to report for it: the key's own line, or the
-// element's for an index.
-func child(n *yaml.Node, part string) (*yaml.Node, int) {
-	name, idx, hasIdx := strings.Cut(part, "[")
-	line := n.Line
-	if name != "" {
-		if n.Kind != yaml.MappingNode {
-			return nil, 0
-		}
-		var found *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == name {
-				found, line = n.Content[i+1], n.Content[i].Line
-				break
-			}
-		}
-		if found == nil {
-			return nil, 0
-		}
-		n = found
-	}
-	if hasIdx {
-		var i int
-		if _, err := fmt.Sscanf(strings.TrimSuffix(idx, "]"), "%d", &i); err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
-			return nil, 0
-		}
-		n = n.Content[i]
-		line = n.Line
-	}
-	return n, line
-}
-
-func splitKey(key string) []string {
-	if key == "" {
-		return nil
-	}
-	return strings.Split(key, ".")
-}
-
-// Problem is one configuration error, naming file, line and key.
-type Problem = conf.Problem
 
 // Duration is a time.Duration written in configuration as "30s", "1m30s".
 type Duration time.Duration
