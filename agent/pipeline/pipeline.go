@@ -339,7 +339,7 @@ func (v *validator) name(entry conf.Path, name string, seen map[string]int) {
 	case !nameRE.MatchString(name):
 		v.errorf(entry.Key("name"), "invalid name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", name)
 	case seen[name] > 0:
-		v.errorf(entry.Key("name"), "duplicate name %q (also used by providers[%d])", name, seen[name]-1)
+		v.errorf(entry.Key("name"), "duplicate name %q (also used by %s)", name, conf.P("providers", seen[name]-1))
 	}
 }
 
