@@ -10,9 +10,10 @@ import (
 )
 
 // A Validator is a configuration value that checks itself. Decode calls
-// Validate on every value it decoded that implements it: the value itself
-// and, in it, every struct field (by its YAML key, inline fields as keys
-// of their own), slice and array element, map value and pointer target.
+// Validate on the value it decoded into and on every value in it that
+// implements it: struct fields (at their YAML keys; an inline struct's
+// fields at its holder's), slice and array elements, map values and
+// pointer targets.
 //
 // A value's parts are validated before the value, so that a Validate with
 // a pointer receiver may also normalise its value (lower-case a name,
