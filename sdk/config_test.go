@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 type testConfig struct {
@@ -34,7 +34,7 @@ func block(t *testing.T, text string) Config {
 	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
 		t.Fatal(err)
 	}
-	return NewConfig("p.yaml", "providers[1].config", doc.Content[0])
+	return NewConfig("p.yaml", conf.P("providers", 1, "config"), doc.Content[0])
 }
 
 func TestConfigDecode(t *testing.T) {
@@ -56,7 +56,7 @@ port: 8880
 
 func TestConfigDecodeEmptyKeepsDefaults(t *testing.T) {
 	for name, cfg := range map[string]Config{
-		"no block":   NewConfig("p.yaml", "providers[0].config", nil),
+		"no block":   NewConfig("p.yaml", conf.P("providers", 0, "config"), nil),
 		"null block": block(t, "~\n"),
 		"zero":       {},
 	} {
@@ -91,7 +91,7 @@ timeout: -1s
 		"p.yaml:9: providers[1].config.port: cannot unmarshal !!str `eighty` into int",
 		`p.yaml:10: providers[1].config.timeout: "-1s" is not a duration`,
 	}
-	ps := strictyaml.AsProblems(err)
+	ps := conf.AsProblems(err)
 	if len(ps) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%v", len(ps), len(want), err)
 	}
@@ -100,9 +100,9 @@ timeout: -1s
 			t.Errorf("problem %d = %q, want %q", i, ps[i].Error(), w)
 		}
 	}
-	var p *Problem
-	if !errors.As(err, &p) && len(ps) == 0 {
-		t.Error("not a Problem")
+	var many conf.Problems
+	if !errors.As(err, &many) {
+		t.Error("not conf.Problems")
 	}
 }
 
@@ -111,12 +111,12 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.File != "c.yaml" || cfg.Path != "" || cfg.Node() == nil || cfg.Node().Kind != yaml.MappingNode {
+	if cfg.File != "c.yaml" || !cfg.Path.IsRoot() || cfg.Node() == nil || cfg.Node().Kind != yaml.MappingNode {
 		t.Errorf("config = %+v", cfg)
 	}
 	var v struct{ Address int }
 	err = cfg.Decode(&v)
-	if ps := strictyaml.AsProblems(err); len(ps) != 1 || ps[0].Error() != `c.yaml:2: bogus: unknown key "bogus" (known keys: address)` {
+	if ps := conf.AsProblems(err); len(ps) != 1 || ps[0].Error() != `c.yaml:2: bogus: unknown key "bogus" (known keys: address)` {
 		t.Errorf("Decode = %v", err)
 	}
 	empty, err := ParseConfig("c.yaml", "")
@@ -128,7 +128,23 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-func TestConfigErrorf(t *testing.T) {
+// checked reports a problem at each of its keys: Decode locates the
+// problems of a Validate method in the block and prefixes them with its
+// path.
+type checked struct {
+	keys []conf.Path
+	Any  map[string]any `yaml:",inline"`
+}
+
+func (c checked) Validate() error {
+	var check conf.Checker
+	for _, k := range c.keys {
+		check.ErrorfAt(k, "bad")
+	}
+	return check.Err()
+}
+
+func TestConfigDecodeValidates(t *testing.T) {
 	cfg := block(t, `endpoint: https://zts
 tls:
   cert: c.pem
@@ -139,35 +155,37 @@ roles:
     role: writers
 `)
 	cases := []struct {
-		key  string
+		key  conf.Path
 		want string
 	}{
-		{"endpoint", "p.yaml:1: providers[1].config.endpoint: bad"},
-		{"tls.cert", "p.yaml:3: providers[1].config.tls.cert: bad"},
-		{"roles[1]", "p.yaml:7: providers[1].config.roles[1]: bad"},
-		{"roles[1].role", "p.yaml:8: providers[1].config.roles[1].role: bad"},
-		{"roles[9]", "p.yaml:1: providers[1].config.roles[9]: bad"},
-		{"tls.key", "p.yaml:2: providers[1].config.tls.key: bad"},
-		{"", "p.yaml:1: providers[1].config: bad"},
+		{conf.P("endpoint"), "p.yaml:1: providers[1].config.endpoint: bad"},
+		{conf.P("tls", "cert"), "p.yaml:3: providers[1].config.tls.cert: bad"},
+		{conf.P("roles", 1), "p.yaml:7: providers[1].config.roles[1]: bad"},
+		{conf.P("roles", 1, "role"), "p.yaml:8: providers[1].config.roles[1].role: bad"},
+		// What does not exist is at the deepest part that does: the list
+		// (sdk's Config.Errorf named line 1 for this one).
+		{conf.P("roles", 9), "p.yaml:4: providers[1].config.roles[9]: bad"},
+		{conf.P("tls", "key"), "p.yaml:2: providers[1].config.tls.key: bad"},
+		{conf.Path{}, "p.yaml:1: providers[1].config: bad"},
 	}
 	for _, c := range cases {
-		err := cfg.Errorf(c.key, "%s", "bad")
-		var p *Problem
-		if !errors.As(err, &p) || err.Error() != c.want {
-			t.Errorf("Errorf(%q) = %v, want %s", c.key, err, c.want)
+		err := cfg.Decode(&checked{keys: []conf.Path{c.key}})
+		var ps conf.Problems
+		if !errors.As(err, &ps) || err.Error() != c.want {
+			t.Errorf("problem at %s = %v, want %s", c.key, err, c.want)
 		}
 	}
 	// Without a block there is no line, but file and key are named.
-	if got := NewConfig("p.yaml", "providers[0].config", nil).Errorf("endpoint", "required").Error(); got != "p.yaml: providers[0].config.endpoint: required" {
-		t.Errorf("Errorf on an empty block = %q", got)
+	err := NewConfig("p.yaml", conf.P("providers", 0, "config"), nil).Decode(&checked{keys: []conf.Path{conf.P("endpoint")}})
+	if err == nil || err.Error() != "p.yaml: providers[0].config.endpoint: bad" {
+		t.Errorf("problem on an empty block = %v", err)
 	}
 }
 
-func TestConfigProblemsCollect(t *testing.T) {
+func TestConfigDecodeReportsEveryProblemByLine(t *testing.T) {
 	cfg := block(t, "a: 1\nb: 2\n")
-	var ps Problems
-	ps = append(ps, cfg.Errorf("b", "second").(*Problem), cfg.Errorf("a", "first").(*Problem))
-	if got := ps.Err().Error(); got != "p.yaml:1: providers[1].config.a: first\np.yaml:2: providers[1].config.b: second" {
-		t.Errorf("Problems = %q", got)
+	err := cfg.Decode(&checked{keys: []conf.Path{conf.P("b"), conf.P("a")}})
+	if err == nil || err.Error() != "p.yaml:1: providers[1].config.a: bad\np.yaml:2: providers[1].config.b: bad" {
+		t.Errorf("Problems = %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 	"github.com/sia-agent/sia-agent/sdk/fault"
 	"github.com/sia-agent/sia-agent/sdk/sdktest"
 )
@@ -33,15 +35,20 @@ type tickerConfig struct {
 	Interval sdk.Duration `yaml:"interval"`
 }
 
+// Validate checks the config; Decode calls it and names the line of each
+// problem.
+func (c tickerConfig) Validate() error {
+	var check conf.Checker
+	if c.Interval <= 0 {
+		check.Errorf("interval", "must be more than 0")
+	}
+	return check.Err()
+}
+
 func (p *ticker) load(cfg sdk.Config) (tickerConfig, error) {
 	c := tickerConfig{Interval: sdk.Duration(time.Minute)} // the default
-	if err := cfg.Decode(&c); err != nil {
-		return c, err
-	}
-	if c.Interval <= 0 {
-		return c, cfg.Errorf("interval", "must be more than 0")
-	}
-	return c, nil
+	err := cfg.Decode(&c)
+	return c, err
 }
 
 func (p *ticker) Validate(_ context.Context, cfg sdk.Config) error {
@@ -133,21 +140,41 @@ func ExampleConfig_Decode() {
 	// pipeline.yaml:2: greting: unknown key "greting" (did you mean "greeting"?)
 }
 
-// Errorf names the line of a key, however deep; collect the problems in
-// sdk.Problems to report every one at once.
-func ExampleConfig_Errorf() {
-	cfg, _ := sdk.ParseConfig("pipeline.yaml", "server:\n  address: nowhere\ntargets: [a, '']\n")
-	var problems sdk.Problems
-	for _, err := range []error{
-		cfg.Errorf("server.address", "%q is not host:port", "nowhere"),
-		cfg.Errorf("targets[1]", "empty target"),
-	} {
-		var p *sdk.Problem
-		if errors.As(err, &p) {
-			problems = append(problems, p)
+// greeterConfig's types check themselves: Decode calls each Validate,
+// wherever the value is, and puts its problems at the value's keys.
+type greeterConfig struct {
+	Server  serverConfig `yaml:"server"`
+	Targets []string     `yaml:"targets"`
+}
+
+type serverConfig struct {
+	Address string `yaml:"address"`
+}
+
+func (s serverConfig) Validate() error {
+	var check conf.Checker
+	if _, _, err := net.SplitHostPort(s.Address); err != nil {
+		check.Errorf("address", "%q is not host:port", s.Address)
+	}
+	return check.Err()
+}
+
+func (g greeterConfig) Validate() error {
+	var check conf.Checker
+	for i, t := range g.Targets {
+		if t == "" {
+			check.ErrorfAt(conf.P("targets", i), "empty target")
 		}
 	}
-	fmt.Println(problems.Err())
+	return check.Err()
+}
+
+// Decode validates what it decoded and reports every problem at once,
+// each at the line of its key, however deep.
+func ExampleConfig_Decode_validate() {
+	cfg, _ := sdk.ParseConfig("pipeline.yaml", "server:\n  address: nowhere\ntargets: [a, '']\n")
+	var c greeterConfig
+	fmt.Println(cfg.Decode(&c))
 	// Output:
 	// pipeline.yaml:2: server.address: "nowhere" is not host:port
 	// pipeline.yaml:3: targets[1]: empty target

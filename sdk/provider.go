@@ -28,8 +28,9 @@ import (
 // Provider is implemented by every provider plugin.
 type Provider interface {
 	// Validate checks the provider's configuration without side effects.
-	// Return a *ConfigError (see Config.Errorf) or Problems so that the
-	// agent can name file, line and key; Config.Decode already does.
+	// Return what Config.Decode returns, conf.Problems, so that the agent
+	// names file, line and key of every problem; any other error is
+	// reported as it is, without a position.
 	Validate(ctx context.Context, cfg Config) error
 
 	// Init prepares the provider: the specification's New(). It may fetch

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 	"github.com/sia-agent/sia-agent/sdk/fault"
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
@@ -63,7 +63,7 @@ func (s *server) runtime() (*Runtime, error) {
 }
 
 func (s *server) Validate(ctx context.Context, req *pluginpb.ValidateRequest) (*pluginpb.ValidateResponse, error) {
-	cfg := NewConfig(req.GetFile(), "providers."+req.GetName()+".config", req.GetConfig().YAML())
+	cfg := NewConfig(req.GetFile(), conf.P("providers", req.GetName(), "config"), req.GetConfig().YAML())
 	rt := &Runtime{
 		Name:    req.GetName(),
 		Mode:    Mode(req.GetMode()),
@@ -78,8 +78,8 @@ func (s *server) Validate(ctx context.Context, req *pluginpb.ValidateRequest) (*
 	s.mu.Unlock()
 
 	resp := &pluginpb.ValidateResponse{}
-	for _, p := range strictyaml.AsProblems(s.provider.Validate(ctx, cfg)) {
-		resp.Problems = append(resp.Problems, &pluginpb.Problem{File: p.File, Line: int32(p.Line), Key: p.Key, Message: p.Message})
+	for _, p := range conf.AsProblems(s.provider.Validate(ctx, cfg)) {
+		resp.Problems = append(resp.Problems, pluginpb.FromProblem(p))
 	}
 	return resp, nil
 }

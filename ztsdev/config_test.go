@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 func TestDemoConfig(t *testing.T) {
@@ -99,9 +101,9 @@ func TestParseConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseConfig("f.yaml", []byte(tt.yaml))
-			var ce ConfigErrors
+			var ce conf.Problems
 			if !errors.As(err, &ce) {
-				t.Fatalf("error = %v (%T), want ConfigErrors", err, err)
+				t.Fatalf("error = %v (%T), want conf.Problems", err, err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/AthenZ/athenz/clients/go/zts"
 
+	"github.com/sia-agent/sia-agent/sdk/conf"
 	"github.com/sia-agent/sia-agent/ztsdev"
 	"github.com/sia-agent/sia-agent/ztsdev/ztsdevtest"
 )
@@ -123,7 +124,7 @@ func TestReloadKeepsConfigOnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := inst.Server.Reload()
-	var ce ztsdev.ConfigErrors
+	var ce conf.Problems
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "zts-dev.yaml:3: unknown key \"rolez\"") {
 		t.Fatalf("Reload error = %v, want the file, line and key", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // demoConfigName names the built-in data set in errors and logs.
@@ -26,9 +28,9 @@ func (s *Server) readConfig() (*Config, [32]byte, error) {
 		// A missing or unreadable file is a config problem like any other.
 		msg := err.Error()
 		if pe, ok := errors.AsType[*fs.PathError](err); ok {
-			msg = pe.Err.Error() // the path is already in ConfigError.File
+			msg = pe.Err.Error() // the problem names the file already
 		}
-		return nil, [32]byte{}, ConfigErrors{{File: s.opts.ConfigFile, Msg: msg}}
+		return nil, [32]byte{}, conf.Problems{{File: s.opts.ConfigFile, Message: msg}}
 	}
 	cfg, err := ParseConfig(s.opts.ConfigFile, data)
 	return cfg, sha256.Sum256(data), err

@@ -77,7 +77,7 @@ type Server struct {
 var errShutdown = errors.New("zts-dev shutting down")
 
 // New loads the config and key material and binds the listener, so that
-// URL is known before Serve is called. Config problems are ConfigErrors.
+// URL is known before Serve is called. Config problems are conf.Problems.
 func New(opts Options) (_ *Server, err error) {
 	if opts.StateDir == "" {
 		return nil, errors.New("state dir is required")

@@ -13,8 +13,8 @@ import (
 
 	"github.com/sia-agent/sia-agent/agent/pipeline"
 	"github.com/sia-agent/sia-agent/agent/pluginhost"
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // loaded is a pipeline whose enabled providers are running and validated.
@@ -84,7 +84,7 @@ func launch(ctx context.Context, f *commonFlags, p *pipeline.Pipeline, mode sdk.
 		if err == nil {
 			continue
 		}
-		var problems strictyaml.Problems
+		var problems conf.Problems
 		if !errors.As(err, &problems) {
 			err = fmt.Errorf("%s:%d: provider %s: %w", f.config, enabled[i].Line, enabled[i].Name, err)
 		}
@@ -103,7 +103,7 @@ func launch(ctx context.Context, f *commonFlags, p *pipeline.Pipeline, mode sdk.
 func exitCode(errs []error) int {
 	for _, err := range errs {
 		var checksum *pluginhost.ChecksumError
-		var problems strictyaml.Problems
+		var problems conf.Problems
 		if !errors.As(err, &checksum) && !errors.As(err, &problems) {
 			return ExitFailed
 		}
@@ -139,9 +139,9 @@ func launchAll(ctx context.Context, file, logLevel string, providers []*pipeline
 				errs[i] = err
 				return
 			}
-			var ps strictyaml.Problems
+			var ps conf.Problems
 			for _, pb := range problems {
-				ps = append(ps, &strictyaml.Problem{File: pb.GetFile(), Line: int(pb.GetLine()), Key: pb.GetKey(), Message: pb.GetMessage()})
+				ps = append(ps, pb.Conf())
 			}
 			if err := ps.Err(); err != nil {
 				errs[i] = err

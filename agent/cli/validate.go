@@ -7,8 +7,8 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,8 +16,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sia-agent/sia-agent/agent/pipeline"
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // validateCommand loads the pipeline and has every enabled plugin validate
@@ -32,16 +32,16 @@ func validateCommand(args []string, stdout, stderr io.Writer, builtins []string)
 	}
 	opts := pipelineOptions(f)
 	p, err := pipeline.Load(f.config, opts)
-	problems := strictyaml.AsProblems(err)
+	problems := conf.AsProblems(err)
 	if err != nil && !located(problems) {
 		// Nothing to salvage: the file cannot be read, is empty, ...
 		fmt.Fprintf(stderr, "%v\n%s\n", err, summary(max(len(problems), 1), f))
 		return ExitConfig
 	}
-	skip := problemKeys(problems)
-	var uncovered strictyaml.Problems
+	skip := problemPaths(problems)
+	var uncovered conf.Problems
 	if p == nil {
-		var blanked []string
+		var blanked []conf.Path
 		p, blanked, uncovered = salvage(f.config, problems, opts)
 		skip = append(skip, blanked...)
 	}
@@ -51,7 +51,7 @@ func validateCommand(args []string, stdout, stderr io.Writer, builtins []string)
 	// Plugins name their keys providers.<name>.config...; so do we here,
 	// which reads better than providers[2].config...
 	for _, pb := range problems {
-		pb.Key = byName(pb.Key, p)
+		pb.Path = byName(pb.Path, p)
 	}
 	for i := range skip {
 		skip[i] = byName(skip[i], p)
@@ -59,7 +59,7 @@ func validateCommand(args []string, stdout, stderr io.Writer, builtins []string)
 	// What the salvaged file still has wrong, a missing plugin say, is
 	// news, unless blanking caused it.
 	for _, pb := range uncovered {
-		if pb.Key = byName(pb.Key, p); !under(pb.Key, skip) {
+		if pb.Path = byName(pb.Path, p); !under(pb.Path, skip) {
 			problems = append(problems, pb)
 		}
 	}
@@ -96,7 +96,7 @@ func renameNotes(p *pipeline.Pipeline) []string {
 
 // report prints every problem in the order of the file, and how many
 // there are; it returns code.
-func report(w io.Writer, f *commonFlags, problems strictyaml.Problems, code int) int {
+func report(w io.Writer, f *commonFlags, problems conf.Problems, code int) int {
 	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
 	for _, pb := range problems {
 		fmt.Fprintln(w, pb)
@@ -107,11 +107,11 @@ func report(w io.Writer, f *commonFlags, problems strictyaml.Problems, code int)
 
 // validatePlugins launches the enabled providers of p whose plugin was
 // found and has each validate its config. It returns their problems,
-// leaving out those below a key of skip (the consequences of a problem
+// leaving out those at or below a path of skip (the consequences of a problem
 // of the file already reported), and the errors that are not problems
 // of a config: a plugin that could not be launched or asked. Each of
 // those is among the problems too.
-func validatePlugins(f *commonFlags, p *pipeline.Pipeline, skip []string, stderr io.Writer) (*loaded, strictyaml.Problems, []error) {
+func validatePlugins(f *commonFlags, p *pipeline.Pipeline, skip []conf.Path, stderr io.Writer) (*loaded, conf.Problems, []error) {
 	var providers []*pipeline.Provider
 	for _, pr := range p.Enabled() {
 		if pr.Path != "" || pr.Builtin != "" {
@@ -126,23 +126,23 @@ func validatePlugins(f *commonFlags, p *pipeline.Pipeline, skip []string, stderr
 			l.plugins = append(l.plugins, plug)
 		}
 	}
-	var problems strictyaml.Problems
+	var problems conf.Problems
 	var failed []error
 	for i, err := range errs {
-		var ps strictyaml.Problems
+		var ps conf.Problems
 		switch {
 		case err == nil:
 		case errors.As(err, &ps):
 			for _, pb := range ps {
-				if !under(pb.Key, skip) {
+				if !under(pb.Path, skip) {
 					problems = append(problems, pb)
 				}
 			}
 		default:
 			pr := providers[i]
 			failed = append(failed, err)
-			problems = append(problems, &strictyaml.Problem{File: f.config, Line: pr.Line,
-				Key: byName(strings.TrimSuffix(pr.ConfigPath, ".config"), p), Message: fmt.Sprintf("cannot run the plugin: %v", err)})
+			problems = append(problems, &conf.Problem{File: f.config, Line: pr.Line,
+				Path: byName(conf.P("providers", slices.Index(p.Providers, pr)), p), Message: fmt.Sprintf("cannot run the plugin: %v", err)})
 		}
 	}
 	return l, problems, failed
@@ -189,23 +189,23 @@ func summary(n int, f *commonFlags) string {
 	return s
 }
 
-// byName rewrites the "providers[i]" a key path starts with as
-// "providers.<name>", when the provider has a name.
-func byName(key string, p *pipeline.Pipeline) string {
-	rest, ok := strings.CutPrefix(key, "providers[")
-	if !ok {
-		return key
+// byName rewrites the providers[i] a path starts with as
+// providers.<name>, when the provider has a name.
+func byName(path conf.Path, p *pipeline.Pipeline) conf.Path {
+	steps := path.Steps()
+	if len(steps) < 2 || steps[0] != (conf.Step{Key: "providers"}) || !steps[1].IsIndex {
+		return path
 	}
-	idx, rest, ok := strings.Cut(rest, "]")
-	i, err := strconv.Atoi(idx)
-	if !ok || err != nil || i < 0 || i >= len(p.Providers) || p.Providers[i].Name == "" {
-		return key
+	i := steps[1].Index
+	if i >= len(p.Providers) || p.Providers[i].Name == "" {
+		return path
 	}
-	return "providers." + p.Providers[i].Name + rest
+	rest, _ := path.CutPrefix(conf.P("providers", i))
+	return conf.P("providers", p.Providers[i].Name).Join(rest)
 }
 
 // located reports problems that all name a line, which salvage needs.
-func located(ps strictyaml.Problems) bool {
+func located(ps conf.Problems) bool {
 	for _, p := range ps {
 		if p.Line == 0 {
 			return false
@@ -214,20 +214,21 @@ func located(ps strictyaml.Problems) bool {
 	return len(ps) > 0
 }
 
-func problemKeys(ps strictyaml.Problems) []string {
-	var keys []string
+// problemPaths returns the paths the problems are about.
+func problemPaths(ps conf.Problems) []conf.Path {
+	var paths []conf.Path
 	for _, p := range ps {
-		if p.Key != "" {
-			keys = append(keys, p.Key)
+		if !p.Path.IsRoot() {
+			paths = append(paths, p.Path)
 		}
 	}
-	return keys
+	return paths
 }
 
-// under reports whether key is one of keys or below one of them.
-func under(key string, keys []string) bool {
-	for _, k := range keys {
-		if key == k || strings.HasPrefix(key, k+".") || strings.HasPrefix(key, k+"[") {
+// under reports whether path is one of paths or below one of them.
+func under(path conf.Path, paths []conf.Path) bool {
+	for _, p := range paths {
+		if path.HasPrefix(p) {
 			return true
 		}
 	}
@@ -241,11 +242,11 @@ func under(key string, keys []string) bool {
 // further problems; they are blanked too, for a few rounds at most. It
 // reads the file as run does, with the loader and its bounds.
 //
-// It returns the salvaged pipeline, or nil; the key paths whose text was
+// It returns the salvaged pipeline, or nil; the paths whose text was
 // blanked (a problem below one of them is a consequence of the blanking,
 // not news); and the problems the salvaged file still has, which the
 // loader found no more after the first: a plugin that is not found, say.
-func salvage(file string, problems strictyaml.Problems, opts pipeline.Options) (*pipeline.Pipeline, []string, strictyaml.Problems) {
+func salvage(file string, problems conf.Problems, opts pipeline.Options) (*pipeline.Pipeline, []conf.Path, conf.Problems) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, nil, nil
@@ -258,8 +259,8 @@ func salvage(file string, problems strictyaml.Problems, opts pipeline.Options) (
 	if err != nil {
 		return nil, nil, nil
 	}
-	ix := &lineIndex{removed: make(map[int]string), ends: make(map[string]int)}
-	ix.add(doc.Content[0], "", 1)
+	ix := &lineIndex{removed: make(map[int]conf.Path), ends: make(map[conf.Path]int)}
+	ix.add(doc.Content[0], conf.Path{}, 1)
 
 	lines := strings.SplitAfter(string(data), "\n")
 	blanked := make(map[int]bool)
@@ -270,7 +271,7 @@ func salvage(file string, problems strictyaml.Problems, opts pipeline.Options) (
 			if pb.Line == 0 {
 				return nil, nil, nil
 			}
-			for l := pb.Line; l <= max(pb.Line, ix.ends[pb.Key]) && l <= len(lines); l++ {
+			for l := pb.Line; l <= max(pb.Line, ix.ends[pb.Path]) && l <= len(lines); l++ {
 				if !blanked[l] {
 					blanked[l], grew = true, true
 					lines[l-1] = blank(lines[l-1])
@@ -282,15 +283,15 @@ func salvage(file string, problems strictyaml.Problems, opts pipeline.Options) (
 		}
 		p, err := pipeline.Parse(file, abs, []byte(strings.Join(lines, "")), opts)
 		if p != nil {
-			var skip []string
+			var skip []conf.Path
 			for l := range blanked {
 				if k, ok := ix.removed[l]; ok {
 					skip = append(skip, k)
 				}
 			}
-			return p, skip, strictyaml.AsProblems(err)
+			return p, skip, conf.AsProblems(err)
 		}
-		problems = strictyaml.AsProblems(err)
+		problems = conf.AsProblems(err)
 	}
 	return nil, nil, nil
 }
@@ -309,24 +310,24 @@ func blank(line string) string {
 // lineIndex knows, for a YAML tree, what blanking a line removes and
 // where each key's block ends.
 type lineIndex struct {
-	removed map[int]string // line → the shallowest key path blanking it removes
-	ends    map[string]int // key path → last line of its block
+	removed map[int]conf.Path // line → the shallowest path blanking it removes
+	ends    map[conf.Path]int // path → last line of its block
 }
 
-// add indexes the tree n at key path path, level levels deep, and returns
+// add indexes the tree n at path, level levels deep, and returns
 // the last line its tree starts a node on. It goes through the tree as
 // written, once: an alias is a node of its own line, never the tree it
 // refers to. Below the deepest level a pipeline may have, it only finds
-// the last line: no problem has a key down there, and a key path for
-// each level of a deep file would take memory in its depth squared.
-func (ix *lineIndex) add(n *yaml.Node, path string, level int) int {
+// the last line: no problem has a path down there, and a path for each
+// level of a deep file would take memory in its depth squared.
+func (ix *lineIndex) add(n *yaml.Node, path conf.Path, level int) int {
 	if level > pipeline.MaxDepth {
 		return lastLine(n)
 	}
 	last := n.Line
 	// record indexes v at key, whose text starts on line; blanking that
 	// line removes it if removed.
-	record := func(line int, key string, v *yaml.Node, removed bool) {
+	record := func(line int, key conf.Path, v *yaml.Node, removed bool) {
 		if _, ok := ix.removed[line]; !ok && removed {
 			ix.removed[line] = key // before v's keys: the shallowest
 		}
@@ -338,15 +339,11 @@ func (ix *lineIndex) add(n *yaml.Node, path string, level int) int {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			key := k.Value
-			if path != "" {
-				key = path + "." + key
-			}
-			record(k.Line, key, v, true)
+			record(k.Line, path.Key(k.Value), v, true)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			key := fmt.Sprintf("%s[%d]", path, i)
+			key := path.Index(i)
 			// Blanking keeps the "- " of a block item, whose content goes
 			// on below; a scalar or flow item goes entirely.
 			block := (c.Kind == yaml.MappingNode || c.Kind == yaml.SequenceNode) && c.Style&yaml.FlowStyle == 0

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/sia-agent/sia-agent/agent/pipeline"
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 func TestBlank(t *testing.T) {
@@ -58,7 +58,7 @@ providers:
 		t.Fatal(err)
 	}
 	_, err := pipeline.Load(file, pipeline.Options{})
-	problems := strictyaml.AsProblems(err)
+	problems := conf.AsProblems(err)
 	if len(problems) != 3 {
 		t.Fatalf("want 3 problems of the file, got %v", err)
 	}
@@ -76,13 +76,12 @@ providers:
 	if p.Providers[1].Config != nil {
 		t.Errorf("token config: want none left, got %+v", p.Providers[1].Config)
 	}
-	slices.Sort(skip)
-	if want := []string{"providers[0].config.endpoint", "providers[0].nme", "providers[1].config"}; !slices.Equal(skip, want) {
-		t.Errorf("skip %q, want %q", skip, want)
+	if got, want := pathStrings(skip), []string{"providers[0].config.endpoint", "providers[0].nme", "providers[1].config"}; !slices.Equal(got, want) {
+		t.Errorf("skip %q, want %q", got, want)
 	}
 	var found bool
 	for _, pb := range uncovered {
-		if pb.Key == "providers[2].plugin" && strings.Contains(pb.Message, "not found") {
+		if pb.Path == conf.P("providers", 2, "plugin") && strings.Contains(pb.Message, "not found") {
 			found = true
 		}
 	}
@@ -91,34 +90,56 @@ providers:
 	}
 }
 
+// pathStrings returns the paths as text, sorted.
+func pathStrings(paths []conf.Path) []string {
+	var out []string
+	for _, p := range paths {
+		out = append(out, p.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
 func TestUnder(t *testing.T) {
-	keys := []string{"providers.token.config", "providers.a.config.x509_files[0]"}
-	for key, want := range map[string]bool{
-		"providers.token.config":                   true,
-		"providers.token.config.endpoint":          true,
-		"providers.token.configx":                  false,
-		"providers.a.config.x509_files[0]":         true,
-		"providers.a.config.x509_files[1]":         false,
-		"providers.a.config.x509_files[0].whatnot": true,
+	paths := []conf.Path{conf.P("providers", "token", "config"), conf.P("providers", "a", "config", "x509_files", 0)}
+	for _, c := range []struct {
+		path conf.Path
+		want bool
+	}{
+		{conf.P("providers", "token", "config"), true},
+		{conf.P("providers", "token", "config", "endpoint"), true},
+		{conf.P("providers", "token", "configx"), false},
+		{conf.P("providers", "a", "config", "x509_files", 0), true},
+		{conf.P("providers", "a", "config", "x509_files", 1), false},
+		{conf.P("providers", "a", "config", "x509_files", 0, "whatnot"), true},
+		// A provider named with a dot is not another provider's config.
+		{conf.P("providers", "token.config"), false},
 	} {
-		if got := under(key, keys); got != want {
-			t.Errorf("under(%q) = %v, want %v", key, got, want)
+		if got := under(c.path, paths); got != c.want {
+			t.Errorf("under(%s) = %v, want %v", c.path, got, c.want)
 		}
 	}
 }
 
 func TestByName(t *testing.T) {
-	p := &pipeline.Pipeline{Providers: []*pipeline.Provider{{Name: "certificate"}, {Name: ""}}}
-	for key, want := range map[string]string{
-		"providers[0].config.endpoint": "providers.certificate.config.endpoint",
-		"providers[0]":                 "providers.certificate",
-		"providers[1].plugin":          "providers[1].plugin",
-		"providers[7].plugin":          "providers[7].plugin",
-		"agent.log_level":              "agent.log_level",
+	p := &pipeline.Pipeline{Providers: []*pipeline.Provider{{Name: "certificate"}, {Name: ""}, {Name: "cert.v2"}}}
+	for _, c := range []struct {
+		path conf.Path
+		want string
+	}{
+		{conf.P("providers", 0, "config", "endpoint"), "providers.certificate.config.endpoint"},
+		{conf.P("providers", 0), "providers.certificate"},
+		{conf.P("providers", 1, "plugin"), "providers[1].plugin"},
+		{conf.P("providers", 7, "plugin"), "providers[7].plugin"},
+		{conf.P("agent", "log_level"), "agent.log_level"},
+		{conf.P("providers", 2, "config"), "providers.cert.v2.config"},
 	} {
-		if got := byName(key, p); got != want {
-			t.Errorf("byName(%q) = %q, want %q", key, got, want)
+		if got := byName(c.path, p); got.String() != c.want {
+			t.Errorf("byName(%s) = %s, want %s", c.path, got, c.want)
 		}
+	}
+	if got := byName(conf.P("providers", 2, "config"), p); got != conf.P("providers", "cert.v2", "config") {
+		t.Errorf("byName made %#v, not a path of steps", got.Steps())
 	}
 }
 
@@ -137,8 +158,8 @@ func TestSalvageOfADeepFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := pipeline.Load(file, pipeline.Options{})
-	problems := strictyaml.AsProblems(err)
-	if len(problems) != 1 || problems[0].Key != "providers[0].config" {
+	problems := conf.AsProblems(err)
+	if len(problems) != 1 || problems[0].Path != conf.P("providers", 0, "config") {
 		t.Fatalf("want the depth problem, got %v", err)
 	}
 
@@ -152,7 +173,7 @@ func TestSalvageOfADeepFile(t *testing.T) {
 	if p == nil || len(p.Providers) != 2 || p.Providers[0].Config != nil {
 		t.Fatalf("want both providers and no deep config, got %+v", p)
 	}
-	if !slices.Contains(skip, "providers[0].config") {
+	if !slices.Contains(skip, conf.P("providers", 0, "config")) {
 		t.Errorf("skip %q lacks the deep config", skip)
 	}
 }

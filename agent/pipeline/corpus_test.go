@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // corpusEnv is the environment the broken pipeline files are loaded with.
@@ -67,8 +67,8 @@ func TestBrokenCorpus(t *testing.T) {
 			if !strings.Contains(err.Error(), want) {
 				t.Fatalf("error lacks %q; got:\n%v", want, err)
 			}
-			var found *strictyaml.Problem
-			for _, p := range strictyaml.AsProblems(err) {
+			var found *conf.Problem
+			for _, p := range conf.AsProblems(err) {
 				if p.File == file && p.Line == line && strings.Contains(p.Error(), want) {
 					found = p
 				}
@@ -76,8 +76,8 @@ func TestBrokenCorpus(t *testing.T) {
 			if found == nil {
 				t.Fatalf("no problem names file %s and line %d:\n%v", file, line, err)
 			}
-			if found.Key != "" && !strings.HasPrefix(m[3], found.Key+": ") {
-				t.Errorf("the problem is about key %q, which the .want does not name: %q", found.Key, want)
+			if key := found.Path.String(); key != "" && !strings.HasPrefix(m[3], key+": ") {
+				t.Errorf("the problem is about key %q, which the .want does not name: %q", key, want)
 			}
 			if line > lineCount(data) {
 				t.Errorf("line %d is past the end of the file (%d lines)", line, lineCount(data))
@@ -128,7 +128,7 @@ func TestLineCount(t *testing.T) {
 }
 
 // FuzzLoad feeds Parse arbitrary pipeline text: it must never panic, and
-// every error must be a strictyaml problem that names this file and, when
+// every error must be a conf problem that names this file and, when
 // it has a line, a line of the file.
 func FuzzLoad(f *testing.F) {
 	for _, pattern := range []string{"testdata/broken/*.yaml", "testdata/*.yaml"} {
@@ -165,13 +165,13 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
-		var one *strictyaml.Problem
-		var many strictyaml.Problems
+		var one *conf.Problem
+		var many conf.Problems
 		if !errors.As(err, &one) && !errors.As(err, &many) {
-			t.Fatalf("error is %T, not a strictyaml problem: %v", err, err)
+			t.Fatalf("error is %T, not a conf problem: %v", err, err)
 		}
 		lines := lineCount(data)
-		for _, pr := range strictyaml.AsProblems(err) {
+		for _, pr := range conf.AsProblems(err) {
 			if pr.File != "fuzz.yaml" {
 				t.Errorf("problem names file %q: %v", pr.File, pr)
 			}

@@ -7,13 +7,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // expandTree expands ${VAR}, ${VAR:-default} and ${VAR:?message} in every
 // scalar value of the document doc (never in keys), after parsing, so that
 // a variable cannot inject YAML structure. "$$" stands for a literal "$".
-func expandTree(file string, doc *yaml.Node, lookup func(string) (string, bool), ps *strictyaml.Problems) {
+func expandTree(file string, doc *yaml.Node, lookup func(string) (string, bool), ps *conf.Problems) {
 	e := expander{file: file, lookup: lookup, problems: ps}
 	e.tree(doc)
 }
@@ -21,10 +21,11 @@ func expandTree(file string, doc *yaml.Node, lookup func(string) (string, bool),
 type expander struct {
 	file     string
 	lookup   func(string) (string, bool)
-	problems *strictyaml.Problems
-	// path is the key path of the node at hand in segments, joined only
-	// for a problem: a deep file must not cost a path per level.
-	path []string
+	problems *conf.Problems
+	// path is the path of the node at hand in steps (keys and indexes),
+	// made a conf.Path only for a problem: a deep file must not cost a
+	// path per level.
+	path []any
 }
 
 func (e *expander) tree(n *yaml.Node) {
@@ -34,7 +35,11 @@ func (e *expander) tree(n *yaml.Node) {
 			if n.Kind == yaml.MappingNode && i%2 == 0 {
 				continue // a key: never expanded
 			}
-			e.path = append(e.path, segment(n, i))
+			if n.Kind == yaml.DocumentNode {
+				e.tree(c)
+				continue
+			}
+			e.path = append(e.path, step(n, i))
 			e.tree(c)
 			e.path = e.path[:len(e.path)-1]
 		}
@@ -44,8 +49,7 @@ func (e *expander) tree(n *yaml.Node) {
 		}
 		v, err := expand(n.Value, e.lookup)
 		if err != nil {
-			key := strings.TrimPrefix(strings.Join(e.path, ""), ".")
-			*e.problems = append(*e.problems, &strictyaml.Problem{File: e.file, Line: n.Line, Key: key, Message: err.Error()})
+			*e.problems = append(*e.problems, &conf.Problem{File: e.file, Line: n.Line, Path: conf.P(e.path...), Message: err.Error()})
 			return
 		}
 		if v == n.Value {
@@ -59,6 +63,15 @@ func (e *expander) tree(n *yaml.Node) {
 			n.Tag = ""
 		}
 	}
+}
+
+// step is the step from n, a mapping or a sequence, to its i-th content
+// node, a mapping's value: its key, or its index.
+func step(n *yaml.Node, i int) any {
+	if n.Kind == yaml.MappingNode {
+		return n.Content[i-1].Value
+	}
+	return i
 }
 
 // expand substitutes the variables in s.

@@ -11,15 +11,15 @@ import (
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
 // problemAt finds the problem of err on line with key, or fails.
-func problemAt(t *testing.T, err error, line int, key, message string) *strictyaml.Problem {
+func problemAt(t *testing.T, err error, line int, key, message string) *conf.Problem {
 	t.Helper()
-	for _, p := range strictyaml.AsProblems(err) {
-		if p.Line == line && p.Key == key && strings.Contains(p.Message, message) {
+	for _, p := range conf.AsProblems(err) {
+		if p.Line == line && p.Path.String() == key && strings.Contains(p.Message, message) {
 			return p
 		}
 	}
@@ -34,13 +34,13 @@ func withinBounds(t *testing.T, p *Pipeline) {
 	if p == nil {
 		return
 	}
-	m := newMeasurer()
 	for _, pr := range p.Providers {
 		if pr.Config == nil {
 			continue
 		}
-		if s := m.of(pr.Config); s.size > MaxConfigSize || s.depth > MaxDepth || s.cyclic {
-			t.Errorf("%s: the pipeline returned with the error holds its config (%+v)", pr.Name, s)
+		var m conf.Measurer
+		if size, depth := m.Size(pr.Config), m.Depth(pr.Config); size > MaxConfigSize || depth > MaxDepth || len(m.Cycles()) > 0 {
+			t.Errorf("%s: the pipeline returned with the error holds its config (%d bytes, %d levels, cycles %v)", pr.Name, size, depth, m.Cycles())
 		}
 	}
 }
@@ -225,12 +225,11 @@ func TestMeasureBoundsTheMessage(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(text), &doc); err != nil || len(doc.Content) == 0 {
 			continue
 		}
-		m := newMeasurer()
-		s := m.of(&doc)
-		if s.cyclic || s.size > MaxExpandedSize {
+		var m conf.Measurer
+		got := m.Size(&doc)
+		if len(m.Cycles()) > 0 || got > MaxExpandedSize {
 			continue // what FromYAML would make of it is the problem the bounds prevent
 		}
-		got := s.size
 		// The config travels in a ValidateRequest: count its framing too.
 		want := proto.Size(&pluginpb.ValidateRequest{Config: pluginpb.FromYAML(&doc)})
 		if got < int64(want) {

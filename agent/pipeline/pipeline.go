@@ -7,7 +7,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -15,14 +14,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // Version is the pipeline file format this agent reads.
@@ -79,7 +77,7 @@ type Provider struct {
 	Enabled         bool
 	ShutdownTimeout time.Duration
 	Config          *yaml.Node // nil when the provider has no config
-	ConfigPath      string     // key path of Config in the file, e.g. providers[0].config
+	ConfigPath      conf.Path  // path of Config in the file: providers[i].config
 	Line            int        // line of the entry in the file
 }
 
@@ -208,22 +206,22 @@ func Parse(name, abs string, data []byte, opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ps strictyaml.Problems
+	var ps conf.Problems
 	expandTree(name, doc, lookup, &ps)
 	// Measured with the variables expanded: a value may grow.
-	m := newMeasurer()
-	if bad := m.document(name, doc); len(bad) > 0 {
+	var m conf.Measurer
+	if bad := bounds(name, doc, &m); len(bad) > 0 {
 		return nil, append(ps, bad...).Err()
 	}
 	var shape fileShape
-	if err := strictyaml.Decode(name, "", doc, &shape); err != nil {
-		ps = append(ps, strictyaml.AsProblems(err)...)
+	if err := conf.Decode(name, conf.Path{}, doc, &shape); err != nil {
+		ps = append(ps, conf.AsProblems(err)...)
 	}
 	if len(ps) > 0 {
 		return nil, ps.Err()
 	}
 
-	v := validator{file: name, root: doc.Content[0], measure: m}
+	v := validator{file: name, root: doc, measure: &m}
 	p := v.build(shape, abs, opts)
 	return p, v.problems.Err()
 }
@@ -232,176 +230,36 @@ func Parse(name, abs string, data []byte, opts Options) (*Pipeline, error) {
 // that come before any YAML: the file's size and its characters. It is
 // the first step of Parse; validate maps lines to keys with it.
 func Document(name string, data []byte) (*yaml.Node, error) {
-	if len(data) > MaxFileSize {
-		return nil, &strictyaml.Problem{File: name, Line: max(lastLine(data[:MaxFileSize]), 1),
-			Message: fmt.Sprintf("the pipeline file is larger than %s (the limit falls on this line)", mib(MaxFileSize))}
+	doc, err := conf.Parser{Noun: "pipeline file", MaxSize: MaxFileSize}.Parse(name, data)
+	if err == nil && doc == nil {
+		return nil, &conf.Problem{File: name, Message: "the pipeline file is empty (it needs at least version and providers)"}
 	}
-	if err := checkText(name, data); err != nil {
-		return nil, err
-	}
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &strictyaml.Problem{File: name, Message: "the pipeline file is empty (it needs at least version and providers)"}
-		}
-		return nil, syntaxProblem(name, data, err)
-	}
-	if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].ShortTag() == "!!null") {
-		// "---" alone, or "~": as good as empty.
-		return nil, &strictyaml.Problem{File: name, Message: "the pipeline file is empty (it needs at least version and providers)"}
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case err == nil:
-		return nil, &strictyaml.Problem{File: name, Line: extra.Line, Message: "the pipeline file holds more than one YAML document"}
-	case !errors.Is(err, io.EOF):
-		// A broken document after the first is still a broken file.
-		return nil, syntaxProblem(name, data, err)
-	}
-	return &doc, nil
-}
-
-var syntaxLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// parserErrors are the messages of yaml.v3's parser (as opposed to its
-// scanner). For these yaml.v3 v3.0.1 reports the 0-based line of the error's
-// context (decode.go, parser.fail): one less than the line it means, and no
-// line at all for line 1.
-var parserErrors = map[string]bool{
-	"did not find expected <stream-start>":   true,
-	"did not find expected <document start>": true,
-	"found undefined tag handle":             true,
-	"did not find expected node content":     true,
-	"did not find expected '-' indicator":    true,
-	"did not find expected key":              true,
-	"did not find expected ',' or ']'":       true,
-	"did not find expected ',' or '}'":       true,
-	"found duplicate %YAML directive":        true,
-	"found incompatible YAML document":       true,
-	"found duplicate %TAG directive":         true,
-}
-
-func syntaxProblem(file string, data []byte, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if m := syntaxLineRE.FindStringSubmatch(err.Error()); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	}
-	if parserErrors[msg] {
-		line++
-	}
-	// An error at the end of the stream is on the line after the last
-	// line break: call it the last line.
-	line = min(line, lastLine(data))
-	return &strictyaml.Problem{File: file, Line: line, Message: "YAML syntax: " + msg}
-}
-
-// lastLine is the number of the last line of data, counting line breaks as
-// YAML does (LF, CRLF, CR, NEL, LS, PS).
-func lastLine(data []byte) int {
-	s := string(data)
-	breaks := strings.Count(s, "\n") + strings.Count(s, "\r") - strings.Count(s, "\r\n") +
-		strings.Count(s, "\u0085") + strings.Count(s, "\u2028") + strings.Count(s, "\u2029")
-	for _, br := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029"} {
-		if strings.HasSuffix(s, br) {
-			return breaks
-		}
-	}
-	if s == "" {
-		return 0
-	}
-	return breaks + 1
+	return doc, err
 }
 
 type validator struct {
 	file     string
 	root     *yaml.Node
-	measure  *measurer
-	problems strictyaml.Problems
+	measure  *conf.Measurer
+	problems conf.Problems
 }
 
-func (v *validator) errorf(key, format string, args ...any) {
-	v.problems = append(v.problems, &strictyaml.Problem{File: v.file, Line: lineOf(v.root, key), Key: key, Message: fmt.Sprintf(format, args...)})
+func (v *validator) errorf(path conf.Path, format string, args ...any) {
+	_, line := conf.Lookup(v.root, path)
+	v.problems = append(v.problems, &conf.Problem{File: v.file, Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
 func (v *validator) build(shape fileShape, abs string, opts Options) *Pipeline {
 	p := &Pipeline{File: abs, Profile: opts.Profile, Agent: shape.Agent}
-	if shape.Version != Version {
-		if shape.Version == 0 {
-			v.errorf("version", "missing: write `version: %d` at the top of the file", Version)
-		} else {
-			v.errorf("version", "unsupported version %d (this agent reads version %d)", shape.Version, Version)
-		}
-	}
-
+	v.version(shape.Version)
 	prof := v.profile(shape, opts.Profile)
 	if prof != nil && prof.Agent != nil {
-		if prof.Agent.LogLevel != nil {
-			p.Agent.LogLevel = *prof.Agent.LogLevel
-		}
-		if prof.Agent.LogFormat != nil {
-			p.Agent.LogFormat = *prof.Agent.LogFormat
-		}
+		prof.Agent.apply(&p.Agent)
 	}
 	v.agent(&p.Agent)
-
 	dir := filepath.Dir(abs)
-	pluginDir := opts.DefaultPluginDir
-	if p.Agent.PluginDir != "" {
-		pluginDir = p.Agent.PluginDir
-		if !filepath.IsAbs(pluginDir) {
-			pluginDir = filepath.Join(dir, pluginDir)
-		}
-	}
-	if p.Agent.StatusFile != "" && !filepath.IsAbs(p.Agent.StatusFile) {
-		p.Agent.StatusFile = filepath.Join(dir, p.Agent.StatusFile)
-	}
-	if p.Agent.RuntimeDir != "" && !filepath.IsAbs(p.Agent.RuntimeDir) {
-		p.Agent.RuntimeDir = filepath.Join(dir, p.Agent.RuntimeDir)
-	}
-
-	if len(shape.Providers) == 0 {
-		v.errorf("providers", "no providers: list at least one under `providers:`")
-	}
-	seen := make(map[string]int)
-	for i, ps := range shape.Providers {
-		key := fmt.Sprintf("providers[%d]", i)
-		pr := &Provider{
-			Name:            ps.Name,
-			Plugin:          ps.Plugin,
-			SHA256:          strings.ToLower(ps.SHA256),
-			Enabled:         ps.Enabled == nil || *ps.Enabled,
-			ShutdownTimeout: time.Duration(p.Agent.ShutdownTimeout),
-			ConfigPath:      key + ".config",
-			Line:            lineOf(v.root, key),
-		}
-		if ps.ShutdownTimeout != nil {
-			pr.ShutdownTimeout = time.Duration(*ps.ShutdownTimeout)
-		}
-		if ps.Config.Kind != 0 {
-			cfg := ps.Config
-			pr.Config = &cfg
-		}
-		switch {
-		case ps.Name == "":
-			v.errorf(key, "missing name: every provider needs a unique `name`")
-		case !nameRE.MatchString(ps.Name):
-			v.errorf(key+".name", "invalid name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", ps.Name)
-		case seen[ps.Name] > 0:
-			v.errorf(key+".name", "duplicate name %q (also used by providers[%d])", ps.Name, seen[ps.Name]-1)
-		}
-		seen[ps.Name] = i + 1
-		if ps.SHA256 != "" && !sha256RE.MatchString(pr.SHA256) {
-			v.errorf(key+".sha256", "%q is not a SHA-256 digest (64 hex digits; get one with `sha256sum`)", ps.SHA256)
-		}
-		if pr.ShutdownTimeout <= 0 {
-			v.errorf(key+".shutdown_timeout", "must be more than 0")
-		}
-		p.Providers = append(p.Providers, pr)
-	}
-
+	pluginDir := p.Agent.resolve(dir, opts.DefaultPluginDir)
+	p.Providers = v.providers(shape.Providers, p.Agent.ShutdownTimeout)
 	if prof != nil {
 		v.applyProfile(p, prof, opts.Profile)
 	}
@@ -410,18 +268,118 @@ func (v *validator) build(shape fileShape, abs string, opts Options) *Pipeline {
 	}
 	if len(p.Providers) > 0 && len(p.Enabled()) == 0 {
 		if opts.Profile != "" {
-			v.errorf("providers", "no provider is enabled with profile %q", opts.Profile)
+			v.errorf(conf.P("providers"), "no provider is enabled with profile %q", opts.Profile)
 		} else {
-			v.errorf("providers", "no provider is enabled")
+			v.errorf(conf.P("providers"), "no provider is enabled")
 		}
 	}
+	v.plugins(p, dir, pluginDir, opts)
+	return p
+}
+
+func (v *validator) version(version int) {
+	switch version {
+	case Version:
+	case 0:
+		v.errorf(conf.P("version"), "missing: write `version: %d` at the top of the file", Version)
+	default:
+		v.errorf(conf.P("version"), "unsupported version %d (this agent reads version %d)", version, Version)
+	}
+}
+
+// apply sets what the profile overrides of the agent's settings.
+func (pa *profileAgent) apply(a *Agent) {
+	if pa.LogLevel != nil {
+		a.LogLevel = *pa.LogLevel
+	}
+	if pa.LogFormat != nil {
+		a.LogFormat = *pa.LogFormat
+	}
+}
+
+// resolve makes the agent's paths absolute against dir, the pipeline
+// file's directory, and returns the directory bare plugin names resolve
+// in.
+func (a *Agent) resolve(dir, defaultPluginDir string) string {
+	pluginDir := defaultPluginDir
+	if a.PluginDir != "" {
+		pluginDir = a.PluginDir
+		if !filepath.IsAbs(pluginDir) {
+			pluginDir = filepath.Join(dir, pluginDir)
+		}
+	}
+	if a.StatusFile != "" && !filepath.IsAbs(a.StatusFile) {
+		a.StatusFile = filepath.Join(dir, a.StatusFile)
+	}
+	if a.RuntimeDir != "" && !filepath.IsAbs(a.RuntimeDir) {
+		a.RuntimeDir = filepath.Join(dir, a.RuntimeDir)
+	}
+	return pluginDir
+}
+
+// providers builds the providers as the file lists them, each with the
+// agent's shutdown timeout unless it sets its own.
+func (v *validator) providers(shapes []providerShape, shutdownTimeout Duration) []*Provider {
+	if len(shapes) == 0 {
+		v.errorf(conf.P("providers"), "no providers: list at least one under `providers:`")
+	}
+	seen := make(map[string]int)
+	var out []*Provider
+	for i, ps := range shapes {
+		entry := conf.P("providers", i)
+		_, line := conf.Lookup(v.root, entry)
+		pr := &Provider{
+			Name:            ps.Name,
+			Plugin:          ps.Plugin,
+			SHA256:          strings.ToLower(ps.SHA256),
+			Enabled:         ps.Enabled == nil || *ps.Enabled,
+			ShutdownTimeout: time.Duration(shutdownTimeout),
+			ConfigPath:      entry.Key("config"),
+			Line:            line,
+		}
+		if ps.ShutdownTimeout != nil {
+			pr.ShutdownTimeout = time.Duration(*ps.ShutdownTimeout)
+		}
+		if ps.Config.Kind != 0 {
+			cfg := ps.Config
+			pr.Config = &cfg
+		}
+		v.name(entry, ps.Name, seen)
+		seen[ps.Name] = i + 1
+		if ps.SHA256 != "" && !sha256RE.MatchString(pr.SHA256) {
+			v.errorf(entry.Key("sha256"), "%q is not a SHA-256 digest (64 hex digits; get one with `sha256sum`)", ps.SHA256)
+		}
+		if pr.ShutdownTimeout <= 0 {
+			v.errorf(entry.Key("shutdown_timeout"), "must be more than 0")
+		}
+		out = append(out, pr)
+	}
+	return out
+}
+
+// name checks the name of the provider entry at path; seen holds the
+// names before it, each with its index plus one.
+func (v *validator) name(entry conf.Path, name string, seen map[string]int) {
+	switch {
+	case name == "":
+		v.errorf(entry, "missing name: every provider needs a unique `name`")
+	case !nameRE.MatchString(name):
+		v.errorf(entry.Key("name"), "invalid name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", name)
+	case seen[name] > 0:
+		v.errorf(entry.Key("name"), "duplicate name %q (also used by %s)", name, conf.P("providers", seen[name]-1))
+	}
+}
+
+// plugins resolves the plugin of every enabled provider: one built into
+// the agent, or a plugin binary.
+func (v *validator) plugins(p *Pipeline, dir, pluginDir string, opts Options) {
 	for i, pr := range p.Providers {
 		if !pr.Enabled {
 			continue
 		}
-		key := fmt.Sprintf("providers[%d].plugin", i)
+		entry := conf.P("providers", i)
 		if pr.Plugin == "" {
-			v.errorf(fmt.Sprintf("providers[%d]", i), "missing plugin: name a built-in provider, e.g. `plugin: cert`, or a plugin binary")
+			v.errorf(entry, "missing plugin: name a built-in provider, e.g. `plugin: cert`, or a plugin binary")
 			continue
 		}
 		if pr.Builtin, pr.Renamed = opts.builtin(pr.Plugin); pr.Builtin != "" {
@@ -429,12 +387,11 @@ func (v *validator) build(shape fileShape, abs string, opts Options) *Pipeline {
 		}
 		path, err := resolvePlugin(pr.Plugin, dir, pluginDir)
 		if err != nil {
-			v.errorf(key, "%v", err)
+			v.errorf(entry.Key("plugin"), "%v", err)
 			continue
 		}
 		pr.Path = path
 	}
-	return p
 }
 
 func (v *validator) agent(a *Agent) {
@@ -445,13 +402,13 @@ func (v *validator) agent(a *Agent) {
 	case "trace", "debug", "info", "warn", "error":
 		a.LogLevel = strings.ToLower(a.LogLevel)
 	default:
-		v.errorf("agent.log_level", "unknown level %q (want trace, debug, info, warn or error)", a.LogLevel)
+		v.errorf(conf.P("agent", "log_level"), "unknown level %q (want trace, debug, info, warn or error)", a.LogLevel)
 	}
 	if a.LogFormat == "" {
 		a.LogFormat = DefaultLogFormat
 	}
 	if a.LogFormat != "text" && a.LogFormat != "json" {
-		v.errorf("agent.log_format", "unknown format %q (want text or json)", a.LogFormat)
+		v.errorf(conf.P("agent", "log_format"), "unknown format %q (want text or json)", a.LogFormat)
 	}
 	if a.ShutdownTimeout == 0 {
 		a.ShutdownTimeout = Duration(DefaultShutdownTimeout)
@@ -463,7 +420,7 @@ func (v *validator) agent(a *Agent) {
 		a.UnresponsiveTimeout = Duration(DefaultUnresponsiveTimeout)
 	}
 	if a.UnresponsiveTimeout < a.PingInterval {
-		v.errorf("agent.unresponsive_timeout", "%v is shorter than agent.ping_interval (%v): a plugin would be killed before it missed a ping", a.UnresponsiveTimeout, a.PingInterval)
+		v.errorf(conf.P("agent", "unresponsive_timeout"), "%v is shorter than agent.ping_interval (%v): a plugin would be killed before it missed a ping", a.UnresponsiveTimeout, a.PingInterval)
 	}
 }
 
@@ -478,9 +435,9 @@ func (v *validator) profile(shape fileShape, name string) *profile {
 			known = append(known, k)
 		}
 		if len(known) == 0 {
-			v.errorf("profiles", "profile %q not found: the file defines no profiles", name)
+			v.errorf(conf.P("profiles"), "profile %q not found: the file defines no profiles", name)
 		} else {
-			v.errorf("profiles", "profile %q not found (defined: %s)", name, strings.Join(sortStrings(known), ", "))
+			v.errorf(conf.P("profiles"), "profile %q not found (defined: %s)", name, strings.Join(sortStrings(known), ", "))
 		}
 		return nil
 	}
@@ -494,7 +451,7 @@ func (v *validator) applyProfile(p *Pipeline, prof *profile, name string) {
 	}
 	for _, provName := range sortedProfileKeys(prof.Providers) {
 		over := prof.Providers[provName]
-		key := "profiles." + name + ".providers." + provName
+		key := conf.P("profiles", name, "providers", provName)
 		pr, ok := byName[provName]
 		if !ok {
 			v.errorf(key, "no provider named %q in the pipeline", provName)
@@ -571,48 +528,4 @@ func resolvePlugin(plugin, dir, pluginDir string) (string, error) {
 		return "", fmt.Errorf("plugin %q at %s: %w", plugin, path, err)
 	}
 	return path, nil
-}
-
-// lineOf finds the line of a key path such as providers[1].sha256.
-func lineOf(root *yaml.Node, key string) int {
-	n, line := root, root.Line
-	parts := strings.Split(key, ".")
-	for i := 0; i < len(parts); i++ {
-		name, idx, hasIdx := strings.Cut(parts[i], "[")
-		if name != "" && n.Kind == yaml.MappingNode {
-			keyLine, next := lookupKey(n, name)
-			// A key may hold dots itself: a provider "cert.v2", a profile
-			// "eu.prod".
-			for j := i + 1; next == nil && j < len(parts); j++ {
-				name, idx, hasIdx = strings.Cut(strings.Join(parts[i:j+1], "."), "[")
-				if keyLine, next = lookupKey(n, name); next != nil {
-					i = j
-				}
-			}
-			if next == nil {
-				return line
-			}
-			line, n = keyLine, next
-		}
-		if hasIdx {
-			var i int
-			fmt.Sscanf(strings.TrimSuffix(idx, "]"), "%d", &i)
-			if n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
-				return line
-			}
-			n = n.Content[i]
-			line = n.Line
-		}
-	}
-	return line
-}
-
-// lookupKey finds key in mapping n: the key's line and its value.
-func lookupKey(n *yaml.Node, key string) (int, *yaml.Node) {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i].Line, n.Content[i+1]
-		}
-	}
-	return 0, nil
 }

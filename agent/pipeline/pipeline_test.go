@@ -10,7 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // env is a fake environment for ${VAR} lookups.
@@ -112,7 +112,7 @@ profiles:
 	cert, token, metrics := p.Providers[0], p.Providers[1], p.Providers[2]
 	if cert.Name != "certificate" || cert.Plugin != "sia-plugin-a" || cert.Path != filepath.Join(dir, "bin", "sia-plugin-a") ||
 		cert.SHA256 != strings.ToLower("ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789") ||
-		!cert.Enabled || cert.ShutdownTimeout != 45*time.Second || cert.ConfigPath != "providers[0].config" || cert.Line != 9 {
+		!cert.Enabled || cert.ShutdownTimeout != 45*time.Second || cert.ConfigPath.String() != "providers[0].config" || cert.Line != 9 {
 		t.Errorf("certificate = %+v", cert)
 	}
 	var cfg struct {
@@ -300,16 +300,16 @@ func TestExplicitStrTagIsKept(t *testing.T) {
 	wantAll(t, err, "p.yaml:7: providers[0].enabled: cannot unmarshal !!str `true` into bool")
 }
 
-// wantAll asserts that err is a strictyaml problem list whose text holds
+// wantAll asserts that err is a conf problem list whose text holds
 // every one of wants, and nothing else.
 func wantAll(t *testing.T, err error, wants ...string) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("no error, want:\n%s", strings.Join(wants, "\n"))
 	}
-	ps := strictyaml.AsProblems(err)
+	ps := conf.AsProblems(err)
 	if len(ps) == 1 && ps[0].File == "" {
-		t.Fatalf("error is not a strictyaml problem: %T %v", err, err)
+		t.Fatalf("error is not a conf problem: %T %v", err, err)
 	}
 	msg := err.Error()
 	for _, w := range wants {
@@ -801,89 +801,5 @@ func TestUsesTheProcessEnvironmentByDefault(t *testing.T) {
 	}
 	if p.Providers[0].Plugin != "sia-plugin-b" {
 		t.Errorf("plugin = %q", p.Providers[0].Plugin)
-	}
-}
-
-func TestLineOf(t *testing.T) {
-	var doc yaml.Node
-	text := `version: 1
-providers:
-  - name: a
-    sha256: x
-  - name: b
-profiles:
-  eu.prod:
-    providers:
-      a.v1: {}
-`
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
-		t.Fatal(err)
-	}
-	root := doc.Content[0]
-	cases := map[string]int{
-		"version":                                1,
-		"providers":                              2,
-		"providers[0]":                           3,
-		"providers[0].sha256":                    4,
-		"providers[1]":                           5,
-		"providers[1].name":                      5,
-		"providers[7]":                           2, // out of range: the list
-		"providers[1].nothing":                   5, // unknown key: its parent
-		"missing":                                1,
-		"profiles.eu.prod.providers.a.v1":        9,
-		"profiles.eu.prod.providers.missing.key": 8,
-	}
-	for key, want := range cases {
-		if got := lineOf(root, key); got != want {
-			t.Errorf("lineOf(%q) = %d, want %d", key, got, want)
-		}
-	}
-}
-
-// TestSyntaxErrorLines pins the line of YAML syntax errors: yaml.v3 reports
-// its parser's errors one line early (0-based), and errors at the end of
-// the stream one line past the last.
-func TestSyntaxErrorLines(t *testing.T) {
-	cases := []struct {
-		text string
-		want string
-	}{
-		{"[", "p.yaml:1: YAML syntax: did not find expected node content"},
-		{"[\n", "p.yaml:1: YAML syntax: did not find expected node content"},
-		{"a: 1\n---\n[\n", "p.yaml:3: YAML syntax: did not find expected node content"},
-		{"a: 1\n b: 2\n", "p.yaml:2: YAML syntax: mapping values are not allowed in this context"},
-		{"a:\n  - 1\n  b: 2\n", "p.yaml:2: YAML syntax: did not find expected '-' indicator"},
-		{"a:\n  b: 1\n c: 2\n", "p.yaml:3: YAML syntax: did not find expected key"},
-		{"a: 1\nb: {c: 1\n", "p.yaml:2: YAML syntax: did not find expected ',' or '}'"},
-		{"a: 1\nb: [1,\n\n", "p.yaml:3: YAML syntax: did not find expected node content"},
-		{"%YAML 1.1\n%YAML 1.1\n---\na: 1\n", "p.yaml:2: YAML syntax: found duplicate %YAML directive"},
-		{"a: 1\nb: !x!y 1\n", "p.yaml:2: YAML syntax: found undefined tag handle"},
-		{"a: 1\r\nb: [\r\n", "p.yaml:2: YAML syntax: did not find expected node content"},
-		{"a: *nowhere\n", "p.yaml: YAML syntax: unknown anchor 'nowhere' referenced"},
-	}
-	for _, c := range cases {
-		_, err := parse(t, t.TempDir(), c.text, Options{})
-		if err == nil || err.Error() != c.want {
-			t.Errorf("Parse(%q) = %v, want %s", c.text, err, c.want)
-		}
-	}
-}
-
-func TestLastLine(t *testing.T) {
-	cases := map[string]int{
-		"":           0,
-		"a":          1,
-		"a\n":        1,
-		"a\nb":       2,
-		"a\r\nb\r\n": 2,
-		"a\rb":       2,
-		"\n\n":       2,
-		"a\u2028b":   2,
-		"a\u0085":    1,
-	}
-	for in, want := range cases {
-		if got := lastLine([]byte(in)); got != want {
-			t.Errorf("lastLine(%q) = %d, want %d", in, got, want)
-		}
 	}
 }

@@ -22,8 +22,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/sia-agent/sia-agent/internal/strictyaml"
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // Severity is how much a finding matters to the conversion.
@@ -968,7 +968,7 @@ func closest(name string, names []string) string {
 	}
 	best, bestDist := "", min(max(len(name)/5, 1), 2)+1
 	for _, n := range names {
-		if d := strictyaml.Distance(name, n); d < bestDist {
+		if d := conf.Distance(name, n); d < bestDist {
 			best, bestDist = n, d
 		}
 	}

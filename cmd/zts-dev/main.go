@@ -27,6 +27,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sia-agent/sia-agent/sdk/conf"
 	"github.com/sia-agent/sia-agent/ztsdev"
 )
 
@@ -80,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ServiceCerts:  *serviceCerts,
 	})
 	if err != nil {
-		if _, ok := errors.AsType[ztsdev.ConfigErrors](err); ok {
+		if _, ok := errors.AsType[conf.Problems](err); ok {
 			fmt.Fprintf(stderr, "zts-dev: invalid config:\n%v\n", err)
 			return 2
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // Config is the provider's configuration.
@@ -51,25 +52,21 @@ type Provider struct {
 	started bool
 }
 
-func (p *Provider) Validate(_ context.Context, cfg sdk.Config) error {
-	var c Config
-	if err := cfg.Decode(&c); err != nil {
-		return err
-	}
-	var problems sdk.Problems
+// Validate checks the config; sdk.Config.Decode calls it.
+func (c Config) Validate() error {
+	var check conf.Checker
 	if c.CrashCode < 0 || c.CrashCode > 255 {
-		problems = append(problems, asProblem(cfg.Errorf("crash_code", "must be between 0 and 255")))
+		check.Errorf("crash_code", "must be between 0 and 255")
 	}
 	if c.ShutdownHang && c.ShutdownWaitFIFO != "" {
-		problems = append(problems, asProblem(cfg.Errorf("shutdown_hang", "set shutdown_hang or shutdown_wait_fifo, not both")))
+		check.Errorf("shutdown_hang", "set shutdown_hang or shutdown_wait_fifo, not both")
 	}
-	return problems.Err()
+	return check.Err()
 }
 
-func asProblem(err error) *sdk.Problem {
-	var p *sdk.Problem
-	errors.As(err, &p)
-	return p
+func (p *Provider) Validate(_ context.Context, cfg sdk.Config) error {
+	var c Config
+	return cfg.Decode(&c)
 }
 
 func (p *Provider) Init(_ context.Context, rt *sdk.Runtime) error {

@@ -1,7 +1,6 @@
 package cert
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // Config is the provider's `config:` block; docs/cert.md is its reference.
@@ -27,6 +27,10 @@ type Config struct {
 	Files     FilesConfig     `yaml:"files"`
 	RoleCerts RoleCertsConfig `yaml:"role_certs"`
 	Refresh   RefreshConfig   `yaml:"refresh"`
+
+	// dir is where relative paths start, the pipeline file's directory:
+	// the file names the config is checked for are resolved ones.
+	dir string
 }
 
 // IdentityConfig says where the identity certificate comes from.
@@ -207,204 +211,294 @@ func parseRoleTarget(s string) (roleTarget, error) {
 	return roleTarget{Domain: strings.ToLower(d), Role: strings.ToLower(r)}, nil
 }
 
-// loadSettings decodes cfg over the defaults and validates it, reporting
-// every problem at once with its file and line.
+// loadSettings decodes cfg over the defaults, validates it, reporting
+// every problem at once with its file and line, and resolves its paths.
 func loadSettings(cfg sdk.Config) (*settings, error) {
 	c := defaultConfig()
+	if cfg.File != "" {
+		c.dir = filepath.Dir(cfg.File)
+	}
 	if err := cfg.Decode(&c); err != nil {
 		return nil, err
 	}
-	s := &settings{Config: c, existing: c.Identity.Mode == modeExisting}
-	var ps sdk.Problems
-	bad := func(key, format string, args ...any) {
-		var p *sdk.Problem
-		if errors.As(cfg.Errorf(key, format, args...), &p) {
-			ps = append(ps, p)
+	return newSettings(c), nil
+}
+
+// newSettings resolves the paths of a valid config and parses its names.
+func newSettings(c Config) *settings {
+	f := c.files()
+	s := &settings{
+		Config:      c,
+		existing:    c.Identity.Mode == modeExisting,
+		keyFile:     f.key,
+		certFile:    f.cert,
+		caCertFile:  f.caCert,
+		combined:    f.combined,
+		roleDir:     f.roleDir,
+		attestation: resolve(c.dir, c.Identity.AttestationFile),
+	}
+	s.CAFile = resolve(c.dir, c.CAFile)
+	s.ips, s.Identity.ExtraDNS = c.Identity.sans()
+	s.roles, _ = c.RoleCerts.targets()
+	return s
+}
+
+// files are the files the provider writes (or in mode existing reads),
+// resolved.
+type files struct {
+	key, cert, caCert, combined, roleDir string
+}
+
+// files resolves the config's files. The CA bundle and the combined file
+// are only written in mode register: "" otherwise.
+func (c *Config) files() files {
+	dir := resolve(c.dir, c.Files.Dir)
+	if dir == "" {
+		dir = c.dir
+	}
+	f := files{key: resolve(dir, c.Files.Key), cert: resolve(dir, c.Files.Cert), roleDir: filepath.Join(dir, "rolecerts")}
+	if register := c.Identity.Mode != modeExisting; register {
+		if c.Files.CACert != "" { // ZTS hands out the CA with the identity
+			f.caCert = resolve(dir, c.Files.CACert)
+		}
+		if c.Files.Combined != "" {
+			f.combined = resolve(dir, c.Files.Combined)
 		}
 	}
+	if c.RoleCerts.Dir != "" {
+		f.roleDir = resolve(c.dir, c.RoleCerts.Dir)
+	}
+	return f
+}
 
-	id := &c.Identity
+// registerOnly is the problem of a setting of mode register in mode
+// existing.
+const registerOnly = "only with identity.mode register: in mode existing the identity is managed elsewhere"
+
+// Validate checks what spans the blocks of the config: ZTS, whom mode
+// register and role certificates need, and the files, which need names of
+// their own. Each block has checked itself already.
+func (c *Config) Validate() error {
+	var check conf.Checker
+	existing := c.Identity.Mode == modeExisting
+	if !existing || len(c.RoleCerts.Targets) > 0 {
+		if c.Endpoint == "" {
+			check.Errorf("endpoint", "required: the ZTS URL, e.g. https://zts.example.com:4443/zts/v1")
+		} else if u, err := url.Parse(c.Endpoint); err != nil || u.Scheme != "https" || u.Host == "" {
+			check.Errorf("endpoint", "%q is not an https:// URL (ZTS serves TLS only)", c.Endpoint)
+		}
+	}
+	if c.Timeout <= 0 {
+		check.Errorf("timeout", "must be more than 0")
+	}
+	if existing && c.Key.Rotate {
+		check.ErrorfAt(conf.P("key", "rotate"), registerOnly)
+	}
+	if existing && c.Files.Combined != "" {
+		check.ErrorfAt(conf.P("files", "combined"), registerOnly)
+	}
+	c.checkFiles(&check)
+	return check.Err()
+}
+
+// checkFiles checks that the files the provider writes are distinct once
+// resolved.
+func (c *Config) checkFiles(check *conf.Checker) {
+	f := c.files()
+	switch {
+	case f.key == f.cert:
+		check.ErrorfAt(conf.P("files", "cert"), "the key and the certificate need files of their own")
+	case c.Identity.Mode != modeExisting && filepath.Base(f.key) == filepath.Base(f.cert):
+		check.ErrorfAt(conf.P("files", "cert"), "the key and the certificate need names of their own: both files are links into one directory")
+	}
+	if f.combined != "" && (f.combined == f.key || f.combined == f.cert || f.combined == f.caCert) {
+		check.ErrorfAt(conf.P("files", "combined"), "needs a file of its own, not that of the key, the certificate or the CA bundle")
+	}
+}
+
+// Validate checks what the mode needs, and the names the CSR asks for.
+func (id IdentityConfig) Validate() error {
+	var check conf.Checker
 	switch id.Mode {
 	case modeRegister:
-		for _, f := range []struct {
-			key, value string
-			re         *regexp.Regexp
-			what       string
-		}{
-			{"identity.provider", id.Provider, compoundNameRE, "a service name such as sys.auth.dev"},
-			{"identity.domain", id.Domain, compoundNameRE, "a domain name"},
-			{"identity.service", id.Service, simpleNameRE, "a simple name"},
-			{"identity.instance_id", id.InstanceID, pathElementRE, "a path element"},
-		} {
-			switch {
-			case f.value == "":
-				bad(f.key, "required with identity.mode register")
-			case !f.re.MatchString(f.value):
-				bad(f.key, "%q is not %s", f.value, f.what)
-			}
-		}
-		if id.AttestationFile == "" {
-			bad("identity.attestation_file", "required with identity.mode register")
-		}
-		if id.DNSSuffix == "" {
-			bad("identity.dns_suffix", "required with identity.mode register")
-		}
-		if e := id.Expiry.Std(); e != 0 && e < time.Minute {
-			bad("identity.expiry", "ZTS counts in minutes: use 0 (the ZTS default) or at least 1m")
-		}
+		id.checkRegister(&check)
 	case modeExisting:
-		for key, set := range map[string]bool{
-			"identity.provider": id.Provider != "", "identity.domain": id.Domain != "",
-			"identity.service": id.Service != "", "identity.instance_id": id.InstanceID != "",
-			"identity.attestation_file": id.AttestationFile != "", "identity.delete_on_shutdown": id.DeleteOnShutdown,
-			"identity.extra_dns": len(id.ExtraDNS) > 0, "identity.expiry": id.Expiry != 0,
-			"key.rotate": c.Key.Rotate, "files.combined": c.Files.Combined != "",
-		} {
-			if set {
-				bad(key, "only with identity.mode register: in mode existing the identity is managed elsewhere")
-			}
-		}
+		id.checkExisting(&check)
 	default:
-		bad("identity.mode", "%q is not register or existing", id.Mode)
+		check.Errorf("mode", "%q is not register or existing", id.Mode)
 	}
 	// Empty entries are skipped: they come from unset variables, such as
 	// ${POD_IP} outside Kubernetes.
 	for i, ip := range id.IPs {
-		if ip == "" {
-			continue
+		if ip != "" && net.ParseIP(ip) == nil {
+			check.ErrorfAt(conf.P("ips", i), "%q is not an IP address", ip)
 		}
-		parsed := net.ParseIP(ip)
-		if parsed == nil {
-			bad(fmt.Sprintf("identity.ips[%d]", i), "%q is not an IP address", ip)
-			continue
-		}
-		s.ips = append(s.ips, parsed)
 	}
-	s.Identity.ExtraDNS = nil
 	for i, name := range id.ExtraDNS {
+		if strings.ContainsAny(name, " /:") {
+			check.ErrorfAt(conf.P("extra_dns", i), "%q is not a DNS name", name)
+		}
+	}
+	return check.Err()
+}
+
+// checkRegister checks that the instance to register is named, validly.
+func (id IdentityConfig) checkRegister(check *conf.Checker) {
+	for _, f := range []struct {
+		key, value string
+		re         *regexp.Regexp
+		what       string
+	}{
+		{"provider", id.Provider, compoundNameRE, "a service name such as sys.auth.dev"},
+		{"domain", id.Domain, compoundNameRE, "a domain name"},
+		{"service", id.Service, simpleNameRE, "a simple name"},
+		{"instance_id", id.InstanceID, pathElementRE, "a path element"},
+	} {
 		switch {
-		case name == "":
-		case strings.ContainsAny(name, " /:"):
-			bad(fmt.Sprintf("identity.extra_dns[%d]", i), "%q is not a DNS name", name)
-		default:
-			s.Identity.ExtraDNS = append(s.Identity.ExtraDNS, name)
+		case f.value == "":
+			check.Errorf(f.key, "required with identity.mode register")
+		case !f.re.MatchString(f.value):
+			check.Errorf(f.key, "%q is not %s", f.value, f.what)
 		}
 	}
+	if id.AttestationFile == "" {
+		check.Errorf("attestation_file", "required with identity.mode register")
+	}
+	if id.DNSSuffix == "" {
+		check.Errorf("dns_suffix", "required with identity.mode register")
+	}
+	if e := id.Expiry.Std(); e != 0 && e < time.Minute {
+		check.Errorf("expiry", "ZTS counts in minutes: use 0 (the ZTS default) or at least 1m")
+	}
+}
 
-	switch c.Key.Type {
-	case keyRSA:
-		if c.Key.Bits == 0 {
-			s.Key.Bits = 2048
-		} else if c.Key.Bits != 2048 && c.Key.Bits != 3072 && c.Key.Bits != 4096 {
-			bad("key.bits", "an RSA key has 2048, 3072 or 4096 bits, not %d", c.Key.Bits)
+// checkExisting checks that nothing is set that only mode register uses.
+func (id IdentityConfig) checkExisting(check *conf.Checker) {
+	for _, f := range []struct {
+		key string
+		set bool
+	}{
+		{"provider", id.Provider != ""}, {"domain", id.Domain != ""},
+		{"service", id.Service != ""}, {"instance_id", id.InstanceID != ""},
+		{"attestation_file", id.AttestationFile != ""}, {"delete_on_shutdown", id.DeleteOnShutdown},
+		{"extra_dns", len(id.ExtraDNS) > 0}, {"expiry", id.Expiry != 0},
+	} {
+		if f.set {
+			check.Errorf(f.key, registerOnly)
 		}
-	case keyECDSA:
-		if c.Key.Bits == 0 {
-			s.Key.Bits = 256
-		} else if c.Key.Bits != 256 {
-			bad("key.bits", "an ECDSA key is P-256 (256 bits), not %d", c.Key.Bits)
-		}
-	default:
-		bad("key.type", "%q is not rsa or ecdsa", c.Key.Type)
 	}
+}
 
-	roleNeedsZTS := len(c.RoleCerts.Targets) > 0
-	if !s.existing || roleNeedsZTS {
-		if c.Endpoint == "" {
-			bad("endpoint", "required: the ZTS URL, e.g. https://zts.example.com:4443/zts/v1")
-		} else if u, err := url.Parse(c.Endpoint); err != nil || u.Scheme != "https" || u.Host == "" {
-			bad("endpoint", "%q is not an https:// URL (ZTS serves TLS only)", c.Endpoint)
+// sans returns the IP addresses and the further DNS names the CSR asks
+// for, without the empty entries and those that are not one.
+func (id IdentityConfig) sans() (ips []net.IP, dns []string) {
+	for _, ip := range id.IPs {
+		if parsed := net.ParseIP(ip); parsed != nil {
+			ips = append(ips, parsed)
 		}
 	}
-	if c.Timeout <= 0 {
-		bad("timeout", "must be more than 0")
+	for _, name := range id.ExtraDNS {
+		if name != "" && !strings.ContainsAny(name, " /:") {
+			dns = append(dns, name)
+		}
 	}
+	return ips, dns
+}
 
-	base := ""
-	if cfg.File != "" {
-		base = filepath.Dir(cfg.File)
-	}
-	dir := resolve(base, c.Files.Dir)
-	if dir == "" {
-		dir = base
-	}
-	if c.Files.Key == "" {
-		bad("files.key", "required")
-	}
-	if c.Files.Cert == "" {
-		bad("files.cert", "required")
-	}
-	s.keyFile, s.certFile = resolve(dir, c.Files.Key), resolve(dir, c.Files.Cert)
-	if c.Files.CACert != "" && !s.existing { // ZTS hands out the CA with the identity
-		s.caCertFile = resolve(dir, c.Files.CACert)
-	}
-	if c.Files.Combined != "" && !s.existing {
-		s.combined = resolve(dir, c.Files.Combined)
-	}
+// Validate checks the key type and size, and sets the type's default
+// size when none is set.
+func (k *KeyConfig) Validate() error {
+	var check conf.Checker
 	switch {
-	case s.keyFile == s.certFile:
-		bad("files.cert", "the key and the certificate need files of their own")
-	case !s.existing && filepath.Base(s.keyFile) == filepath.Base(s.certFile):
-		bad("files.cert", "the key and the certificate need names of their own: both files are links into one directory")
+	case k.Type == keyRSA && k.Bits == 0:
+		k.Bits = 2048
+	case k.Type == keyRSA && k.Bits != 2048 && k.Bits != 3072 && k.Bits != 4096:
+		check.Errorf("bits", "an RSA key has 2048, 3072 or 4096 bits, not %d", k.Bits)
+	case k.Type == keyECDSA && k.Bits == 0:
+		k.Bits = 256
+	case k.Type == keyECDSA && k.Bits != 256:
+		check.Errorf("bits", "an ECDSA key is P-256 (256 bits), not %d", k.Bits)
+	case k.Type != keyRSA && k.Type != keyECDSA:
+		check.Errorf("type", "%q is not rsa or ecdsa", k.Type)
 	}
-	if s.combined != "" && (s.combined == s.keyFile || s.combined == s.certFile || s.combined == s.caCertFile) {
-		bad("files.combined", "needs a file of its own, not that of the key, the certificate or the CA bundle")
-	}
-	s.attestation = resolve(base, id.AttestationFile)
-	s.CAFile = resolve(base, c.CAFile)
+	return check.Err()
+}
 
-	rc := &c.RoleCerts
-	s.roleDir = filepath.Join(dir, "rolecerts")
-	if rc.Dir != "" {
-		s.roleDir = resolve(base, rc.Dir)
+// Validate checks that the key and the certificate are named.
+func (f FilesConfig) Validate() error {
+	var check conf.Checker
+	if f.Key == "" {
+		check.Errorf("key", "required")
 	}
+	if f.Cert == "" {
+		check.Errorf("cert", "required")
+	}
+	return check.Err()
+}
+
+// Validate checks the role certificates asked for.
+func (rc RoleCertsConfig) Validate() error {
+	var check conf.Checker
 	if rc.Delimiter == "" || strings.ContainsRune(rc.Delimiter, filepath.Separator) {
-		bad("role_certs.delimiter", "%q cannot separate domain and role in a file name", rc.Delimiter)
+		check.Errorf("delimiter", "%q cannot separate domain and role in a file name", rc.Delimiter)
 	}
-	seen := make(map[roleTarget]bool)
-	for i, t := range rc.Targets {
-		key := fmt.Sprintf("role_certs.targets[%d]", i)
-		rt, err := parseRoleTarget(t)
-		switch {
-		case err != nil:
-			bad(key, "%v", err)
-		case seen[rt]:
-			bad(key, "%s is listed twice", rt)
-		default:
-			seen[rt] = true
-			s.roles = append(s.roles, rt)
+	_, errs := rc.targets()
+	for i, err := range errs {
+		if err != nil {
+			check.ErrorfAt(conf.P("targets", i), "%v", err)
 		}
 	}
 	if rc.Concurrency < 1 || rc.Concurrency > 64 {
-		bad("role_certs.concurrency", "must be between 1 and 64, not %d", rc.Concurrency)
+		check.Errorf("concurrency", "must be between 1 and 64, not %d", rc.Concurrency)
 	}
 	if e := rc.Expiry.Std(); e != 0 && e < time.Minute {
-		bad("role_certs.expiry", "ZTS counts in minutes: use 0 (the ZTS default) or at least 1m")
+		check.Errorf("expiry", "ZTS counts in minutes: use 0 (the ZTS default) or at least 1m")
 	}
+	return check.Err()
+}
 
-	r := &c.Refresh
+// targets parses the targets, each once: errs[i] says why Targets[i] is
+// left out, if it is.
+func (rc RoleCertsConfig) targets() (roles []roleTarget, errs []error) {
+	errs = make([]error, len(rc.Targets))
+	seen := make(map[roleTarget]bool)
+	for i, t := range rc.Targets {
+		rt, err := parseRoleTarget(t)
+		switch {
+		case err != nil:
+			errs[i] = err
+		case seen[rt]:
+			errs[i] = fmt.Errorf("%s is listed twice", rt)
+		default:
+			seen[rt] = true
+			roles = append(roles, rt)
+		}
+	}
+	return roles, errs
+}
+
+// Validate checks the refresh schedule and the retries.
+func (r RefreshConfig) Validate() error {
+	var check conf.Checker
 	if r.MinInterval < sdk.Duration(10*time.Millisecond) {
-		bad("refresh.min_interval", "must be at least 10ms")
+		check.Errorf("min_interval", "must be at least 10ms")
 	}
 	if r.Interval != 0 && r.Interval < r.MinInterval {
-		bad("refresh.interval", "%v is shorter than refresh.min_interval (%v)", r.Interval.Std(), r.MinInterval.Std())
+		check.Errorf("interval", "%v is shorter than refresh.min_interval (%v)", r.Interval.Std(), r.MinInterval.Std())
 	}
 	if r.Jitter < 0 || r.Jitter >= 1 {
-		bad("refresh.jitter", "must be at least 0 and less than 1, not %v", r.Jitter)
+		check.Errorf("jitter", "must be at least 0 and less than 1, not %v", r.Jitter)
 	}
 	if r.RetryInitial <= 0 {
-		bad("refresh.retry_initial", "must be more than 0")
+		check.Errorf("retry_initial", "must be more than 0")
 	}
 	if r.RetryMax < r.RetryInitial {
-		bad("refresh.retry_max", "%v is shorter than refresh.retry_initial (%v)", r.RetryMax.Std(), r.RetryInitial.Std())
+		check.Errorf("retry_max", "%v is shorter than refresh.retry_initial (%v)", r.RetryMax.Std(), r.RetryInitial.Std())
 	}
 	if r.InitMaxElapsed <= 0 {
-		bad("refresh.init_max_elapsed", "must be more than 0")
+		check.Errorf("init_max_elapsed", "must be more than 0")
 	}
-	if err := ps.Err(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return check.Err()
 }
 
 // resolve makes path absolute against base, unless it already is.

@@ -16,7 +16,6 @@ package health
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/sia-agent/sia-agent/plugins/internal/httpserver"
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // Config is the provider's `config:` block; docs/health.md is its
@@ -46,6 +46,18 @@ const DefaultAddress = "127.0.0.1:9998"
 // logs do.
 const serverName = "health check server"
 
+// Validate checks the config; Decode calls it, and the TLS block's own.
+func (c Config) Validate() error {
+	var check conf.Checker
+	if err := httpserver.CheckAddress(c.Address); err != nil {
+		check.Errorf("address", "%v", err)
+	}
+	if c.Timeout <= 0 {
+		check.Errorf("timeout", "must be more than 0")
+	}
+	return check.Err()
+}
+
 // loadConfig decodes cfg over the defaults and validates it, reporting
 // every problem at once with its file and line.
 func loadConfig(cfg sdk.Config) (Config, error) {
@@ -53,22 +65,8 @@ func loadConfig(cfg sdk.Config) (Config, error) {
 	if err := cfg.Decode(&c); err != nil {
 		return Config{}, err
 	}
-	var ps sdk.Problems
-	bad := func(key, format string, args ...any) {
-		var p *sdk.Problem
-		if errors.As(cfg.Errorf(key, format, args...), &p) {
-			ps = append(ps, p)
-		}
-	}
-	httpserver.Check(c.Address, c.TLS, bad)
-	if c.Timeout <= 0 {
-		bad("timeout", "must be more than 0")
-	}
 	if cfg.File != "" {
 		c.TLS = c.TLS.Resolve(filepath.Dir(cfg.File))
-	}
-	if err := ps.Err(); err != nil {
-		return Config{}, err
 	}
 	return c, nil
 }

@@ -1,13 +1,12 @@
 package metrics
 
 import (
-	"errors"
-	"fmt"
 	"path/filepath"
 	"time"
 
 	"github.com/sia-agent/sia-agent/plugins/internal/httpserver"
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // Config is the provider's `config:` block; docs/metrics.md is its
@@ -33,6 +32,25 @@ func defaultConfig() Config {
 	return Config{Address: DefaultAddress, Timeout: sdk.Duration(10 * time.Second)}
 }
 
+// Validate checks the config; Decode calls it, and the TLS block's own.
+func (c Config) Validate() error {
+	var check conf.Checker
+	if err := httpserver.CheckAddress(c.Address); err != nil {
+		check.Errorf("address", "%v", err)
+	}
+	if c.Timeout <= 0 {
+		check.Errorf("timeout", "must be more than 0")
+	}
+	for i, pattern := range c.X509Files {
+		if pattern == "" {
+			check.ErrorfAt(conf.P("x509_files", i), "empty path")
+		} else if _, err := filepath.Match(pattern, ""); err != nil {
+			check.ErrorfAt(conf.P("x509_files", i), "%q is not a valid glob pattern: %v", pattern, err)
+		}
+	}
+	return check.Err()
+}
+
 // loadConfig decodes cfg over the defaults and validates it, reporting
 // every problem at once with its file and line. Paths come back absolute.
 func loadConfig(cfg sdk.Config) (Config, error) {
@@ -40,37 +58,14 @@ func loadConfig(cfg sdk.Config) (Config, error) {
 	if err := cfg.Decode(&c); err != nil {
 		return Config{}, err
 	}
-	var ps sdk.Problems
-	bad := func(key, format string, args ...any) {
-		var p *sdk.Problem
-		if errors.As(cfg.Errorf(key, format, args...), &p) {
-			ps = append(ps, p)
-		}
-	}
-	httpserver.Check(c.Address, c.TLS, bad)
-	if c.Timeout <= 0 {
-		bad("timeout", "must be more than 0")
-	}
 	base := ""
 	if cfg.File != "" {
 		base = filepath.Dir(cfg.File)
 	}
 	for i, pattern := range c.X509Files {
-		key := fmt.Sprintf("x509_files[%d]", i)
-		if pattern == "" {
-			bad(key, "empty path")
-			continue
-		}
-		if _, err := filepath.Match(pattern, ""); err != nil {
-			bad(key, "%q is not a valid glob pattern: %v", pattern, err)
-			continue
-		}
 		c.X509Files[i] = resolve(base, pattern)
 	}
 	c.TLS = c.TLS.Resolve(base)
-	if err := ps.Err(); err != nil {
-		return Config{}, err
-	}
 	return c, nil
 }
 

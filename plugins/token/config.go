@@ -1,6 +1,7 @@
 package token
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // Config is the token provider's `config:` block. docs/token.md is its
@@ -247,9 +249,6 @@ func decodeConfig(cfg sdk.Config) (Config, error) {
 	if err := cfg.Decode(&c); err != nil {
 		return c, err
 	}
-	if err := c.check(cfg); err != nil {
-		return c, err
-	}
 	if cfg.File != "" {
 		base := filepath.Dir(cfg.File)
 		for _, p := range []*string{&c.CAFile, &c.CertFile, &c.KeyFile, &c.Files.Dir,
@@ -262,132 +261,161 @@ func decodeConfig(cfg sdk.Config) (Config, error) {
 	return c, nil
 }
 
-func (c *Config) check(cfg sdk.Config) error {
-	var ps sdk.Problems
-	add := func(key, format string, args ...any) {
-		var p *sdk.Problem
-		if err := cfg.Errorf(key, format, args...); asProblem(err, &p) {
-			ps = append(ps, p)
+// Validate checks what spans the blocks of the config, and its own keys;
+// each block has checked itself already.
+func (c *Config) Validate() error {
+	var check conf.Checker
+	c.checkZTS(&check)
+	c.checkTokens(&check)
+	if c.Server.Enabled {
+		if _, _, err := net.SplitHostPort(c.Address); err != nil {
+			check.Errorf("address", "%q is not host:port: %v", c.Address, err)
 		}
 	}
+	if c.MemoryReportInterval <= 0 {
+		check.Errorf("memory_report_interval", "must be positive")
+	}
+	return check.Err()
+}
 
+// checkZTS checks how the provider reaches ZTS.
+func (c *Config) checkZTS(check *conf.Checker) {
 	switch u, err := url.Parse(c.Endpoint); {
 	case c.Endpoint == "":
-		add("endpoint", "is required: the ZTS base URL, e.g. https://zts.example:4443/zts/v1")
+		check.Errorf("endpoint", "is required: the ZTS base URL, e.g. https://zts.example:4443/zts/v1")
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-		add("endpoint", "%q is not an http(s) URL", c.Endpoint)
+		check.Errorf("endpoint", "%q is not an http(s) URL", c.Endpoint)
 	}
 	if c.KeyFile == "" || c.CertFile == "" {
-		add("key_file", "key_file and cert_file are required: the identity the provider authenticates to ZTS with")
+		check.Errorf("key_file", "key_file and cert_file are required: the identity the provider authenticates to ZTS with")
 	}
 	if c.ZTSTimeout <= 0 {
-		add("zts_timeout", "must be positive")
+		check.Errorf("zts_timeout", "must be positive")
 	}
+}
 
+// checkTokens checks which tokens are fetched, and for how long.
+func (c *Config) checkTokens(check *conf.Checker) {
 	if len(c.TokenTypes) == 0 {
-		add("token_types", "name at least one of %s, %s", typeAccessToken, typeRoleToken)
+		check.Errorf("token_types", "name at least one of %s, %s", typeAccessToken, typeRoleToken)
 	}
 	for i, t := range c.TokenTypes {
 		if t != typeAccessToken && t != typeRoleToken {
-			add(fmt.Sprintf("token_types[%d]", i), "%q is not a token type (want %s or %s)", t, typeAccessToken, typeRoleToken)
+			check.ErrorfAt(conf.P("token_types", i), "%q is not a token type (want %s or %s)", t, typeAccessToken, typeRoleToken)
 		}
 	}
 	switch secs := c.TokenExpiry.Std() / time.Second; {
 	case secs > math.MaxInt32 || c.TokenExpiry.Std()%time.Second != 0:
-		add("token_expiry", "must be whole seconds, at most %d", math.MaxInt32)
+		check.Errorf("token_expiry", "must be whole seconds, at most %d", math.MaxInt32)
 	case c.TokenExpiry > 0 && c.TokenExpiry < c.Cache.MinTokenLifetime:
-		add("token_expiry", "%v is shorter than cache.min_token_lifetime (%v): use 0 for ZTS's default, or at least the minimum",
+		check.Errorf("token_expiry", "%v is shorter than cache.min_token_lifetime (%v): use 0 for ZTS's default, or at least the minimum",
 			c.TokenExpiry.Std(), c.Cache.MinTokenLifetime.Std())
 	}
-	for i, t := range c.Targets {
-		key := fmt.Sprintf("targets[%d]", i)
-		if _, _, err := canonical(t.Domain, strings.Join(t.Roles, ",")); err != nil {
-			add(key, "%v", err)
-		}
-	}
-
-	r := c.Refresh
-	if r.Concurrency < 1 {
-		add("refresh.concurrency", "must be at least 1")
-	}
-	if r.Retry.Initial <= 0 || r.Retry.Max < r.Retry.Initial || r.Retry.MaxElapsed <= 0 {
-		add("refresh.retry", "want 0 < initial <= max and max_elapsed > 0")
-	}
-	if r.FailureInterval <= 0 {
-		add("refresh.failure_interval", "must be positive")
-	}
-	if r.MinInterval <= 0 {
-		add("refresh.min_interval", "must be positive: it keeps short-lived tokens from being refreshed in a loop")
-	}
-	c.checkCache(add)
-	if c.Files.Dir != "" && c.Files.Mode&0o600 != 0o600 {
-		add("files.mode", "%#o would not let the owner read and write the token files", c.Files.Mode)
-	}
-
-	s := c.Server
-	if s.Enabled {
-		if _, _, err := net.SplitHostPort(c.Address); err != nil {
-			add("address", "%q is not host:port: %v", c.Address, err)
-		}
-		if !s.HeaderMode && !s.RESTAPI {
-			add("server", "enable header_mode or rest_api (or set enabled: false): a server with neither answers 404 to everything")
-		}
-		if s.RoleAuthHeader == "" || strings.ContainsAny(s.RoleAuthHeader, " \t:\r\n") {
-			add("server.role_auth_header", "%q is not a header name", s.RoleAuthHeader)
-		}
-		for key, d := range map[string]sdk.Duration{
-			"server.request_timeout": s.RequestTimeout, "server.read_header_timeout": s.ReadHeaderTimeout,
-			"server.read_timeout": s.ReadTimeout, "server.write_timeout": s.WriteTimeout,
-			"server.idle_timeout": s.IdleTimeout, "server.shutdown_timeout": s.ShutdownTimeout,
-		} {
-			if d <= 0 {
-				add(key, "must be positive")
-			}
-		}
-		if s.WriteTimeout > 0 && s.WriteTimeout <= s.RequestTimeout {
-			add("server.write_timeout", "must exceed request_timeout, or a slow answer is cut off instead of getting 503")
-		}
-		if s.TLS.enabled() && (s.TLS.CertFile == "" || s.TLS.KeyFile == "") {
-			add("server.tls", "cert_file and key_file go together")
-		}
-		if s.TLS.ClientCAFile != "" && !s.TLS.enabled() {
-			add("server.tls.client_ca_file", "mTLS needs cert_file and key_file too")
-		}
-	}
-	if c.MemoryReportInterval <= 0 {
-		add("memory_report_interval", "must be positive")
-	}
-	return ps.Err()
 }
 
-// checkCache checks the cache block.
-func (c *Config) checkCache(add func(key, format string, args ...any)) {
-	cc := c.Cache
+// Validate checks that the target names a valid domain and roles.
+func (t Target) Validate() error {
+	_, _, err := canonical(t.Domain, strings.Join(t.Roles, ","))
+	return err
+}
+
+// Validate checks the refresh schedule.
+func (r RefreshConfig) Validate() error {
+	var check conf.Checker
+	if r.Concurrency < 1 {
+		check.Errorf("concurrency", "must be at least 1")
+	}
+	if r.FailureInterval <= 0 {
+		check.Errorf("failure_interval", "must be positive")
+	}
+	if r.MinInterval <= 0 {
+		check.Errorf("min_interval", "must be positive: it keeps short-lived tokens from being refreshed in a loop")
+	}
+	return check.Err()
+}
+
+// Validate checks the backoff.
+func (r RetryConfig) Validate() error {
+	if r.Initial <= 0 || r.Max < r.Initial || r.MaxElapsed <= 0 {
+		return errors.New("want 0 < initial <= max and max_elapsed > 0")
+	}
+	return nil
+}
+
+// Validate checks the bounds of the cache.
+func (cc CacheConfig) Validate() error {
+	var check conf.Checker
 	if cc.IdleTimeout <= 0 {
-		add("cache.idle_timeout", "must be positive")
+		check.Errorf("idle_timeout", "must be positive")
 	}
 	if cc.MaxEntries < 1 {
-		add("cache.max_entries", "must be at least 1")
+		check.Errorf("max_entries", "must be at least 1")
 	}
 	switch d := cc.MinTokenLifetime.Std(); {
 	case d <= 0 || d%time.Second != 0 || d/time.Second > math.MaxInt32:
-		add("cache.min_token_lifetime", "must be a positive number of whole seconds")
+		check.Errorf("min_token_lifetime", "must be a positive number of whole seconds")
 	case cc.MinTokenLifetime <= cc.ExpiryMargin:
-		add("cache.min_token_lifetime", "%v must exceed cache.expiry_margin (%v), or a token of the minimum lifetime could never be served",
+		check.Errorf("min_token_lifetime", "%v must exceed cache.expiry_margin (%v), or a token of the minimum lifetime could never be served",
 			d, cc.ExpiryMargin.Std())
 	}
 	if !(cc.MissRate > 0) || math.IsInf(cc.MissRate, 0) {
-		add("cache.miss_rate", "must be a positive number of on-demand fetches per second")
+		check.Errorf("miss_rate", "must be a positive number of on-demand fetches per second")
 	}
 	if cc.MissBurst < 1 {
-		add("cache.miss_burst", "must be at least 1")
+		check.Errorf("miss_burst", "must be at least 1")
 	}
+	return check.Err()
 }
 
-func asProblem(err error, p **sdk.Problem) bool {
-	pp, ok := err.(*sdk.Problem)
-	*p = pp
-	return ok
+// Validate checks that the token files can be written and read back.
+func (f FilesConfig) Validate() error {
+	if f.Dir != "" && f.Mode&0o600 != 0o600 {
+		var check conf.Checker
+		check.Errorf("mode", "%#o would not let the owner read and write the token files", f.Mode)
+		return check.Err()
+	}
+	return nil
+}
+
+// Validate checks the server's settings, when it is enabled.
+func (s ServerConfig) Validate() error {
+	if !s.Enabled {
+		return nil
+	}
+	var check conf.Checker
+	if !s.HeaderMode && !s.RESTAPI {
+		check.Errorf("", "enable header_mode or rest_api (or set enabled: false): a server with neither answers 404 to everything")
+	}
+	if s.RoleAuthHeader == "" || strings.ContainsAny(s.RoleAuthHeader, " \t:\r\n") {
+		check.Errorf("role_auth_header", "%q is not a header name", s.RoleAuthHeader)
+	}
+	s.checkTimeouts(&check)
+	if s.TLS.enabled() && (s.TLS.CertFile == "" || s.TLS.KeyFile == "") {
+		check.Errorf("tls", "cert_file and key_file go together")
+	}
+	if s.TLS.ClientCAFile != "" && !s.TLS.enabled() {
+		check.ErrorfAt(conf.P("tls", "client_ca_file"), "mTLS needs cert_file and key_file too")
+	}
+	return check.Err()
+}
+
+// checkTimeouts checks the server's timeouts.
+func (s ServerConfig) checkTimeouts(check *conf.Checker) {
+	for _, d := range []struct {
+		key   string
+		value sdk.Duration
+	}{
+		{"request_timeout", s.RequestTimeout}, {"read_header_timeout", s.ReadHeaderTimeout},
+		{"read_timeout", s.ReadTimeout}, {"write_timeout", s.WriteTimeout},
+		{"idle_timeout", s.IdleTimeout}, {"shutdown_timeout", s.ShutdownTimeout},
+	} {
+		if d.value <= 0 {
+			check.Errorf(d.key, "must be positive")
+		}
+	}
+	if s.WriteTimeout > 0 && s.WriteTimeout <= s.RequestTimeout {
+		check.Errorf("write_timeout", "must exceed request_timeout, or a slow answer is cut off instead of getting 503")
+	}
 }
 
 // wants reports whether token type t is enabled.

@@ -233,12 +233,18 @@ func (x *ValidateRequest) GetMode() string {
 	return ""
 }
 
+// Problem is one thing wrong with a plugin's configuration.
 type Problem struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	File          string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
-	Line          int32                  `protobuf:"varint,2,opt,name=line,proto3" json:"line,omitempty"`
-	Key           string                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
-	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	File  string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	Line  int32                  `protobuf:"varint,2,opt,name=line,proto3" json:"line,omitempty"` // 1-based; 0 when unknown
+	// key is path as text, e.g. providers.token.config.targets[2], for
+	// display. A plugin that sends no path has its key read as one key that
+	// holds the whole text.
+	Key           string      `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	Message       string      `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	Path          []*PathStep `protobuf:"bytes,5,rep,name=path,proto3" json:"path,omitempty"`      // the value the problem is about
+	Column        int32       `protobuf:"varint,6,opt,name=column,proto3" json:"column,omitempty"` // 1-based; 0 when unknown
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -301,6 +307,104 @@ func (x *Problem) GetMessage() string {
 	return ""
 }
 
+func (x *Problem) GetPath() []*PathStep {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *Problem) GetColumn() int32 {
+	if x != nil {
+		return x.Column
+	}
+	return 0
+}
+
+// PathStep is one step of a key path: into a mapping by a key, or into a
+// sequence by an index.
+type PathStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Step:
+	//
+	//	*PathStep_Key
+	//	*PathStep_Index
+	Step          isPathStep_Step `protobuf_oneof:"step"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathStep) Reset() {
+	*x = PathStep{}
+	mi := &file_plugin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathStep) ProtoMessage() {}
+
+func (x *PathStep) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathStep.ProtoReflect.Descriptor instead.
+func (*PathStep) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PathStep) GetStep() isPathStep_Step {
+	if x != nil {
+		return x.Step
+	}
+	return nil
+}
+
+func (x *PathStep) GetKey() string {
+	if x != nil {
+		if x, ok := x.Step.(*PathStep_Key); ok {
+			return x.Key
+		}
+	}
+	return ""
+}
+
+func (x *PathStep) GetIndex() uint32 {
+	if x != nil {
+		if x, ok := x.Step.(*PathStep_Index); ok {
+			return x.Index
+		}
+	}
+	return 0
+}
+
+type isPathStep_Step interface {
+	isPathStep_Step()
+}
+
+type PathStep_Key struct {
+	Key string `protobuf:"bytes,1,opt,name=key,proto3,oneof"`
+}
+
+type PathStep_Index struct {
+	Index uint32 `protobuf:"varint,2,opt,name=index,proto3,oneof"`
+}
+
+func (*PathStep_Key) isPathStep_Step() {}
+
+func (*PathStep_Index) isPathStep_Step() {}
+
 type ValidateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Problems      []*Problem             `protobuf:"bytes,1,rep,name=problems,proto3" json:"problems,omitempty"`
@@ -311,7 +415,7 @@ type ValidateResponse struct {
 
 func (x *ValidateResponse) Reset() {
 	*x = ValidateResponse{}
-	mi := &file_plugin_proto_msgTypes[3]
+	mi := &file_plugin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +427,7 @@ func (x *ValidateResponse) String() string {
 func (*ValidateResponse) ProtoMessage() {}
 
 func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[3]
+	mi := &file_plugin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +440,7 @@ func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{3}
+	return file_plugin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ValidateResponse) GetProblems() []*Problem {
@@ -362,7 +466,7 @@ type InitRequest struct {
 
 func (x *InitRequest) Reset() {
 	*x = InitRequest{}
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +478,7 @@ func (x *InitRequest) String() string {
 func (*InitRequest) ProtoMessage() {}
 
 func (x *InitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +491,7 @@ func (x *InitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRequest.ProtoReflect.Descriptor instead.
 func (*InitRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{4}
+	return file_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *InitRequest) GetHostBrokerId() uint32 {
@@ -411,7 +515,7 @@ type InitResponse struct {
 
 func (x *InitResponse) Reset() {
 	*x = InitResponse{}
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +527,7 @@ func (x *InitResponse) String() string {
 func (*InitResponse) ProtoMessage() {}
 
 func (x *InitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +540,7 @@ func (x *InitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitResponse.ProtoReflect.Descriptor instead.
 func (*InitResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{5}
+	return file_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InitResponse) GetError() string {
@@ -461,7 +565,7 @@ type StartRequest struct {
 
 func (x *StartRequest) Reset() {
 	*x = StartRequest{}
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -473,7 +577,7 @@ func (x *StartRequest) String() string {
 func (*StartRequest) ProtoMessage() {}
 
 func (x *StartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -486,7 +590,7 @@ func (x *StartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRequest.ProtoReflect.Descriptor instead.
 func (*StartRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{6}
+	return file_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 type StartResponse struct {
@@ -499,7 +603,7 @@ type StartResponse struct {
 
 func (x *StartResponse) Reset() {
 	*x = StartResponse{}
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -511,7 +615,7 @@ func (x *StartResponse) String() string {
 func (*StartResponse) ProtoMessage() {}
 
 func (x *StartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -524,7 +628,7 @@ func (x *StartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartResponse.ProtoReflect.Descriptor instead.
 func (*StartResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{7}
+	return file_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StartResponse) GetError() string {
@@ -553,7 +657,7 @@ type CancelRequest struct {
 
 func (x *CancelRequest) Reset() {
 	*x = CancelRequest{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +669,7 @@ func (x *CancelRequest) String() string {
 func (*CancelRequest) ProtoMessage() {}
 
 func (x *CancelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +682,7 @@ func (x *CancelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRequest.ProtoReflect.Descriptor instead.
 func (*CancelRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CancelRequest) GetInit() bool {
@@ -617,7 +721,7 @@ type CancelResponse struct {
 
 func (x *CancelResponse) Reset() {
 	*x = CancelResponse{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +733,7 @@ func (x *CancelResponse) String() string {
 func (*CancelResponse) ProtoMessage() {}
 
 func (x *CancelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +746,7 @@ func (x *CancelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelResponse.ProtoReflect.Descriptor instead.
 func (*CancelResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 type ShutdownRequest struct {
@@ -653,7 +757,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +769,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +782,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 type ShutdownResponse struct {
@@ -691,7 +795,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +807,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +820,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ShutdownResponse) GetError() string {
@@ -741,7 +845,7 @@ type GatherRequest struct {
 
 func (x *GatherRequest) Reset() {
 	*x = GatherRequest{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +857,7 @@ func (x *GatherRequest) String() string {
 func (*GatherRequest) ProtoMessage() {}
 
 func (x *GatherRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +870,7 @@ func (x *GatherRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatherRequest.ProtoReflect.Descriptor instead.
 func (*GatherRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 type GatherResponse struct {
@@ -779,7 +883,7 @@ type GatherResponse struct {
 
 func (x *GatherResponse) Reset() {
 	*x = GatherResponse{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +895,7 @@ func (x *GatherResponse) String() string {
 func (*GatherResponse) ProtoMessage() {}
 
 func (x *GatherResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +908,7 @@ func (x *GatherResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatherResponse.ProtoReflect.Descriptor instead.
 func (*GatherResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GatherResponse) GetFamilies() [][]byte {
@@ -839,7 +943,7 @@ type StatusRecord struct {
 
 func (x *StatusRecord) Reset() {
 	*x = StatusRecord{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +955,7 @@ func (x *StatusRecord) String() string {
 func (*StatusRecord) ProtoMessage() {}
 
 func (x *StatusRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +968,7 @@ func (x *StatusRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRecord.ProtoReflect.Descriptor instead.
 func (*StatusRecord) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StatusRecord) GetProvider() string {
@@ -967,7 +1071,7 @@ type ReportStatusRequest struct {
 
 func (x *ReportStatusRequest) Reset() {
 	*x = ReportStatusRequest{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1083,7 @@ func (x *ReportStatusRequest) String() string {
 func (*ReportStatusRequest) ProtoMessage() {}
 
 func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1096,7 @@ func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReportStatusRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReportStatusRequest) GetRecord() *StatusRecord {
@@ -1010,7 +1114,7 @@ type ReportStatusResponse struct {
 
 func (x *ReportStatusResponse) Reset() {
 	*x = ReportStatusResponse{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1126,7 @@ func (x *ReportStatusResponse) String() string {
 func (*ReportStatusResponse) ProtoMessage() {}
 
 func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1139,7 @@ func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReportStatusResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 type RemoveStatusRequest struct {
@@ -1047,7 +1151,7 @@ type RemoveStatusRequest struct {
 
 func (x *RemoveStatusRequest) Reset() {
 	*x = RemoveStatusRequest{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1163,7 @@ func (x *RemoveStatusRequest) String() string {
 func (*RemoveStatusRequest) ProtoMessage() {}
 
 func (x *RemoveStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1176,7 @@ func (x *RemoveStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveStatusRequest.ProtoReflect.Descriptor instead.
 func (*RemoveStatusRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoveStatusRequest) GetCredential() string {
@@ -1090,7 +1194,7 @@ type RemoveStatusResponse struct {
 
 func (x *RemoveStatusResponse) Reset() {
 	*x = RemoveStatusResponse{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1206,7 @@ func (x *RemoveStatusResponse) String() string {
 func (*RemoveStatusResponse) ProtoMessage() {}
 
 func (x *RemoveStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1219,7 @@ func (x *RemoveStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveStatusResponse.ProtoReflect.Descriptor instead.
 func (*RemoveStatusResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 type StatusRequest struct {
@@ -1126,7 +1230,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1242,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1255,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 type StatusResponse struct {
@@ -1163,7 +1267,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1279,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1292,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StatusResponse) GetReportJson() []byte {
@@ -1220,12 +1324,18 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12+\n" +
 	"\x06config\x18\x03 \x01(\v2\x13.sia.plugin.v1.NodeR\x06config\x12\x12\n" +
-	"\x04mode\x18\x04 \x01(\tR\x04mode\"]\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xa2\x01\n" +
 	"\aProblem\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
 	"\x04line\x18\x02 \x01(\x05R\x04line\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\tR\x03key\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"m\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12+\n" +
+	"\x04path\x18\x05 \x03(\v2\x17.sia.plugin.v1.PathStepR\x04path\x12\x16\n" +
+	"\x06column\x18\x06 \x01(\x05R\x06column\">\n" +
+	"\bPathStep\x12\x12\n" +
+	"\x03key\x18\x01 \x01(\tH\x00R\x03key\x12\x16\n" +
+	"\x05index\x18\x02 \x01(\rH\x00R\x05indexB\x06\n" +
+	"\x04step\"m\n" +
 	"\x10ValidateResponse\x122\n" +
 	"\bproblems\x18\x01 \x03(\v2\x16.sia.plugin.v1.ProblemR\bproblems\x12%\n" +
 	"\x0eplugin_version\x18\x02 \x01(\tR\rpluginVersion\"3\n" +
@@ -1307,62 +1417,64 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_plugin_proto_goTypes = []any{
 	(Node_Kind)(0),               // 0: sia.plugin.v1.Node.Kind
 	(*Node)(nil),                 // 1: sia.plugin.v1.Node
 	(*ValidateRequest)(nil),      // 2: sia.plugin.v1.ValidateRequest
 	(*Problem)(nil),              // 3: sia.plugin.v1.Problem
-	(*ValidateResponse)(nil),     // 4: sia.plugin.v1.ValidateResponse
-	(*InitRequest)(nil),          // 5: sia.plugin.v1.InitRequest
-	(*InitResponse)(nil),         // 6: sia.plugin.v1.InitResponse
-	(*StartRequest)(nil),         // 7: sia.plugin.v1.StartRequest
-	(*StartResponse)(nil),        // 8: sia.plugin.v1.StartResponse
-	(*CancelRequest)(nil),        // 9: sia.plugin.v1.CancelRequest
-	(*CancelResponse)(nil),       // 10: sia.plugin.v1.CancelResponse
-	(*ShutdownRequest)(nil),      // 11: sia.plugin.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),     // 12: sia.plugin.v1.ShutdownResponse
-	(*GatherRequest)(nil),        // 13: sia.plugin.v1.GatherRequest
-	(*GatherResponse)(nil),       // 14: sia.plugin.v1.GatherResponse
-	(*StatusRecord)(nil),         // 15: sia.plugin.v1.StatusRecord
-	(*ReportStatusRequest)(nil),  // 16: sia.plugin.v1.ReportStatusRequest
-	(*ReportStatusResponse)(nil), // 17: sia.plugin.v1.ReportStatusResponse
-	(*RemoveStatusRequest)(nil),  // 18: sia.plugin.v1.RemoveStatusRequest
-	(*RemoveStatusResponse)(nil), // 19: sia.plugin.v1.RemoveStatusResponse
-	(*StatusRequest)(nil),        // 20: sia.plugin.v1.StatusRequest
-	(*StatusResponse)(nil),       // 21: sia.plugin.v1.StatusResponse
+	(*PathStep)(nil),             // 4: sia.plugin.v1.PathStep
+	(*ValidateResponse)(nil),     // 5: sia.plugin.v1.ValidateResponse
+	(*InitRequest)(nil),          // 6: sia.plugin.v1.InitRequest
+	(*InitResponse)(nil),         // 7: sia.plugin.v1.InitResponse
+	(*StartRequest)(nil),         // 8: sia.plugin.v1.StartRequest
+	(*StartResponse)(nil),        // 9: sia.plugin.v1.StartResponse
+	(*CancelRequest)(nil),        // 10: sia.plugin.v1.CancelRequest
+	(*CancelResponse)(nil),       // 11: sia.plugin.v1.CancelResponse
+	(*ShutdownRequest)(nil),      // 12: sia.plugin.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),     // 13: sia.plugin.v1.ShutdownResponse
+	(*GatherRequest)(nil),        // 14: sia.plugin.v1.GatherRequest
+	(*GatherResponse)(nil),       // 15: sia.plugin.v1.GatherResponse
+	(*StatusRecord)(nil),         // 16: sia.plugin.v1.StatusRecord
+	(*ReportStatusRequest)(nil),  // 17: sia.plugin.v1.ReportStatusRequest
+	(*ReportStatusResponse)(nil), // 18: sia.plugin.v1.ReportStatusResponse
+	(*RemoveStatusRequest)(nil),  // 19: sia.plugin.v1.RemoveStatusRequest
+	(*RemoveStatusResponse)(nil), // 20: sia.plugin.v1.RemoveStatusResponse
+	(*StatusRequest)(nil),        // 21: sia.plugin.v1.StatusRequest
+	(*StatusResponse)(nil),       // 22: sia.plugin.v1.StatusResponse
 }
 var file_plugin_proto_depIdxs = []int32{
 	0,  // 0: sia.plugin.v1.Node.kind:type_name -> sia.plugin.v1.Node.Kind
 	1,  // 1: sia.plugin.v1.Node.content:type_name -> sia.plugin.v1.Node
 	1,  // 2: sia.plugin.v1.ValidateRequest.config:type_name -> sia.plugin.v1.Node
-	3,  // 3: sia.plugin.v1.ValidateResponse.problems:type_name -> sia.plugin.v1.Problem
-	15, // 4: sia.plugin.v1.ReportStatusRequest.record:type_name -> sia.plugin.v1.StatusRecord
-	2,  // 5: sia.plugin.v1.Provider.Validate:input_type -> sia.plugin.v1.ValidateRequest
-	5,  // 6: sia.plugin.v1.Provider.Init:input_type -> sia.plugin.v1.InitRequest
-	7,  // 7: sia.plugin.v1.Provider.Start:input_type -> sia.plugin.v1.StartRequest
-	9,  // 8: sia.plugin.v1.Provider.Cancel:input_type -> sia.plugin.v1.CancelRequest
-	11, // 9: sia.plugin.v1.Provider.Shutdown:input_type -> sia.plugin.v1.ShutdownRequest
-	13, // 10: sia.plugin.v1.Provider.Gather:input_type -> sia.plugin.v1.GatherRequest
-	16, // 11: sia.plugin.v1.Host.ReportStatus:input_type -> sia.plugin.v1.ReportStatusRequest
-	18, // 12: sia.plugin.v1.Host.RemoveStatus:input_type -> sia.plugin.v1.RemoveStatusRequest
-	13, // 13: sia.plugin.v1.Host.Gather:input_type -> sia.plugin.v1.GatherRequest
-	20, // 14: sia.plugin.v1.Host.Status:input_type -> sia.plugin.v1.StatusRequest
-	4,  // 15: sia.plugin.v1.Provider.Validate:output_type -> sia.plugin.v1.ValidateResponse
-	6,  // 16: sia.plugin.v1.Provider.Init:output_type -> sia.plugin.v1.InitResponse
-	8,  // 17: sia.plugin.v1.Provider.Start:output_type -> sia.plugin.v1.StartResponse
-	10, // 18: sia.plugin.v1.Provider.Cancel:output_type -> sia.plugin.v1.CancelResponse
-	12, // 19: sia.plugin.v1.Provider.Shutdown:output_type -> sia.plugin.v1.ShutdownResponse
-	14, // 20: sia.plugin.v1.Provider.Gather:output_type -> sia.plugin.v1.GatherResponse
-	17, // 21: sia.plugin.v1.Host.ReportStatus:output_type -> sia.plugin.v1.ReportStatusResponse
-	19, // 22: sia.plugin.v1.Host.RemoveStatus:output_type -> sia.plugin.v1.RemoveStatusResponse
-	14, // 23: sia.plugin.v1.Host.Gather:output_type -> sia.plugin.v1.GatherResponse
-	21, // 24: sia.plugin.v1.Host.Status:output_type -> sia.plugin.v1.StatusResponse
-	15, // [15:25] is the sub-list for method output_type
-	5,  // [5:15] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	4,  // 3: sia.plugin.v1.Problem.path:type_name -> sia.plugin.v1.PathStep
+	3,  // 4: sia.plugin.v1.ValidateResponse.problems:type_name -> sia.plugin.v1.Problem
+	16, // 5: sia.plugin.v1.ReportStatusRequest.record:type_name -> sia.plugin.v1.StatusRecord
+	2,  // 6: sia.plugin.v1.Provider.Validate:input_type -> sia.plugin.v1.ValidateRequest
+	6,  // 7: sia.plugin.v1.Provider.Init:input_type -> sia.plugin.v1.InitRequest
+	8,  // 8: sia.plugin.v1.Provider.Start:input_type -> sia.plugin.v1.StartRequest
+	10, // 9: sia.plugin.v1.Provider.Cancel:input_type -> sia.plugin.v1.CancelRequest
+	12, // 10: sia.plugin.v1.Provider.Shutdown:input_type -> sia.plugin.v1.ShutdownRequest
+	14, // 11: sia.plugin.v1.Provider.Gather:input_type -> sia.plugin.v1.GatherRequest
+	17, // 12: sia.plugin.v1.Host.ReportStatus:input_type -> sia.plugin.v1.ReportStatusRequest
+	19, // 13: sia.plugin.v1.Host.RemoveStatus:input_type -> sia.plugin.v1.RemoveStatusRequest
+	14, // 14: sia.plugin.v1.Host.Gather:input_type -> sia.plugin.v1.GatherRequest
+	21, // 15: sia.plugin.v1.Host.Status:input_type -> sia.plugin.v1.StatusRequest
+	5,  // 16: sia.plugin.v1.Provider.Validate:output_type -> sia.plugin.v1.ValidateResponse
+	7,  // 17: sia.plugin.v1.Provider.Init:output_type -> sia.plugin.v1.InitResponse
+	9,  // 18: sia.plugin.v1.Provider.Start:output_type -> sia.plugin.v1.StartResponse
+	11, // 19: sia.plugin.v1.Provider.Cancel:output_type -> sia.plugin.v1.CancelResponse
+	13, // 20: sia.plugin.v1.Provider.Shutdown:output_type -> sia.plugin.v1.ShutdownResponse
+	15, // 21: sia.plugin.v1.Provider.Gather:output_type -> sia.plugin.v1.GatherResponse
+	18, // 22: sia.plugin.v1.Host.ReportStatus:output_type -> sia.plugin.v1.ReportStatusResponse
+	20, // 23: sia.plugin.v1.Host.RemoveStatus:output_type -> sia.plugin.v1.RemoveStatusResponse
+	15, // 24: sia.plugin.v1.Host.Gather:output_type -> sia.plugin.v1.GatherResponse
+	22, // 25: sia.plugin.v1.Host.Status:output_type -> sia.plugin.v1.StatusResponse
+	16, // [16:26] is the sub-list for method output_type
+	6,  // [6:16] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1370,13 +1482,17 @@ func file_plugin_proto_init() {
 	if File_plugin_proto != nil {
 		return
 	}
+	file_plugin_proto_msgTypes[3].OneofWrappers = []any{
+		(*PathStep_Key)(nil),
+		(*PathStep_Index)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

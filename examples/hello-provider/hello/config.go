@@ -1,12 +1,12 @@
 package hello
 
 import (
-	"errors"
 	"net"
 	"strconv"
 	"time"
 
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // Config is the provider's `config:` block in the pipeline file.
@@ -33,38 +33,38 @@ func defaultConfig() Config {
 	}
 }
 
+// Validate checks the config. cfg.Decode calls it, and the Validate of
+// any type in the config that has one; it names the line of each problem
+// reported here, found by its key.
+func (c Config) Validate() error {
+	var check conf.Checker
+	if host, port, err := net.SplitHostPort(c.Address); err != nil {
+		check.Errorf("address", "%q is not host:port (write e.g. 127.0.0.1:8090)", c.Address)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		check.Errorf("address", "port %q is not a number from 0 to 65535", port)
+	} else if host != "" && host != "localhost" && net.ParseIP(host) == nil {
+		check.Errorf("address", "listen on an IP address or localhost, not %q", host)
+	}
+	if c.Greeting == "" {
+		check.Errorf("greeting", "empty: write what the server should say, e.g. Hello")
+	}
+	if c.Lifetime < sdk.Duration(10*time.Millisecond) {
+		check.Errorf("lifetime", "%v is too short (write at least 10ms)", c.Lifetime.Std())
+	}
+	if c.RefreshBefore <= 0 || c.RefreshBefore >= c.Lifetime {
+		check.Errorf("refresh_before", "%v must be more than 0 and less than lifetime (%v)", c.RefreshBefore.Std(), c.Lifetime.Std())
+	}
+	return check.Err()
+}
+
 // loadConfig decodes cfg over the defaults and checks it. Every problem is
 // reported at once, each naming the file, line and key, so that
 // `sia-agent validate` lists them all.
 func loadConfig(cfg sdk.Config) (Config, error) {
 	c := defaultConfig()
 	// Decode is strict: an unknown key or a value of the wrong type is a
-	// problem naming its line, with a suggestion for a misspelt key.
-	if err := cfg.Decode(&c); err != nil {
-		return c, err
-	}
-	var problems sdk.Problems
-	bad := func(key, format string, args ...any) {
-		var p *sdk.Problem
-		if errors.As(cfg.Errorf(key, format, args...), &p) {
-			problems = append(problems, p)
-		}
-	}
-	if host, port, err := net.SplitHostPort(c.Address); err != nil {
-		bad("address", "%q is not host:port (write e.g. 127.0.0.1:8090)", c.Address)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		bad("address", "port %q is not a number from 0 to 65535", port)
-	} else if host != "" && host != "localhost" && net.ParseIP(host) == nil {
-		bad("address", "listen on an IP address or localhost, not %q", host)
-	}
-	if c.Greeting == "" {
-		bad("greeting", "empty: write what the server should say, e.g. Hello")
-	}
-	if c.Lifetime < sdk.Duration(10*time.Millisecond) {
-		bad("lifetime", "%v is too short (write at least 10ms)", c.Lifetime.Std())
-	}
-	if c.RefreshBefore <= 0 || c.RefreshBefore >= c.Lifetime {
-		bad("refresh_before", "%v must be more than 0 and less than lifetime (%v)", c.RefreshBefore.Std(), c.Lifetime.Std())
-	}
-	return c, problems.Err()
+	// problem naming its line, with a suggestion for a misspelt key. Once
+	// the block decodes, it calls Validate.
+	err := cfg.Decode(&c)
+	return c, err
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
 // TLS is the optional `tls:` block of a server's configuration: with both
@@ -32,20 +33,18 @@ type TLS struct {
 // Enabled reports whether TLS is configured.
 func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
-// Check reports what is wrong with an address and TLS block through bad,
-// which takes the configuration key ("address", "tls.key_file") and a
-// message. It does not look at the files: another provider may write them
-// before this one starts.
-func Check(address string, t TLS, bad func(key, format string, args ...any)) {
-	if msg := checkAddress(address); msg != "" {
-		bad("address", "%s", msg)
-	}
+// Validate checks that the block names both files or neither. It does
+// not look at the files: another provider may write them before this one
+// starts.
+func (t TLS) Validate() error {
+	var check conf.Checker
 	switch {
 	case t.CertFile != "" && t.KeyFile == "":
-		bad("tls.key_file", "required with tls.cert_file")
+		check.Errorf("key_file", "required with tls.cert_file")
 	case t.CertFile == "" && t.KeyFile != "":
-		bad("tls.cert_file", "required with tls.key_file")
+		check.Errorf("cert_file", "required with tls.key_file")
 	}
+	return check.Err()
 }
 
 // Resolve returns t with relative paths made absolute against dir.
@@ -60,19 +59,21 @@ func resolve(dir, path string) string {
 	return filepath.Join(dir, path)
 }
 
-func checkAddress(address string) string {
+// CheckAddress says what is wrong with address, where a server is to
+// listen, if anything.
+func CheckAddress(address string) error {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
-		return fmt.Sprintf("%q is not host:port (e.g. 127.0.0.1:9999)", address)
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:9999)", address)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Sprintf("%q: port %q is not a number from 0 to 65535", address, port)
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", address, port)
 	}
 	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
 		// A name could resolve to anything, or to nothing at start.
-		return fmt.Sprintf("%q: listen on an IP address or localhost, not %q", address, host)
+		return fmt.Errorf("%q: listen on an IP address or localhost, not %q", address, host)
 	}
-	return ""
+	return nil
 }
 
 // Options configure a Server.

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -24,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/conf"
 	"github.com/sia-agent/sia-agent/sdk/fault"
 )
 
@@ -47,7 +47,12 @@ func TestCheck(t *testing.T) {
 	}
 	for _, c := range cases {
 		got := make(map[string]string)
-		Check(c.address, c.tls, func(key, format string, args ...any) { got[key] = fmt.Sprintf(format, args...) })
+		if err := CheckAddress(c.address); err != nil {
+			got["address"] = err.Error()
+		}
+		for _, p := range conf.AsProblems(c.tls.Validate()) {
+			got[conf.P("tls").Join(p.Path).String()] = p.Message
+		}
 		if len(got) != len(c.want) {
 			t.Errorf("Check(%q, %+v) = %v, want %v", c.address, c.tls, got, c.want)
 			continue

@@ -1,4 +1,4 @@
-package strictyaml
+package conf
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ func parse(t *testing.T, text string) *yaml.Node {
 }
 
 // problems decodes text into v and returns the problems found.
-func problems(t *testing.T, base, text string, v any) Problems {
+func problems(t *testing.T, base Path, text string, v any) Problems {
 	t.Helper()
 	err := Decode("f.yaml", base, parse(t, text), v)
 	if err == nil {
@@ -50,9 +50,9 @@ func check(t *testing.T, got Problems, wants ...want) {
 	}
 	for i, w := range wants {
 		p := got[i]
-		if p.File != "f.yaml" || p.Line != w.Line || p.Key != w.Key || !strings.Contains(p.Message, w.Contains) {
-			t.Errorf("problem %d = {File:%q Line:%d Key:%q Message:%q}, want f.yaml line %d key %q message containing %q",
-				i, p.File, p.Line, p.Key, p.Message, w.Line, w.Key, w.Contains)
+		if p.File != "f.yaml" || p.Line != w.Line || p.Path.String() != w.Key || !strings.Contains(p.Message, w.Contains) {
+			t.Errorf("problem %d = {File:%q Line:%d Path:%q Message:%q}, want f.yaml line %d path %q message containing %q",
+				i, p.File, p.Line, p.Path, p.Message, w.Line, w.Key, w.Contains)
 		}
 	}
 }
@@ -97,7 +97,7 @@ port: 8080
 debug: true
 plain: yes-it-is
 `
-	if ps := problems(t, "", text, &s); ps != nil {
+	if ps := problems(t, Path{}, text, &s); ps != nil {
 		t.Fatalf("unexpected problems: %v", ps)
 	}
 	if s.Address != "127.0.0.1:8880" || s.TLS == nil || s.TLS.Cert != "c.pem" || len(s.Roles) != 1 || s.Roles[0].Name != "readers" ||
@@ -109,7 +109,7 @@ plain: yes-it-is
 func TestDecodeUnknownKeys(t *testing.T) {
 	cases := []struct {
 		name  string
-		base  string
+		base  Path
 		text  string
 		wants []want
 	}{
@@ -155,7 +155,7 @@ func TestDecodeUnknownKeys(t *testing.T) {
 		},
 		{
 			name:  "base prefixes every key",
-			base:  "providers[1].config",
+			base:  P("providers", 1, "config"),
 			text:  "adress: x\n",
 			wants: []want{{1, "providers[1].config.adress", "unknown key"}},
 		},
@@ -189,7 +189,7 @@ roles:
 		Defaults role   `yaml:"defaults"`
 		Roles    []role `yaml:"roles"`
 	}
-	if ps := problems(t, "", text, &v); ps != nil {
+	if ps := problems(t, Path{}, text, &v); ps != nil {
 		t.Fatalf("unexpected problems: %v", ps)
 	}
 	if v.Roles[0].Domain != "sports" || v.Roles[0].Name != "readers" {
@@ -224,7 +224,7 @@ func TestDecodeInline(t *testing.T) {
 			Kind   string `yaml:"kind"`
 		}
 		var v outer
-		check(t, problems(t, "", "name: a\nkind: b\nnmae: c\n", &v), want{3, "nmae", `(did you mean "name"?)`})
+		check(t, problems(t, Path{}, "name: a\nkind: b\nnmae: c\n", &v), want{3, "nmae", `(did you mean "name"?)`})
 		if v.Name != "a" {
 			t.Errorf("decoded %+v", v)
 		}
@@ -235,7 +235,7 @@ func TestDecodeInline(t *testing.T) {
 			Kind   string `yaml:"kind"`
 		}
 		var v outer
-		check(t, problems(t, "", "name: a\nkind: b\nnmae: c\n", &v), want{3, "nmae", `(did you mean "name"?)`})
+		check(t, problems(t, Path{}, "name: a\nkind: b\nnmae: c\n", &v), want{3, "nmae", `(did you mean "name"?)`})
 		if v.Name != "a" {
 			t.Errorf("decoded %+v", v)
 		}
@@ -246,11 +246,11 @@ func TestDecodeInline(t *testing.T) {
 			Kind    string `yaml:"kind"`
 		}
 		var v outer
-		check(t, problems(t, "", "name: a\nkind: b\nnmae: c\n", &v), want{3, "nmae", `(did you mean "name"?)`})
+		check(t, problems(t, Path{}, "name: a\nkind: b\nnmae: c\n", &v), want{3, "nmae", `(did you mean "name"?)`})
 	})
 	t.Run("inline map accepts any key", func(t *testing.T) {
 		var v inlineMap
-		if ps := problems(t, "", "kind: a\nanything: 1\nelse: [2]\n", &v); ps != nil {
+		if ps := problems(t, Path{}, "kind: a\nanything: 1\nelse: [2]\n", &v); ps != nil {
 			t.Fatalf("unexpected problems: %v", ps)
 		}
 		if v.Kind != "a" || v.Rest["anything"] != 1 {
@@ -259,10 +259,10 @@ func TestDecodeInline(t *testing.T) {
 	})
 	t.Run("embedded struct without inline is a key of its own", func(t *testing.T) {
 		var v embeddedNotInline
-		if ps := problems(t, "", "common: {name: x}\nkind: k\n", &v); ps != nil {
+		if ps := problems(t, Path{}, "common: {name: x}\nkind: k\n", &v); ps != nil {
 			t.Fatalf("unexpected problems: %v", ps)
 		}
-		check(t, problems(t, "", "name: x\n", &v), want{1, "name", `unknown key "name"`})
+		check(t, problems(t, Path{}, "name: x\n", &v), want{1, "name", `unknown key "name"`})
 	})
 }
 
@@ -302,7 +302,7 @@ np: {also: free}
 slice:
   - {k: v}
 `
-	if ps := problems(t, "", text, &v); ps != nil {
+	if ps := problems(t, Path{}, text, &v); ps != nil {
 		t.Fatalf("unexpected problems: %v", ps)
 	}
 	if v.U.Got["any"] != "key" || v.UP.Got["other"] != "key" || v.L.Got["legacy"] != "key" || v.Slice[0].Got["k"] != "v" {
@@ -316,7 +316,7 @@ slice:
 func TestDecodeTypeErrors(t *testing.T) {
 	cases := []struct {
 		name  string
-		base  string
+		base  Path
 		text  string
 		wants []want
 	}{
@@ -327,7 +327,7 @@ func TestDecodeTypeErrors(t *testing.T) {
 		},
 		{
 			name:  "with a base path",
-			base:  "providers[0].config",
+			base:  P("providers", 0, "config"),
 			text:  "port: eighty\n",
 			wants: []want{{1, "providers[0].config.port", "cannot unmarshal !!str `eighty` into int"}},
 		},
@@ -339,12 +339,12 @@ func TestDecodeTypeErrors(t *testing.T) {
 		{
 			name:  "a sequence where a mapping belongs, flow style",
 			text:  "tls: [a, b]\n",
-			wants: []want{{1, "tls", "cannot unmarshal !!seq into strictyaml.tlsSettings"}},
+			wants: []want{{1, "tls", "cannot unmarshal !!seq into conf.tlsSettings"}},
 		},
 		{
 			name:  "a sequence where a mapping belongs, block style",
 			text:  "tls:\n  - a\n",
-			wants: []want{{2, "tls", "cannot unmarshal !!seq into strictyaml.tlsSettings"}},
+			wants: []want{{2, "tls", "cannot unmarshal !!seq into conf.tlsSettings"}},
 		},
 		{
 			name:  "the right key of a flow mapping",
@@ -373,7 +373,7 @@ func TestDecodeTypeErrors(t *testing.T) {
 		{
 			name:  "document that is not a mapping",
 			text:  "- a\n- b\n",
-			wants: []want{{1, "", "cannot unmarshal !!seq into strictyaml.server"}},
+			wants: []want{{1, "", "cannot unmarshal !!seq into conf.server"}},
 		},
 	}
 	for _, c := range cases {
@@ -403,14 +403,14 @@ func TestDecodeUnmarshalerErrorsNameTheKey(t *testing.T) {
 			Wait duration `yaml:"wait"`
 		} `yaml:"nested"`
 	}
-	check(t, problems(t, "", "timeout: 3m\nnested:\n  wait: 1h\n", &v),
+	check(t, problems(t, Path{}, "timeout: 3m\nnested:\n  wait: 1h\n", &v),
 		want{1, "timeout", `"3m" is not a duration`},
 		want{3, "nested.wait", `"1h" is not a duration`})
 }
 
 func TestDecodePlainErrorWithoutLine(t *testing.T) {
 	var v failing
-	ps := problems(t, "", "a: 1\n", &v)
+	ps := problems(t, Path{}, "a: 1\n", &v)
 	if len(ps) != 1 || ps[0].Line != 0 || ps[0].File != "f.yaml" || ps[0].Message != "no line here" {
 		t.Fatalf("got %#v", ps)
 	}
@@ -422,7 +422,7 @@ func (*failing) UnmarshalYAML(*yaml.Node) error { return errors.New("no line her
 
 func TestDecodeNilNode(t *testing.T) {
 	var s server
-	if err := Decode("f.yaml", "", nil, &s); err != nil {
+	if err := Decode("f.yaml", Path{}, nil, &s); err != nil {
 		t.Fatalf("Decode(nil) = %v", err)
 	}
 }
@@ -432,12 +432,12 @@ func TestProblemError(t *testing.T) {
 		p    Problem
 		want string
 	}{
-		{Problem{File: "f.yaml", Line: 3, Key: "a.b", Message: "bad"}, "f.yaml:3: a.b: bad"},
+		{Problem{File: "f.yaml", Line: 3, Path: P("a", "b"), Message: "bad"}, "f.yaml:3: a.b: bad"},
 		{Problem{File: "f.yaml", Line: 3, Column: 7, Message: "bad byte"}, "f.yaml:3:7: bad byte"},
 		{Problem{File: "f.yaml", Column: 7, Message: "bad"}, "f.yaml: bad"},
-		{Problem{File: "f.yaml", Key: "a", Message: "bad"}, "f.yaml: a: bad"},
+		{Problem{File: "f.yaml", Path: P("a"), Message: "bad"}, "f.yaml: a: bad"},
 		{Problem{Line: 3, Message: "bad"}, "3: bad"},
-		{Problem{Key: "a", Message: "bad"}, "a: bad"},
+		{Problem{Path: P("a"), Message: "bad"}, "a: bad"},
 		{Problem{Message: "bad"}, "bad"},
 	}
 	for _, c := range cases {
@@ -488,7 +488,8 @@ func TestProblems(t *testing.T) {
 }
 
 func TestSuggest(t *testing.T) {
-	fields, _ := fieldsOf(typeOf[server]())
+	fields, _ := fieldsOf(reflect.TypeFor[server]())
+	known := sortedKeys(fields)
 	cases := map[string]string{
 		"adress":  "address",
 		"ADDRESS": "address",
@@ -501,7 +502,7 @@ func TestSuggest(t *testing.T) {
 		"debugge": "debug",
 	}
 	for key, want := range cases {
-		if got := suggest(key, fields); got != want {
+		if got := suggest(key, known); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", key, got, want)
 		}
 	}
@@ -528,5 +529,3 @@ func TestDistance(t *testing.T) {
 		}
 	}
 }
-
-func typeOf[T any]() reflect.Type { return reflect.TypeOf((*T)(nil)).Elem() }
