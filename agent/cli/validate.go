@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -298,13 +299,13 @@ func salvage(file string, problems conf.Problems, opts pipeline.Options) (*pipel
 
 // indicatorsRE matches the indentation and "- " indicators a line starts
 // with.
-var indicatorsRE = regexp.MustCompile(`^[ \t]*(?:-(?:[ \t]+|$))*`)
+var indicatorsRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[ \t]*(?:-(?:[ \t]+|$))*`) })
 
 // blank empties a line but for its indentation and "- " indicators, so
 // that a sequence keeps its items and the document its shape.
 func blank(line string) string {
 	text := strings.TrimRight(line, "\r\n")
-	return indicatorsRE.FindString(text) + line[len(text):]
+	return indicatorsRE().FindString(text) + line[len(text):]
 }
 
 // lineIndex knows, for a YAML tree, what blanking a line removes and

@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -126,10 +125,31 @@ const (
 	DefaultUnresponsiveTimeout = 30 * time.Second
 )
 
-var (
-	nameRE   = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
-	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-)
+// validProviderName reports a provider name of letters, digits, '.', '_' and '-'
+// that starts with a letter or digit. (A function rather than a regexp
+// compiled at init: every plugin process runs the agent's package inits.)
+func validProviderName(name string) bool {
+	for i, c := range []byte(name) {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return name != ""
+}
+
+// validSHA256 reports 64 lower-case hex digits.
+func validSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Options tune Load.
 type Options struct {
@@ -346,7 +366,7 @@ func (v *validator) providers(shapes []providerShape, shutdownTimeout Duration) 
 		}
 		v.name(entry, ps.Name, seen)
 		seen[ps.Name] = i + 1
-		if ps.SHA256 != "" && !sha256RE.MatchString(pr.SHA256) {
+		if ps.SHA256 != "" && !validSHA256(pr.SHA256) {
 			v.errorf(entry.Key("sha256"), "%q is not a SHA-256 digest (64 hex digits; get one with `sha256sum`)", ps.SHA256)
 		}
 		if pr.ShutdownTimeout <= 0 {
@@ -363,7 +383,7 @@ func (v *validator) name(entry conf.Path, name string, seen map[string]int) {
 	switch {
 	case name == "":
 		v.errorf(entry, "missing name: every provider needs a unique `name`")
-	case !nameRE.MatchString(name):
+	case !validProviderName(name):
 		v.errorf(entry.Key("name"), "invalid name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", name)
 	case seen[name] > 0:
 		v.errorf(entry.Key("name"), "duplicate name %q (also used by %s)", name, conf.P("providers", seen[name]-1))

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -575,12 +576,14 @@ func isHex(b byte) bool {
 
 // templateRE matches a k8s-athenz-sia file name template that names files
 // as sia-agent does: <dir>/{{domain}}{{delimiter}}{{role}}<extension>.
-var templateRE = regexp.MustCompile(`^(.+)/\{\{\s*domain\s*\}\}\{\{\s*delimiter\s*\}\}\{\{\s*role\s*\}\}(\.[a-z.]+)$`)
+var templateRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(.+)/\{\{\s*domain\s*\}\}\{\{\s*delimiter\s*\}\}\{\{\s*role\s*\}\}(\.[a-z.]+)$`)
+})
 
 // templateDir returns the directory of a template for files with extension
 // ext, if sia-agent can write them there under the same names.
 func templateDir(template, ext string) (string, bool) {
-	m := templateRE.FindStringSubmatch(template)
+	m := templateRE().FindStringSubmatch(template)
 	if m == nil || m[2] != ext {
 		return "", false
 	}
