@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // Files in the state directory. Private keys are 0600.
@@ -142,10 +144,10 @@ func (km *keyMaterial) loadOrCreateCA(dir string, now time.Time) (created bool, 
 	}
 	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	// Key first: a cert without its key would be reported as inconsistent.
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := sdk.WriteFileAtomic(keyPath, keyPEM, 0o600); err != nil {
 		return false, err
 	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := sdk.WriteFileAtomic(certPath, certPEM, 0o644); err != nil {
 		return false, err
 	}
 	km.caCert, km.caKey, km.caPEM = cert, key, certPEM
@@ -193,10 +195,10 @@ func (km *keyMaterial) loadOrCreateServerCert(dir string, hosts []string, now ti
 		return false, err
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := sdk.WriteFileAtomic(keyPath, keyPEM, 0o600); err != nil {
 		return false, err
 	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := sdk.WriteFileAtomic(certPath, certPEM, 0o644); err != nil {
 		return false, err
 	}
 	km.serverCert, err = tls.X509KeyPair(certPEM, keyPEM)
@@ -250,7 +252,7 @@ func (km *keyMaterial) loadOrCreateSigningKey(dir string) (created bool, err err
 	if err != nil {
 		return false, err
 	}
-	if err := writeFileAtomic(path, keyPEM, 0o600); err != nil {
+	if err := sdk.WriteFileAtomic(path, keyPEM, 0o600); err != nil {
 		return false, err
 	}
 	fi, err := os.Stat(path)
