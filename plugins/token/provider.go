@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/httpserver"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -67,7 +68,7 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 	if p.zts, err = newZTSClient(&p.cfg, p.metrics, rt.Mode != sdk.ModeInit); err != nil {
 		return err
 	}
-	if !p.zts.identity.ready() {
+	if !p.zts.identity.Ready() {
 		p.log.Warn("No identity yet: waiting for its files; tokens are fetched once they exist",
 			"key_file", cfg.KeyFile, "cert_file", cfg.CertFile)
 	}
@@ -103,20 +104,12 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 // cancelled: its goroutines learn of it.
 func (p *Provider) Start(ctx context.Context) error {
 	if p.server != nil {
-		ln, err := p.server.listen()
+		srv, err := httpserver.Start(ctx, p.group, "token server", p.server.options())
+		if srv != nil {
+			p.addr = srv.Addr()
+		}
 		if err != nil {
 			return err
-		}
-		p.addr = ln.Addr()
-		// The reference's line, which scripts look for.
-		p.log.Info(fmt.Sprintf("Starting token provider server[%s]", ln.Addr()), "header_mode", p.cfg.Server.HeaderMode,
-			"rest_api", p.cfg.Server.RESTAPI, "tls", p.server.tls != nil, "mtls", p.cfg.Server.TLS.ClientCAFile != "")
-		if err := p.group.Go(ctx, "token server", func(stop <-chan struct{}) { p.server.serve(ln, stop) }); err != nil {
-			ln.Close()
-			return err
-		}
-		if err := sdk.WaitForServerReady(p.server.probeURL(ln), p.server.probeTLS()); err != nil {
-			return fmt.Errorf("waiting for the token server to answer: %w", err)
 		}
 	}
 

@@ -2,7 +2,6 @@ package token
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +13,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/sia-agent/sia-agent/plugins/internal/httpserver"
+	"github.com/sia-agent/sia-agent/plugins/internal/tlsfiles"
 )
 
 // server is the token server: the reference's header mode and REST API
@@ -23,7 +25,7 @@ type server struct {
 	store   *store
 	log     hclog.Logger
 	metrics *metrics
-	tls     *serverTLS // nil: plain HTTP
+	tls     *tlsfiles.Server // nil: plain HTTP
 
 	roleHeader string // canonical, so that it can index a header map
 	wantAT     bool
@@ -42,8 +44,6 @@ type server struct {
 	bufs sync.Pool
 	// atBodies and rtBodies remember the keys of recent REST bodies.
 	atBodies, rtBodies *bodyMemo
-
-	srv *http.Server
 }
 
 func newServer(cfg *Config, st *store, log hclog.Logger, m *metrics) (*server, error) {
@@ -64,92 +64,39 @@ func newServer(cfg *Config, st *store, log hclog.Logger, m *metrics) (*server, e
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	rule := expiryRule{def: s.expiry, min: int32(cfg.Cache.MinTokenLifetime.Std() / time.Second)}
 	s.atBodies, s.rtBodies = newBodyMemo(parseAccessTokenRequest, rule), newBodyMemo(parseRoleTokenRequest, rule)
-	if cfg.Server.TLS.enabled() {
-		t, err := newServerTLS(cfg.Server.TLS)
+	if t := cfg.Server.TLS; t.enabled() {
+		// Loaded at Init, so that a missing file fails Init as before.
+		tls, err := tlsfiles.NewServer(t.CertFile, t.KeyFile, t.ClientCAFile, "h2", "http/1.1")
 		if err != nil {
 			return nil, fmt.Errorf("loading the token server's TLS files: %w", err)
 		}
-		s.tls = t
+		s.tls = tls
 	}
-	sc := cfg.Server
-	s.srv = &http.Server{
+	return s, nil
+}
+
+// options are the token server's for package httpserver: its own
+// timeouts, TLS and shutdown delay, and the reference's log lines
+// ("Starting token provider server[<addr>]", "Delaying token provider
+// server shutdown for <d> ...", "Stopped token provider server").
+func (s *server) options() httpserver.Options {
+	sc := s.cfg.Server
+	o := httpserver.Options{
+		Name:              "token provider server",
+		Address:           s.cfg.Address,
 		Handler:           s,
 		ReadHeaderTimeout: sc.ReadHeaderTimeout.Std(),
 		ReadTimeout:       sc.ReadTimeout.Std(),
 		WriteTimeout:      sc.WriteTimeout.Std(),
 		IdleTimeout:       sc.IdleTimeout.Std(),
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
-	}
-	return s, nil
-}
-
-// listen binds the address, so that a port in use fails Start rather than
-// a goroutine later.
-func (s *server) listen() (net.Listener, error) {
-	ln, err := net.Listen("tcp", s.cfg.Address)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", s.cfg.Address, err)
+		Drain:             &httpserver.Drain{Delay: sc.ShutdownDelay.Std(), Timeout: sc.ShutdownTimeout.Std()},
+		LogFields:         []any{"header_mode", sc.HeaderMode, "rest_api", sc.RESTAPI, "mtls", s.tls != nil && s.tls.MTLS()},
+		Logger:            s.log,
 	}
 	if s.tls != nil {
-		ln = tls.NewListener(ln, s.tls.config())
+		o.TLSConfig = s.tls.Config()
 	}
-	return ln, nil
-}
-
-// probeURL is where the readiness probe reaches the server on ln: over
-// loopback when it listens on every address.
-func (s *server) probeURL(ln net.Listener) string {
-	addr := ln.Addr().(*net.TCPAddr)
-	host := addr.IP
-	if host.IsUnspecified() {
-		host = net.IPv4(127, 0, 0, 1)
-		if addr.IP.To4() == nil {
-			host = net.IPv6loopback
-		}
-	}
-	scheme := "http"
-	if s.tls != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + net.JoinHostPort(host.String(), strconv.Itoa(addr.Port)) + "/"
-}
-
-// probeTLS is the readiness probe's TLS configuration. It skips
-// verification: it only checks that our own listener answers, and sends
-// nothing secret.
-func (s *server) probeTLS() *tls.Config {
-	if s.tls == nil {
-		return nil
-	}
-	return &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // see above
-}
-
-// serve is the "token server" goroutine: it serves on ln until stop is
-// closed, keeps serving for the shutdown delay, then shuts down gracefully.
-func (s *server) serve(ln net.Listener, stop <-chan struct{}) {
-	done := make(chan error, 1)
-	go func() { done <- s.srv.Serve(ln) }()
-	select {
-	case err := <-done:
-		s.log.Error("The token provider server stopped serving", "error", err)
-		return
-	case <-stop:
-	}
-	delay := s.cfg.Server.ShutdownDelay.Std()
-	s.log.Info(fmt.Sprintf("Delaying token provider server shutdown for %v to shutdown gracefully ...", delay))
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		<-t.C
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout.Std())
-	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil {
-		s.log.Warn("Token server did not shut down gracefully; closing it", "error", err)
-		s.srv.Close()
-	}
-	<-done
-	s.log.Info("Stopped token provider server")
+	return o
 }
 
 // ServeHTTP routes as the reference does: the REST API's two endpoints
@@ -311,7 +258,7 @@ func failureStatus(err error) (int, string) {
 		ze     *ztsError
 		bad    *badResponseError
 		late   *lateTokenError
-		noID   *noIdentityError
+		noID   *tlsfiles.NoIdentityError
 		misses *tooManyMissesError
 	)
 	switch {
@@ -322,7 +269,7 @@ func failureStatus(err error) (int, string) {
 	case errors.As(err, &late):
 		return http.StatusBadGateway, "the token from ZTS expires within the expiry margin (" + late.margin.String() + ")"
 	case errors.As(err, &noID):
-		return http.StatusServiceUnavailable, "no identity yet: waiting for " + noID.keyFile
+		return http.StatusServiceUnavailable, "no identity yet: waiting for " + noID.KeyFile
 	case errors.As(err, &misses):
 		return http.StatusTooManyRequests, "too many tokens fetched on demand: at most " +
 			strconv.FormatFloat(misses.rate, 'g', -1, 64) + " per second (cache.miss_rate); try again later"

@@ -3,7 +3,6 @@ package token
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,11 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/sia-agent/sia-agent/plugins/internal/tlsfiles"
 )
 
 // fetcher gets one token from ZTS. The ZTS client implements it; tests
@@ -39,12 +39,12 @@ type ztsClient struct {
 	base      string // endpoint without a trailing slash
 	client    *http.Client
 	transport *http.Transport
-	identity  *identity
+	identity  *tlsfiles.Identity
 	metrics   *metrics
 
-	// identityGen is the identity generation the pooled connections were
-	// made with; see checkIdentity.
-	identityGen atomic.Int64
+	// presented is the certificate the pooled connections were made
+	// with; see checkIdentity.
+	presented atomic.Pointer[tls.Certificate]
 }
 
 // newZTSClient builds the ZTS client. With waitForIdentity (refresh mode)
@@ -52,14 +52,14 @@ type ztsClient struct {
 // provider writes them once ZTS answers it, and until then every fetch
 // fails with a noIdentityError.
 func newZTSClient(c *Config, m *metrics, waitForIdentity bool) (*ztsClient, error) {
-	identity, err := newIdentity(c.CertFile, c.KeyFile, waitForIdentity)
+	identity, err := tlsfiles.NewIdentity(c.CertFile, c.KeyFile, waitForIdentity)
 	if err != nil {
 		return nil, fmt.Errorf("loading the identity to authenticate to ZTS with: %w", err)
 	}
 	tlsCfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			cert, _, err := identity.get()
+			cert, err := identity.Get()
 			if err != nil {
 				return &tls.Certificate{}, nil // no certificate: ZTS refuses the call
 			}
@@ -67,13 +67,8 @@ func newZTSClient(c *Config, m *metrics, waitForIdentity bool) (*ztsClient, erro
 		},
 	}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
+		if tlsCfg.RootCAs, err = tlsfiles.LoadCAPool(c.CAFile); err != nil {
 			return nil, fmt.Errorf("loading the ZTS CA bundle: %w", err)
-		}
-		tlsCfg.RootCAs = x509.NewCertPool()
-		if !tlsCfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("loading the ZTS CA bundle: no PEM certificate in %s", c.CAFile)
 		}
 	}
 	transport := &http.Transport{
@@ -101,11 +96,11 @@ func newZTSClient(c *Config, m *metrics, waitForIdentity bool) (*ztsClient, erro
 // so that the next calls authenticate with the new certificate. It fails
 // while there is no identity yet.
 func (c *ztsClient) checkIdentity() error {
-	_, gen, err := c.identity.get()
+	cert, err := c.identity.Get()
 	if err != nil {
 		return err
 	}
-	if g := int64(gen); c.identityGen.Swap(g) != g {
+	if c.presented.Swap(cert) != cert {
 		c.transport.CloseIdleConnections()
 	}
 	return nil
