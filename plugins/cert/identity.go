@@ -15,6 +15,7 @@ import (
 
 	"github.com/AthenZ/athenz/clients/go/zts"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -85,28 +86,28 @@ func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChange
 	var resp *zts.InstanceIdentity
 	start := time.Now()
 	if cur.usable(start) {
-		call := p.zts.client(ctx, opRefresh)
+		call := p.zts.Call(ctx, opRefresh)
 		resp, err = call.PostInstanceRefreshInformation(
 			zts.ServiceName(p.idReq.Provider), zts.DomainName(p.idReq.Domain), zts.SimpleName(p.idReq.Service),
 			zts.PathElement(p.idReq.InstanceID),
 			&zts.InstanceRefreshInformation{AttestationData: attestation, Csr: string(csr), ExpiryTime: expiry})
 		if err != nil {
-			err = call.fail("PostInstanceRefreshInformation", err)
+			err = call.Fail("PostInstanceRefreshInformation", err)
 		}
-		if code := ztsStatus(err); code == http.StatusForbidden || code == http.StatusUnauthorized {
+		if code := ztsclient.Status(err); code == http.StatusForbidden || code == http.StatusUnauthorized {
 			// The instance record is gone or revoked: start over.
 			p.log.Warn("ZTS refused to refresh the identity; registering the instance again", "error", err)
 			resp, err = nil, nil
 		}
 	}
 	if resp == nil && err == nil {
-		call := p.zts.client(ctx, opRegister)
+		call := p.zts.Call(ctx, opRegister)
 		resp, _, err = call.PostInstanceRegisterInformation(&zts.InstanceRegisterInformation{
 			Provider: zts.ServiceName(p.idReq.Provider), Domain: zts.DomainName(p.idReq.Domain),
 			Service: zts.SimpleName(p.idReq.Service), AttestationData: attestation, Csr: string(csr), ExpiryTime: expiry,
 		})
 		if err != nil {
-			err = call.fail("PostInstanceRegisterInformation", err)
+			err = call.Fail("PostInstanceRegisterInformation", err)
 		}
 	}
 	c.rpc += time.Since(start)
@@ -126,8 +127,8 @@ func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChange
 	}
 	keyChanged = p.key == nil || !bytes.Equal(p.key.pem, key.pem)
 	p.key = key
+	// The next call closes the connections made with the old identity.
 	p.ident.Store(newIdentity(key, leaf, certPEM))
-	p.zts.closeIdle()
 	c.leaf = leaf
 	p.log.Info("Updated identity certificate", "file", p.s.certFile, "serial", leaf.SerialNumber.String(),
 		"expiry", leaf.NotAfter.UTC().Format(time.RFC3339), "new_key", keyChanged)
@@ -153,12 +154,12 @@ func (p *Provider) deleteInstance(ctx context.Context) error {
 	if !p.ident.Load().usable(time.Now()) {
 		return errors.New("no usable identity to authenticate with")
 	}
-	call := p.zts.client(ctx, opDelete)
+	call := p.zts.Call(ctx, opDelete)
 	err := call.DeleteInstanceIdentity(
 		zts.ServiceName(p.idReq.Provider), zts.DomainName(p.idReq.Domain), zts.SimpleName(p.idReq.Service),
 		zts.PathElement(p.idReq.InstanceID))
 	if err != nil {
-		return call.fail("DeleteInstanceIdentity", err)
+		return call.Fail("DeleteInstanceIdentity", err)
 	}
 	return nil
 }
@@ -255,8 +256,7 @@ func (p *Provider) checkExisting(c *credential) (keyChanged bool, err error) {
 	if prev != nil {
 		c.reason = sdk.ReasonParamsChange
 	}
-	p.ident.Store(id)
-	p.zts.closeIdle()
+	p.ident.Store(id) // the next call closes the connections made with the old one
 	c.leaf = id.leaf
 	keyChanged = prev == nil || !bytes.Equal(prev.key.pem, id.key.pem)
 	p.log.Info("Loaded identity certificate", "file", p.s.certFile, "serial", id.leaf.SerialNumber.String(),

@@ -71,23 +71,3 @@ func TestZTSErrorBodiesAreCapped(t *testing.T) {
 		})
 	}
 }
-
-func TestCapText(t *testing.T) {
-	long := strings.Repeat("a", 300)
-	for _, tc := range []struct {
-		in     string
-		unread int64
-		want   string
-	}{
-		{"No such domain: x", 0, "No such domain: x"},
-		{"line one\nline two\r\n", 0, "line one line two"},
-		{long, 0, strings.Repeat("a", 200) + "... (100 bytes cut)"},
-		{long, 1000, strings.Repeat("a", 200) + "... (1100 bytes cut)"},
-		{long, -1, strings.Repeat("a", 200) + "... (more than 100 bytes cut)"},
-		{strings.Repeat("a", 199) + "é" + long, 0, strings.Repeat("a", 199) + "... (302 bytes cut)"},
-	} {
-		if got := capText(tc.in, tc.unread); got != tc.want {
-			t.Errorf("capText(%.20q, %d) = %q, want %q", tc.in, tc.unread, got, tc.want)
-		}
-	}
-}

@@ -237,7 +237,7 @@ func TestOneFailingTokenDoesNotDelayAnother(t *testing.T) {
 		var bCalls []time.Time
 		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 			if k == a {
-				return nil, &ztsError{Op: opAccessToken, Status: 503, Message: "down"}
+				return nil, ztsAnswer(503, "down")
 			}
 			mu.Lock()
 			bCalls = append(bCalls, time.Now())
@@ -276,7 +276,7 @@ func TestOneFailingTokenDoesNotDelayAnother(t *testing.T) {
 func TestRefusalsAreAnsweredWithoutAskingZTSAgain(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		f := upstream(&ztsError{Op: opRoleToken, Status: 404, Message: "No such domain: nosuch.domain"})
+		f := upstream(ztsAnswer(404, "No such domain: nosuch.domain"))
 		logs := &syncBuffer{}
 		st := storeOn(t, f, newLiveHost(), logs, nil)
 		s := testServer(t, st)
@@ -320,7 +320,7 @@ func TestRefusalsAreAnsweredWithoutAskingZTSAgain(t *testing.T) {
 func TestRepeatedFailuresAreLoggedOncePerInterval(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		f := upstream(&ztsError{Op: opRoleToken, Status: 503, Message: "down"}) // not a refusal: asked every time
+		f := upstream(ztsAnswer(503, "down")) // not a refusal: asked every time
 		logs := &syncBuffer{}
 		st := storeOn(t, f, newLiveHost(), logs, nil)
 		k := Key{Kind: roleToken, Domain: "d", Roles: "r"}

@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -80,7 +81,7 @@ func TestStaleButValidTokenServedWhileZTSFails(t *testing.T) {
 			if n == 1 {
 				return fakeToken(k, n, life), nil
 			}
-			return nil, &ztsError{Op: opRoleToken, Status: 503, Message: "down"}
+			return nil, ztsAnswer(503, "down")
 		})
 		st, host := testStore(t, f, func(c *Config) { c.Cache.ExpiryMargin = 0 })
 		k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
@@ -112,7 +113,7 @@ func TestStaleButValidTokenServedWhileZTSFails(t *testing.T) {
 func TestFailuresOfUnknownKeysLeaveNoTrace(t *testing.T) {
 	t.Parallel()
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
-		return nil, &ztsError{Op: opRoleToken, Status: 404, Message: "No such domain"}
+		return nil, ztsAnswer(404, "No such domain")
 	})
 	st, host := testStore(t, f, nil)
 	k := Key{Kind: roleToken, Domain: "nonsense"}
@@ -132,8 +133,8 @@ func TestFetchRejectsWhatMustNotBeCached(t *testing.T) {
 		"expired": checkToken(opRoleToken, "t", now.Add(-time.Second), now),
 		"no exp":  checkToken(opAccessToken, "t", time.Time{}, now),
 	} {
-		var bad *badResponseError
-		if !errors.As(err, &bad) {
+		var bad *ztsclient.Error
+		if !errors.As(err, &bad) || !bad.Malformed {
 			t.Errorf("%s: %v, want a bad response", name, err)
 		}
 	}

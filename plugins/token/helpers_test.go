@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ardielle/ardielle-go/rdl"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/sdktest"
 	"github.com/sia-agent/sia-agent/ztsdev/ztsdevtest"
@@ -135,6 +137,14 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// ztsAnswer is ZTS's answer of status to a role token call.
+func ztsAnswer(status int, message string) error {
+	return &ztsclient.Error{Op: "GetRoleToken", Status: status, Err: rdl.ResourceError{Code: status, Message: message}}
+}
+
+// ztsUnreachable is a role token call that got no answer.
+func ztsUnreachable(err error) error { return &ztsclient.Error{Op: "GetRoleToken", Err: err} }
 
 // fakeZTS is a fetcher that tests script.
 type fakeZTS struct {

@@ -86,14 +86,6 @@ func (m *metrics) request(mode, code int, d time.Duration) {
 	m.latency[mode].Observe(d.Seconds())
 }
 
-// ztsCall counts one call to ZTS: its HTTP status, or err when none came.
-func (m *metrics) ztsCall(op string, status int, err error, d time.Duration) {
-	if m == nil {
-		return
-	}
-	m.zts.Observe(op, status, err, d)
-}
-
 // cacheSize sets the cache gauges.
 func (m *metrics) cacheSize(s cacheStats) {
 	for k, n := range s.Entries {

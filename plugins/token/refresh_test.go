@@ -114,7 +114,7 @@ func TestRefreshRetriesUntilZTSAnswers(t *testing.T) {
 	t.Parallel()
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 		if n <= 2 {
-			return nil, &unreachableError{op: opRoleToken, err: errors.New("connection refused")}
+			return nil, ztsUnreachable(errors.New("connection refused"))
 		}
 		return fakeToken(k, n, time.Hour), nil
 	})
@@ -143,7 +143,7 @@ func TestRefreshRetriesUntilZTSAnswers(t *testing.T) {
 func TestRefreshGivesUpAndTriesAgain(t *testing.T) {
 	t.Parallel()
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
-		return nil, &ztsError{Op: opRoleToken, Status: 404, Message: "No such domain"}
+		return nil, ztsAnswer(404, "No such domain")
 	})
 	st, _ := testStore(t, f, fastRetry)
 	k := Key{Kind: roleToken, Domain: "invalid", Roles: "invalid"}
@@ -162,7 +162,7 @@ func TestRefreshGivesUpAndTriesAgain(t *testing.T) {
 func TestRefreshStopsAndSkipsOnceTheRunIsCancelled(t *testing.T) {
 	t.Parallel()
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
-		return nil, &ztsError{Op: opRoleToken, Status: 503, Message: "down"}
+		return nil, ztsAnswer(503, "down")
 	})
 	st, _ := testStore(t, f, func(c *Config) {
 		fastRetry(c)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sia-agent/sia-agent/plugins/internal/httpserver"
 	"github.com/sia-agent/sia-agent/plugins/internal/tlsfiles"
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 )
 
 // server is the token server: the reference's header mode and REST API
@@ -246,26 +247,19 @@ func (s *server) fetchFailed(w http.ResponseWriter, r *http.Request, k Key, err 
 }
 
 // failureStatus maps why a token could not be had to the status a client
-// should see: 403 when ZTS refuses the agent's identity or to issue it the
-// token (not a member of the role, no such role: ZTS does not tell those
-// apart, a proxy not authorized), 404 when it knows no such domain, 400 when it finds the
-// request invalid, 429 beyond the on-demand rate, 502 when it answers
-// nonsense or a token that is (nearly) expired, and 503 when it cannot be
-// reached, is failing, or is too slow, or while the agent has no identity
-// yet.
+// should see: ZTS's own answers as package ztsclient maps them, 502 for a
+// token that is (nearly) expired, 429 beyond the on-demand rate, and 503
+// while the agent has no identity yet or the wait for ZTS ran out.
 func failureStatus(err error) (int, string) {
+	if code, msg, ok := ztsclient.ClientStatus(err); ok {
+		return code, msg
+	}
 	var (
-		ze     *ztsError
-		bad    *badResponseError
 		late   *lateTokenError
 		noID   *tlsfiles.NoIdentityError
 		misses *tooManyMissesError
 	)
 	switch {
-	case errors.As(err, &ze):
-		return ztsStatus(ze.Status)
-	case errors.As(err, &bad):
-		return http.StatusBadGateway, "ZTS answered without a usable token"
 	case errors.As(err, &late):
 		return http.StatusBadGateway, "the token from ZTS expires within the expiry margin (" + late.margin.String() + ")"
 	case errors.As(err, &noID):
@@ -279,25 +273,6 @@ func failureStatus(err error) (int, string) {
 		return http.StatusServiceUnavailable, "the request was cancelled before ZTS answered"
 	}
 	return http.StatusServiceUnavailable, "ZTS cannot be reached"
-}
-
-// ztsStatus is failureStatus for an answer of ZTS other than 200. ZTS
-// answers 403, not 404, for a role it does not know, and does not tell
-// it apart from one the identity is not a member of.
-func ztsStatus(status int) (int, string) {
-	switch status {
-	case http.StatusUnauthorized:
-		return http.StatusForbidden, "ZTS refused the agent's identity (it did not authenticate)"
-	case http.StatusForbidden:
-		return http.StatusForbidden, "ZTS refused to issue the token to the agent's identity (not a member of the role, no such role, or not authorized for the proxy principal)"
-	case http.StatusNotFound:
-		return http.StatusNotFound, "ZTS has no such domain"
-	case http.StatusBadRequest:
-		return http.StatusBadRequest, "ZTS rejected the request as invalid"
-	case http.StatusTooManyRequests:
-		return http.StatusServiceUnavailable, "ZTS is rate limiting the agent"
-	}
-	return http.StatusServiceUnavailable, "ZTS failed (" + strconv.Itoa(status) + ")"
 }
 
 // writeOK answers 200 with a JSON body.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -143,15 +144,15 @@ func TestUpstreamTroubleHasTruthfulStatus(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"forbidden", &ztsError{Op: opRoleToken, Status: 403, Message: "principal not included"}, 403, "ZTS refused to issue the token to the agent's identity"},
-		{"unauthenticated", &ztsError{Op: opRoleToken, Status: 401, Message: "Invalid credentials"}, 403, "ZTS refused"},
-		{"no such domain", &ztsError{Op: opRoleToken, Status: 404, Message: "No such domain: d"}, 404, "ZTS has no such domain: "},
-		{"invalid", &ztsError{Op: opRoleToken, Status: 400, Message: "Invalid EntityList"}, 400, "ZTS rejected the request as invalid"},
-		{"rate limited", &ztsError{Op: opRoleToken, Status: 429, Message: "slow down"}, 503, "rate limiting"},
-		{"server error", &ztsError{Op: opRoleToken, Status: 500, Message: "boom"}, 503, "ZTS failed (500)"},
-		{"unreachable", &unreachableError{op: opRoleToken, err: leak}, 503, "ZTS cannot be reached"},
-		{"timeout", &unreachableError{op: opRoleToken, err: context.DeadlineExceeded}, 503, "ZTS did not answer in time"},
-		{"bad answer", &badResponseError{op: opRoleToken, reason: "empty token"}, 502, "ZTS answered without a usable token"},
+		{"forbidden", ztsAnswer(403, "principal not included"), 403, "ZTS refused to issue the token to the agent's identity"},
+		{"unauthenticated", ztsAnswer(401, "Invalid credentials"), 403, "ZTS refused"},
+		{"no such domain", ztsAnswer(404, "No such domain: d"), 404, "ZTS has no such domain: "},
+		{"invalid", ztsAnswer(400, "Invalid EntityList"), 400, "ZTS rejected the request as invalid"},
+		{"rate limited", ztsAnswer(429, "slow down"), 503, "rate limiting"},
+		{"server error", ztsAnswer(500, "boom"), 503, "ZTS failed (500)"},
+		{"unreachable", ztsUnreachable(leak), 503, "ZTS cannot be reached"},
+		{"timeout", ztsUnreachable(context.DeadlineExceeded), 503, "ZTS did not answer in time"},
+		{"bad answer", ztsclient.Malformed(opRoleToken, "empty token"), 502, "ZTS answered without a usable token"},
 	}
 	for _, c := range cases {
 		st, _ := testStore(t, upstream(c.err), nil)
@@ -180,7 +181,7 @@ func TestSlowZTSGets503WithinTheRequestTimeout(t *testing.T) {
 		case <-release:
 			return fakeToken(k, n, time.Hour), nil
 		case <-ctx.Done():
-			return nil, &unreachableError{op: opRoleToken, err: ctx.Err()}
+			return nil, ztsUnreachable(ctx.Err())
 		}
 	})
 	st, _ := testStore(t, f, func(c *Config) { c.Server.RequestTimeout = sdk.Duration(50 * time.Millisecond) })
