@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 )
 
 func TestTokenUsable(t *testing.T) {
@@ -33,58 +32,81 @@ func TestTokenUsable(t *testing.T) {
 
 func TestCacheNeverServesExpiredOrEmpty(t *testing.T) {
 	t.Parallel()
-	c := newCache(10, time.Hour)
+	st, _ := testStore(t, upstream(nil), func(c *Config) { c.Cache.ExpiryMargin = 0 })
 	now := time.Now()
 	k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
-	e, _ := c.add(k, true, now, nil)
-	if got := c.get(k, now, 0); got != nil {
+	st.addTarget(k)
+	if got := st.hit(k, now); got != nil {
 		t.Fatalf("a target not yet fetched served %q", got.Raw)
 	}
-	e.tok.Store(newToken(accessToken, "t", "", now.Add(time.Second), now.Add(-time.Hour)))
-	if got := c.get(k, now, 0); got == nil {
+	st.entries.peek(k).tok.Store(newToken(accessToken, "t", "", now.Add(time.Second), now.Add(-time.Hour)))
+	if got := st.hit(k, now); got == nil {
 		t.Fatal("a valid token was not served")
 	}
-	if got := c.get(k, now.Add(2*time.Second), 0); got != nil {
+	if got := st.hit(k, now.Add(2*time.Second)); got != nil {
 		t.Fatal("an expired token was served")
 	}
 }
 
 func TestCacheEvictsLeastRecentlyUsedWhenFull(t *testing.T) {
 	t.Parallel()
-	c := newCache(3, time.Hour)
+	c := newEntries(3)
 	now := time.Now()
 	key := func(r string) Key { return Key{Kind: roleToken, Domain: "d", Roles: r} }
-	c.add(key("target"), true, now.Add(-time.Hour), nil) // oldest, but a target
-	c.add(key("old"), false, now.Add(-time.Minute), nil)
-	c.add(key("new"), false, now, nil)
-	_, evicted := c.add(key("newest"), false, now, nil)
+	c.addTarget(key("target")) // never used, but a target
+	c.add(key("old"), now.Add(-time.Minute), nil)
+	c.add(key("new"), now, nil)
+	_, _, evicted := c.add(key("newest"), now, nil)
 	if evicted == nil || evicted.key != key("old") {
 		t.Fatalf("evicted %+v, want the least recently used on-demand entry", evicted)
 	}
 	for _, r := range []string{"target", "new", "newest"} {
-		if c.lookup(key(r)) == nil {
+		if c.peek(key(r)) == nil {
 			t.Errorf("%s was evicted", r)
 		}
+	}
+	// A use makes an entry the most recently used.
+	c.use(key("new"), now)
+	if _, _, evicted := c.add(key("next"), now, nil); evicted == nil || evicted.key != key("newest") {
+		t.Errorf("evicted %+v after a use of new, want newest", evicted)
+	}
+}
+
+func TestIdleEntriesAreFoundLeastRecentlyUsedFirst(t *testing.T) {
+	t.Parallel()
+	c := newEntries(10)
+	now := time.Now()
+	key := func(r string) Key { return Key{Kind: roleToken, Domain: "d", Roles: r} }
+	c.addTarget(key("target"))
+	for i, r := range []string{"a", "b", "c"} {
+		c.add(key(r), now.Add(time.Duration(i)*time.Minute), nil)
+	}
+	c.use(key("a"), now.Add(3*time.Minute))
+	if at, ok := c.nextIdle(time.Hour); !ok || !at.Equal(now.Add(time.Hour+time.Minute)) {
+		t.Errorf("next idle at %v (%v), want b's last use and an hour", at, ok)
+	}
+	gone := c.evictIdle(now.Add(time.Hour+2*time.Minute), time.Hour)
+	if len(gone) != 2 || gone[0].key != key("b") || gone[1].key != key("c") || c.len() != 2 {
+		t.Errorf("evicted %d entries, %d left; want b and c, then the target and a", len(gone), c.len())
 	}
 }
 
 func TestCacheBytesCountWhatIsStored(t *testing.T) {
 	t.Parallel()
-	c := newCache(10, time.Hour)
-	now := time.Now()
-	if s := c.stats(); s.Entries[roleToken] != 0 || s.Bytes[roleToken] != 0 {
+	st, _ := testStore(t, upstream(nil), nil)
+	if s := st.stats(); s.Entries[roleToken] != 0 || s.Bytes[roleToken] != 0 {
 		t.Fatalf("empty cache: %+v", s)
 	}
 	k := Key{Kind: roleToken, Domain: "sports", Roles: "readers"}
-	e, _ := c.add(k, false, now, nil)
-	empty := c.stats().Bytes[roleToken]
-	want := int(unsafe.Sizeof(Key{})+unsafe.Sizeof(e)+unsafe.Sizeof(entry{})) + len("sports") + len("readers")
-	if empty != want {
-		t.Errorf("entry without a token: %d bytes, want %d", empty, want)
+	st.addTarget(k)
+	empty := st.stats().Bytes[roleToken]
+	if want := len("sports") + len("readers"); empty != want {
+		t.Errorf("entry without a token: %d bytes, want %d (its key's strings)", empty, want)
 	}
 	raw := strings.Repeat("x", 10000)
-	e.tok.Store(newToken(roleToken, raw, "", now.Add(time.Hour), now))
-	s := c.stats()
+	now := time.Now()
+	st.entries.peek(k).tok.Store(newToken(roleToken, raw, "", now.Add(time.Hour), now))
+	s := st.stats()
 	// The raw token, its JSON form and the REST body each hold it once;
 	// the header value holds it once more.
 	if got := s.Bytes[roleToken] - empty; got < 4*len(raw) || got > 4*len(raw)+1024 {

@@ -2,7 +2,6 @@ package token
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -261,20 +260,9 @@ func (s *server) restKey(w http.ResponseWriter, r *http.Request, bodies *bodyMem
 // now, when the answer is written: the body may have taken a while to
 // arrive, and the fetch to complete.
 func (s *server) restToken(w http.ResponseWriter, r *http.Request, k Key) (*Token, int) {
-	if t := s.store.cache.get(k, time.Now(), s.margin); t != nil {
-		return t, 0
-	}
-	t, err := s.fetch(r.Context(), k)
+	t, err := s.cache.token(r.Context(), k)
 	if err != nil {
 		return nil, s.fetchFailed(w, r, k, err)
 	}
 	return t, 0
-}
-
-// fetch gets k's token on a cache miss, waiting for it at most the
-// request timeout.
-func (s *server) fetch(ctx context.Context, k Key) (*Token, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	return s.store.get(ctx, k)
 }

@@ -23,7 +23,7 @@ import (
 // (k8s-athenz-sia pkg/token/server.go) answered from the cache.
 type server struct {
 	cfg     *Config
-	store   *store
+	cache   *cache
 	log     hclog.Logger
 	metrics *metrics
 	tls     *tlsfiles.Server // nil: plain HTTP
@@ -37,7 +37,6 @@ type server struct {
 	// only requests addressed to a loopback name are answered (a web page
 	// in a local browser cannot reach it by DNS rebinding).
 	loopbackOnly bool
-	timeout      time.Duration
 	maxBodyBytes int64
 
 	// bufs holds request and response buffers, so that answering from the
@@ -47,10 +46,10 @@ type server struct {
 	atBodies, rtBodies *bodyMemo
 }
 
-func newServer(cfg *Config, st *store, log hclog.Logger, m *metrics) (*server, error) {
+func newServer(cfg *Config, c *cache, log hclog.Logger, m *metrics) (*server, error) {
 	s := &server{
 		cfg:          cfg,
-		store:        st,
+		cache:        c,
 		log:          log,
 		metrics:      m,
 		roleHeader:   cfg.roleAuthHeader(),
@@ -59,7 +58,6 @@ func newServer(cfg *Config, st *store, log hclog.Logger, m *metrics) (*server, e
 		expiry:       int32(cfg.TokenExpiry.Std() / time.Second),
 		margin:       cfg.Cache.ExpiryMargin.Std(),
 		loopbackOnly: loopbackAddress(cfg.Address),
-		timeout:      cfg.Server.RequestTimeout.Std(),
 		maxBodyBytes: 64 << 10,
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
@@ -105,7 +103,7 @@ func (s *server) options() httpserver.Options {
 // otherwise.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	mode, code := s.route(w, r, start)
+	mode, code := s.route(w, r)
 	d := time.Since(start)
 	s.metrics.request(mode, code, d)
 	if s.log.IsDebug() {
@@ -113,7 +111,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *server) route(w http.ResponseWriter, r *http.Request, now time.Time) (mode, code int) {
+func (s *server) route(w http.ResponseWriter, r *http.Request) (mode, code int) {
 	if s.loopbackOnly && !loopbackHost(r.Host) {
 		return modeOther, s.misdirected(w, r)
 	}
@@ -131,7 +129,7 @@ func (s *server) route(w http.ResponseWriter, r *http.Request, now time.Time) (m
 		}
 	}
 	if s.cfg.Server.HeaderMode {
-		return modeHeader, s.headerMode(w, r, now)
+		return modeHeader, s.headerMode(w, r)
 	}
 	return modeOther, writeError(w, http.StatusNotFound, "no such endpoint: the token server serves "+s.endpoints())
 }

@@ -198,7 +198,7 @@ func TestSlowZTSGets503WithinTheRequestTimeout(t *testing.T) {
 	// The fetches went on; their tokens are served without another call.
 	at, rt := s.keys(headerRequest{Domain: "d", Roles: "r"})
 	waitFor(t, 5*time.Second, "the tokens", func() bool {
-		return st.cache.get(at, time.Now(), 0) != nil && st.cache.get(rt, time.Now(), 0) != nil
+		return cachedToken(st, at) != nil && cachedToken(st, rt) != nil
 	})
 	if w := serve(s, "GET", "/", headers("d", "r"), ""); w.Code != 200 || f.total() != 2 {
 		t.Errorf("%d, %d ZTS calls; want 200 and 2", w.Code, f.total())

@@ -34,14 +34,10 @@ type ztsClient struct {
 // an identity whose files do not exist yet is waited for: the cert
 // provider writes them once ZTS answers it, and until then every fetch
 // fails with a *tlsfiles.NoIdentityError.
-func newZTSClient(c *Config, m *metrics, waitForIdentity bool) (*ztsClient, error) {
+func newZTSClient(c *Config, m *ztsmetrics.Metrics, waitForIdentity bool) (*ztsClient, error) {
 	identity, err := tlsfiles.NewIdentity(c.CertFile, c.KeyFile, waitForIdentity)
 	if err != nil {
 		return nil, fmt.Errorf("loading the identity to authenticate to ZTS with: %w", err)
-	}
-	var zm *ztsmetrics.Metrics
-	if m != nil {
-		zm = m.zts
 	}
 	client, err := ztsclient.New(ztsclient.Config{
 		Endpoint: c.Endpoint,
@@ -54,7 +50,7 @@ func newZTSClient(c *Config, m *metrics, waitForIdentity bool) (*ztsClient, erro
 		MaxConnsPerHost:     32,
 		MaxIdleConnsPerHost: 32,
 		HTTP2:               true,
-		Metrics:             zm,
+		Metrics:             m,
 		Agent:               "sia-plugin-token",
 	})
 	if err != nil {
