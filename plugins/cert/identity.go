@@ -63,7 +63,6 @@ func checkIdentityCert(leaf *x509.Certificate, r identityRequest) error {
 // when ZTS no longer knows the instance). It writes the files and makes
 // the new identity current, and reports whether the key changed.
 func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChanged bool, err error) {
-	cur := p.ident.Load()
 	key := p.key
 	if p.s.Key.Rotate || key == nil || !key.fits(p.s.Key) {
 		if key, err = generateKey(p.s.Key); err != nil {
@@ -78,38 +77,8 @@ func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChange
 	if err != nil {
 		return false, err
 	}
-	var expiry *int32
-	if m := int32(p.s.Identity.Expiry.Std() / time.Minute); m > 0 {
-		expiry = &m
-	}
-
-	var resp *zts.InstanceIdentity
 	start := time.Now()
-	if cur.usable(start) {
-		call := p.zts.Call(ctx, opRefresh)
-		resp, err = call.PostInstanceRefreshInformation(
-			zts.ServiceName(p.idReq.Provider), zts.DomainName(p.idReq.Domain), zts.SimpleName(p.idReq.Service),
-			zts.PathElement(p.idReq.InstanceID),
-			&zts.InstanceRefreshInformation{AttestationData: attestation, Csr: string(csr), ExpiryTime: expiry})
-		if err != nil {
-			err = call.Fail("PostInstanceRefreshInformation", err)
-		}
-		if code := ztsclient.Status(err); code == http.StatusForbidden || code == http.StatusUnauthorized {
-			// The instance record is gone or revoked: start over.
-			p.log.Warn("ZTS refused to refresh the identity; registering the instance again", "error", err)
-			resp, err = nil, nil
-		}
-	}
-	if resp == nil && err == nil {
-		call := p.zts.Call(ctx, opRegister)
-		resp, _, err = call.PostInstanceRegisterInformation(&zts.InstanceRegisterInformation{
-			Provider: zts.ServiceName(p.idReq.Provider), Domain: zts.DomainName(p.idReq.Domain),
-			Service: zts.SimpleName(p.idReq.Service), AttestationData: attestation, Csr: string(csr), ExpiryTime: expiry,
-		})
-		if err != nil {
-			err = call.Fail("PostInstanceRegisterInformation", err)
-		}
-	}
+	resp, err := p.askIdentity(ctx, string(csr), attestation, start)
 	c.rpc += time.Since(start)
 	if err != nil {
 		return false, err
@@ -133,6 +102,46 @@ func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChange
 	p.log.Info("Updated identity certificate", "file", p.s.certFile, "serial", leaf.SerialNumber.String(),
 		"expiry", leaf.NotAfter.UTC().Format(time.RFC3339), "new_key", keyChanged)
 	return keyChanged, nil
+}
+
+// askIdentity asks ZTS for an identity certificate for csr: a refresh
+// while the current identity is usable at now, a register when there is
+// none or ZTS refuses the refresh (the instance record is gone or
+// revoked).
+func (p *Provider) askIdentity(ctx context.Context, csr, attestation string, now time.Time) (*zts.InstanceIdentity, error) {
+	var expiry *int32
+	if m := int32(p.s.Identity.Expiry.Std() / time.Minute); m > 0 {
+		expiry = &m
+	}
+	if p.ident.Load().usable(now) {
+		call := p.zts.Call(ctx, opRefresh)
+		resp, err := call.PostInstanceRefreshInformation(
+			zts.ServiceName(p.idReq.Provider), zts.DomainName(p.idReq.Domain), zts.SimpleName(p.idReq.Service),
+			zts.PathElement(p.idReq.InstanceID),
+			&zts.InstanceRefreshInformation{AttestationData: attestation, Csr: csr, ExpiryTime: expiry})
+		switch {
+		case err == nil && resp != nil:
+			return resp, nil
+		case err != nil:
+			failed := call.Fail("PostInstanceRefreshInformation", err)
+			if code := failed.Status; code != http.StatusForbidden && code != http.StatusUnauthorized {
+				return nil, failed
+			}
+			p.log.Warn("ZTS refused to refresh the identity; registering the instance again", "error", failed)
+		}
+	}
+	call := p.zts.Call(ctx, opRegister)
+	resp, _, err := call.PostInstanceRegisterInformation(&zts.InstanceRegisterInformation{
+		Provider: zts.ServiceName(p.idReq.Provider), Domain: zts.DomainName(p.idReq.Domain),
+		Service: zts.SimpleName(p.idReq.Service), AttestationData: attestation, Csr: csr, ExpiryTime: expiry,
+	})
+	switch {
+	case err != nil:
+		return nil, call.Fail("PostInstanceRegisterInformation", err)
+	case resp == nil:
+		return nil, ztsclient.Malformed("PostInstanceRegisterInformation", "an empty answer")
+	}
+	return resp, nil
 }
 
 // readAttestation reads the attestation data (e.g. a service account

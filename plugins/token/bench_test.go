@@ -3,6 +3,7 @@ package token
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -300,4 +301,43 @@ func envInt(b *testing.B, name string, def int) int {
 		b.Fatalf("%s: %v", name, err)
 	}
 	return n
+}
+
+// BenchmarkCacheHit measures a cache hit alone, from every core at once:
+// a target's (the map beside the LRU) and an on-demand token's (moved to
+// the front of the LRU order under the entries' lock). Compare it with a
+// token server request (BenchmarkTokenServer: tens of microseconds).
+//
+//	go test -run '^$' -bench CacheHit ./plugins/token/
+func BenchmarkCacheHit(b *testing.B) {
+	for _, target := range []bool{true, false} {
+		name := "on_demand"
+		if target {
+			name = "target"
+		}
+		b.Run(name, func(b *testing.B) {
+			st, _ := testStore(b, upstream(nil), nil)
+			st.log = hclog.NewNullLogger()
+			keys := make([]Key, 64)
+			for i := range keys {
+				keys[i] = Key{Kind: roleToken, Domain: "sia.demo", Roles: "role" + strconv.Itoa(i)}
+				if target {
+					st.addTarget(keys[i])
+				}
+				if r := st.fetch(b.Context(), keys[i]); r.err != nil {
+					b.Fatal(r.err)
+				}
+			}
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for i := 0; pb.Next(); i++ {
+					if _, err := st.token(ctx, keys[i%len(keys)]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
