@@ -1,7 +1,9 @@
 package token
 
 import (
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -11,29 +13,35 @@ import (
 // the on-demand tokens in least recently used order, so that both the
 // entry that makes room and the idle ones are found without a scan.
 //
-// One lock guards both. A hit takes it once, exclusively, since it moves
-// the entry to the front of the LRU order: BenchmarkCacheHit measures
-// what that costs against the token server's own work.
+// The targets are a map that is replaced, never changed, when one is
+// added (at Init): a hit of a target takes no lock. The on-demand tokens
+// are behind mu; a hit of one takes it exclusively, since it moves the
+// entry to the front of the LRU order. BenchmarkCacheHit measures both.
 type entries struct {
-	mu       sync.Mutex
-	targets  map[Key]*entry
+	targets atomic.Pointer[map[Key]*entry]
+
+	mu       sync.Mutex // guards onDemand, its entries' lastUsed, and adding targets
 	onDemand *simplelru.LRU[Key, *entry]
 	max      int // entries in all
 }
 
 func newEntries(max int) *entries {
-	t := &entries{targets: make(map[Key]*entry), max: max}
+	t := &entries{max: max}
+	t.targets.Store(&map[Key]*entry{})
 	t.onDemand, _ = simplelru.NewLRU[Key, *entry](max, nil) // max is at least 1 (validated)
 	return t
 }
 
+// target returns k's entry if k is a target.
+func (t *entries) target(k Key) *entry { return (*t.targets.Load())[k] }
+
 // use returns k's entry, or nil, noting the use at now.
 func (t *entries) use(k Key, now time.Time) *entry {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e := t.targets[k]; e != nil {
+	if e := t.target(k); e != nil {
 		return e
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	e, _ := t.onDemand.Get(k)
 	if e != nil {
 		e.lastUsed = now
@@ -43,11 +51,11 @@ func (t *entries) use(k Key, now time.Time) *entry {
 
 // peek returns k's entry, or nil, as a look that is no use.
 func (t *entries) peek(k Key) *entry {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e := t.targets[k]; e != nil {
+	if e := t.target(k); e != nil {
 		return e
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	e, _ := t.onDemand.Peek(k)
 	return e
 }
@@ -56,26 +64,34 @@ func (t *entries) peek(k Key) *entry {
 func (t *entries) addTarget(k Key) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.targets[k] == nil {
-		t.targets[k] = &entry{key: k, target: true}
-		t.onDemand.Resize(max(t.max-len(t.targets), 1))
+	old := *t.targets.Load()
+	if old[k] != nil {
+		return
 	}
+	targets := maps.Clone(old)
+	targets[k] = &entry{key: k, target: true}
+	t.targets.Store(&targets)
+	t.onDemand.Resize(t.onDemandMax())
 }
+
+// onDemandMax is how many on-demand entries fit beside the targets: at
+// least one, however many targets there are.
+func (t *entries) onDemandMax() int { return max(t.max-len(*t.targets.Load()), 1) }
 
 // add returns k's entry, creating an on-demand one used at now if there
 // is none (created), filled by init before anyone can see it. When the
 // cache is full, the least recently used on-demand entry makes room: it
 // is returned as evicted.
 func (t *entries) add(k Key, now time.Time, init func(*entry)) (e *entry, created bool, evicted *entry) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e = t.targets[k]; e != nil {
+	if e = t.target(k); e != nil {
 		return e, false, nil
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if e, _ = t.onDemand.Peek(k); e != nil {
 		return e, false, nil
 	}
-	if t.onDemand.Len() >= max(t.max-len(t.targets), 1) {
+	if t.onDemand.Len() >= t.onDemandMax() {
 		_, evicted, _ = t.onDemand.RemoveOldest()
 	}
 	e = &entry{key: k, lastUsed: now}
@@ -119,10 +135,11 @@ func (t *entries) nextIdle(idle time.Duration) (at time.Time, ok bool) {
 
 // all returns every entry: the targets, then the on-demand ones.
 func (t *entries) all() []*entry {
+	targets := *t.targets.Load()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]*entry, 0, len(t.targets)+t.onDemand.Len())
-	for _, e := range t.targets {
+	out := make([]*entry, 0, len(targets)+t.onDemand.Len())
+	for _, e := range targets {
 		out = append(out, e)
 	}
 	return append(out, t.onDemand.Values()...)
@@ -131,5 +148,5 @@ func (t *entries) all() []*entry {
 func (t *entries) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.targets) + t.onDemand.Len()
+	return len(*t.targets.Load()) + t.onDemand.Len()
 }
