@@ -3,7 +3,6 @@ package token
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -41,27 +40,20 @@ type Key struct {
 // "roletoken/sports:readers,writers", with the proxy principal and expiry
 // bounds appended when they are set.
 func (k Key) credential() string {
-	var b strings.Builder
-	b.WriteString(k.Kind.String())
-	b.WriteByte('/')
-	b.WriteString(k.Domain)
+	c := k.Kind.String() + "/" + k.Domain
 	if k.Roles != "" {
-		b.WriteByte(':')
-		b.WriteString(k.Roles)
+		c += ":" + k.Roles
 	}
 	if k.ProxyForPrincipal != "" {
-		b.WriteString(";proxy=")
-		b.WriteString(k.ProxyForPrincipal)
+		c += ";proxy=" + k.ProxyForPrincipal
 	}
 	if k.MinExpiry != 0 {
-		b.WriteString(";min_expiry=")
-		b.WriteString(strconv.Itoa(int(k.MinExpiry)))
+		c += ";min_expiry=" + strconv.Itoa(int(k.MinExpiry))
 	}
 	if k.MaxExpiry != 0 {
-		b.WriteString(";max_expiry=")
-		b.WriteString(strconv.Itoa(int(k.MaxExpiry)))
+		c += ";max_expiry=" + strconv.Itoa(int(k.MaxExpiry))
 	}
-	return b.String()
+	return c
 }
 
 // Token is one token from ZTS with the bytes of every answer that carries

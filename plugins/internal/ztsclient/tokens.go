@@ -27,32 +27,29 @@ type TokenRequest struct {
 
 // RoleToken is GET /domain/{domain}/token.
 func (c *Client) RoleToken(ctx context.Context, r TokenRequest) (*zts.RoleToken, error) {
-	const method = "GetRoleToken"
-	if _, err := c.present(); err != nil {
-		return nil, err
-	}
-	call := c.call(ctx, OpRoleToken)
-	tok, err := call.GetRoleToken(zts.DomainName(r.Domain), zts.EntityList(r.Roles),
-		optional(r.MinExpiry), optional(r.MaxExpiry), zts.EntityName(r.ProxyForPrincipal))
-	switch {
-	case err != nil:
-		return nil, call.Fail(method, err)
-	case tok == nil:
-		return nil, Malformed(method, "an empty answer")
-	}
-	return tok, nil
+	return tokenCall(ctx, c, OpRoleToken, "GetRoleToken", func(call *Call) (*zts.RoleToken, error) {
+		return call.GetRoleToken(zts.DomainName(r.Domain), zts.EntityList(r.Roles),
+			optional(r.MinExpiry), optional(r.MaxExpiry), zts.EntityName(r.ProxyForPrincipal))
+	})
 }
 
 // AccessToken is POST /oauth2/token, with the form Athenz's own clients
 // send (athenzutils.GenerateAccessTokenRequestString).
 func (c *Client) AccessToken(ctx context.Context, r TokenRequest) (*zts.AccessTokenResponse, error) {
-	const method = "PostAccessTokenRequest"
+	form := athenzutils.GenerateAccessTokenRequestString(r.Domain, "", r.Roles, "", "", r.ProxyForPrincipal, int(r.MaxExpiry))
+	return tokenCall(ctx, c, OpAccessToken, "PostAccessTokenRequest", func(call *Call) (*zts.AccessTokenResponse, error) {
+		return call.PostAccessTokenRequest(zts.AccessTokenRequest(form))
+	})
+}
+
+// tokenCall makes a call that needs the identity: none, and it is not
+// sent. An answer of null is no token.
+func tokenCall[T any](ctx context.Context, c *Client, op, method string, do func(*Call) (*T, error)) (*T, error) {
 	if _, err := c.present(); err != nil {
 		return nil, err
 	}
-	form := athenzutils.GenerateAccessTokenRequestString(r.Domain, "", r.Roles, "", "", r.ProxyForPrincipal, int(r.MaxExpiry))
-	call := c.call(ctx, OpAccessToken)
-	tok, err := call.PostAccessTokenRequest(zts.AccessTokenRequest(form))
+	call := c.call(ctx, op)
+	tok, err := do(call)
 	switch {
 	case err != nil:
 		return nil, call.Fail(method, err)
