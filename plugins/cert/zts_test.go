@@ -71,3 +71,32 @@ func TestZTSErrorBodiesAreCapped(t *testing.T) {
 		})
 	}
 }
+
+// A register answered with a null body made the provider dereference a
+// nil identity and crash. It is a malformed answer, retried as any other
+// failure.
+func TestEmptyRegisterAnswerIsMalformed(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, "null")
+	}))
+	defer srv.Close()
+	e := &env{dir: t.TempDir(), attestation: filepath.Join(t.TempDir(), "token")}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.attestation, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, h, log := start(t, e.configFor(srv.URL+"/zts/v1", caFile, ""))
+	rec := h.Host.WaitRecord(t, waitRecord, isRecord(identityName, sdk.ReasonNew, "MALFORMED_RESPONSE"))
+	log.wait(0, "Failed to fetch certificates at init")
+	if err := h.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rec.Err.Error(), "PostInstanceRegisterInformation: an answer without a usable token or certificate: an empty answer") {
+		t.Errorf("status record error: %v", rec.Err)
+	}
+}
