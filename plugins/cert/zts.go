@@ -27,7 +27,7 @@ func newZTSClient(s *settings, current func() *tls.Certificate, m *metrics) (*zt
 		Timeout:             s.Timeout.Std(),
 		MaxIdleConnsPerHost: s.RoleCerts.Concurrency,
 		Metrics:             m,
-		Agent:               "sia-plugin-cert",
+		Provider:            "cert",
 		// The outcomes docs/cert.md names: ZTS_ERROR_<status>.
 		OutcomePrefix: "ZTS_ERROR_",
 	})

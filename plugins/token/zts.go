@@ -51,7 +51,7 @@ func newZTSClient(c *Config, m *ztsmetrics.Metrics, waitForIdentity bool) (*ztsC
 		MaxIdleConnsPerHost: 32,
 		HTTP2:               true,
 		Metrics:             m,
-		Agent:               "sia-plugin-token",
+		Provider:            "token",
 	})
 	if err != nil {
 		return nil, err

@@ -50,9 +50,9 @@ type Config struct {
 	HTTP2 bool
 	// Metrics counts the calls; nil counts nothing.
 	Metrics *ztsmetrics.Metrics
-	// Agent names the caller in the User-Agent:
-	// "sia-agent/<version> (<agent>)".
-	Agent string
+	// Provider names the caller in the User-Agent:
+	// "sia-agent/<version> (<provider>)".
+	Provider string
 	// OutcomePrefix begins the status record outcome of an error answer,
 	// before its HTTP status: "ZTS_" unless set.
 	OutcomePrefix string
@@ -116,7 +116,7 @@ func New(c Config) (*Client, error) {
 			ForceAttemptHTTP2:     c.HTTP2,
 		},
 		metrics:       c.Metrics,
-		userAgent:     "sia-agent/" + Version + " (" + c.Agent + ")",
+		userAgent:     "sia-agent/" + Version + " (" + c.Provider + ")",
 		outcomePrefix: prefix,
 	}, nil
 }

@@ -76,7 +76,7 @@ func (f *fakeZTS) handshakes() []string {
 
 func (f *fakeZTS) client(t *testing.T, identity func() (*tls.Certificate, error)) *Client {
 	t.Helper()
-	c, err := New(Config{Endpoint: f.URL + "/zts/v1/", CAFile: f.caFile, Identity: identity, Agent: "sia-plugin-test"})
+	c, err := New(Config{Endpoint: f.URL + "/zts/v1/", CAFile: f.caFile, Identity: identity, Provider: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestTokenCallsOnTheWire(t *testing.T) {
 	if _, err := c.AccessToken(t.Context(), TokenRequest{Domain: "sports"}); err != nil {
 		t.Fatal(err)
 	}
-	ua := " | sia-agent/" + Version + " (sia-plugin-test)"
+	ua := " | sia-agent/" + Version + " (test)"
 	want := []string{
 		"GET /zts/v1/domain/sports/token?role=readers%2Cwriters&minExpiryTime=900&proxyForPrincipal=a.b  " + ua,
 		"POST /zts/v1/oauth2/token application/x-www-form-urlencoded expires_in=600&grant_type=client_credentials&proxy_for_principal=a.b&scope=sports%3Arole.readers+sports%3Arole.writers" + ua,
