@@ -317,7 +317,7 @@ func BenchmarkCacheHit(b *testing.B) {
 			name = "target"
 		}
 		b.Run(name, func(b *testing.B) {
-			st, _ := testStore(b, upstream(nil), nil)
+			st, _ := testCache(b, upstream(nil), nil)
 			st.log = hclog.NewNullLogger()
 			keys := make([]Key, 64)
 			for i := range keys {
@@ -361,7 +361,7 @@ func BenchmarkServeHit(b *testing.B) {
 		}
 		return newToken(k.Kind, raw, scope, time.Now().Add(time.Hour), time.Now()), nil
 	})
-	st, _ := testStore(b, f, nil)
+	st, _ := testCache(b, f, nil)
 	st.log = hclog.NewNullLogger()
 	s := testServer(b, st)
 	for _, r := range []struct {

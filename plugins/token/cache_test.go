@@ -33,7 +33,7 @@ func TestTokenUsable(t *testing.T) {
 
 func TestCacheNeverServesExpiredOrEmpty(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), func(c *Config) { c.Cache.ExpiryMargin = 0 })
+	st, _ := testCache(t, upstream(nil), func(c *Config) { c.Cache.ExpiryMargin = 0 })
 	now := time.Now()
 	k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
 	st.addTarget(k)
@@ -94,7 +94,7 @@ func TestIdleEntriesAreFoundLeastRecentlyUsedFirst(t *testing.T) {
 
 func TestCacheBytesCountWhatIsStored(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), nil)
+	st, _ := testCache(t, upstream(nil), nil)
 	if s := st.stats(); s.Entries[roleToken] != 0 || s.Bytes[roleToken] != 0 {
 		t.Fatalf("empty cache: %+v", s)
 	}
@@ -162,7 +162,7 @@ func TestRESTBodiesMatchTheReferenceEncoding(t *testing.T) {
 		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 			return newToken(k.Kind, raw, scope, expiry, time.Now()), nil
 		})
-		st, _ := testStore(t, f, nil)
+		st, _ := testCache(t, f, nil)
 		s := testServer(t, st)
 		w := serve(s, "POST", "/accesstoken", nil, `{"domain":"d","role":"r"}`)
 		var got accessTokenResponse

@@ -67,8 +67,8 @@ func (h *liveHost) records() map[string]sdk.StatusRecord {
 	return out
 }
 
-// storeOn is testStore reporting to host, logging to logs.
-func storeOn(t testing.TB, f fetcher, host sdk.Host, logs *syncBuffer, mutate func(*Config)) *cache {
+// cacheOn is testCache reporting to host, logging to logs.
+func cacheOn(t testing.TB, f fetcher, host sdk.Host, logs *syncBuffer, mutate func(*Config)) *cache {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Endpoint, cfg.CertFile, cfg.KeyFile = "https://zts.invalid/zts/v1", "c", "k"
@@ -90,7 +90,7 @@ func TestShortLivedTokensAreNotRefreshedInALoop(t *testing.T) {
 		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 			return fakeToken(k, n, 10*time.Second), nil // ZTS caps the role at 10s
 		})
-		st, _ := testStore(t, f, nil)
+		st, _ := testCache(t, f, nil)
 		k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
 		st.addTarget(k)
 		runLoop(t, st, context.Background())
@@ -107,7 +107,7 @@ func TestShortLivedTokensAreNotRefreshedInALoop(t *testing.T) {
 func TestTooShortExpiryIsRefused(t *testing.T) {
 	t.Parallel()
 	f := upstream(nil)
-	st, _ := testStore(t, f, nil)
+	st, _ := testCache(t, f, nil)
 	s := testServer(t, st)
 	for _, c := range []struct{ path, body, want string }{
 		{"/accesstoken", `{"domain":"sia.demo","role":"writer","expiry":1}`, "expiry must be at least 60 seconds (cache.min_token_lifetime)"},
@@ -134,7 +134,7 @@ func TestEvictedTokensLeaveTheStatusReport(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := upstream(nil)
 		host := newLiveHost()
-		st := storeOn(t, f, host, &syncBuffer{}, func(c *Config) {
+		st := cacheOn(t, f, host, &syncBuffer{}, func(c *Config) {
 			c.Cache.IdleTimeout = sdk.Duration(3 * time.Second)
 			c.Cache.MaxEntries = 3
 		})
@@ -205,7 +205,7 @@ func TestNoTokenServedWithinTheMargin(t *testing.T) {
 			}
 			return fakeToken(k, n, 4*time.Second), nil // within the margin on arrival
 		})
-		st, _ := testStore(t, f, nil) // expiry_margin 5s, request_timeout 3s
+		st, _ := testCache(t, f, nil) // expiry_margin 5s, request_timeout 3s
 		s := testServer(t, st)
 		for _, c := range []struct{ method, path, role, body string }{
 			{"GET", "/", "short", ""},
@@ -244,7 +244,7 @@ func TestOneFailingTokenDoesNotDelayAnother(t *testing.T) {
 			mu.Unlock()
 			return fakeToken(k, n, time.Hour), nil
 		})
-		st, _ := testStore(t, f, func(c *Config) { c.Refresh.Concurrency = 1 })
+		st, _ := testCache(t, f, func(c *Config) { c.Refresh.Concurrency = 1 })
 		st.addTarget(a)
 		st.addTarget(b)
 		st.fetch(context.Background(), b)
@@ -276,7 +276,7 @@ func TestRefusalsAreAnsweredWithoutAskingZTSAgain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := upstream(ztsAnswer(404, "No such domain: nosuch.domain"))
 		logs := &syncBuffer{}
-		st := storeOn(t, f, newLiveHost(), logs, nil)
+		st := cacheOn(t, f, newLiveHost(), logs, nil)
 		s := testServer(t, st)
 		var wg sync.WaitGroup
 		bodies := make([]string, 40)
@@ -320,7 +320,7 @@ func TestRepeatedFailuresAreLoggedOncePerInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := upstream(ztsAnswer(503, "down")) // not a refusal: asked every time
 		logs := &syncBuffer{}
-		st := storeOn(t, f, newLiveHost(), logs, nil)
+		st := cacheOn(t, f, newLiveHost(), logs, nil)
 		k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
 		for range 50 {
 			if _, err := st.token(context.Background(), k); err == nil {
@@ -346,7 +346,7 @@ func TestDistinctKeysAreRateLimitedAndBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := upstream(nil)
 		host := newLiveHost()
-		st := storeOn(t, f, host, &syncBuffer{}, func(c *Config) { c.Cache.MaxEntries = 10 })
+		st := cacheOn(t, f, host, &syncBuffer{}, func(c *Config) { c.Cache.MaxEntries = 10 })
 		s := testServer(t, st)
 		codes := map[int]int{}
 		var tooMany *httptest.ResponseRecorder

@@ -20,7 +20,7 @@ func TestConcurrentMissesMakeOneZTSCall(t *testing.T) {
 			<-release
 			return fakeToken(k, n, time.Hour), nil
 		})
-		st, _ := testStore(t, f, nil)
+		st, _ := testCache(t, f, nil)
 		k := Key{Kind: roleToken, Domain: "sports", Roles: "readers"}
 
 		const n = 50
@@ -55,7 +55,7 @@ func TestFetchOutlivesTheRequestThatGaveUp(t *testing.T) {
 		<-release
 		return fakeToken(k, n, time.Hour), nil
 	})
-	st, _ := testStore(t, f, nil)
+	st, _ := testCache(t, f, nil)
 	k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -83,7 +83,7 @@ func TestStaleButValidTokenServedWhileZTSFails(t *testing.T) {
 			}
 			return nil, ztsAnswer(503, "down")
 		})
-		st, host := testStore(t, f, func(c *Config) { c.Cache.ExpiryMargin = 0 })
+		st, host := testCache(t, f, func(c *Config) { c.Cache.ExpiryMargin = 0 })
 		k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
 		st.addTarget(k)
 		first := st.fetch(context.Background(), k)
@@ -115,7 +115,7 @@ func TestFailuresOfUnknownKeysLeaveNoTrace(t *testing.T) {
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 		return nil, ztsAnswer(404, "No such domain")
 	})
-	st, host := testStore(t, f, nil)
+	st, host := testCache(t, f, nil)
 	k := Key{Kind: roleToken, Domain: "nonsense"}
 	if _, err := st.token(context.Background(), k); err == nil {
 		t.Fatal("want an error")

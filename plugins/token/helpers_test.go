@@ -202,9 +202,9 @@ func cachedToken(c *cache, k Key) *Token {
 	return nil
 }
 
-// testStore is a cache over a fake ZTS with cfg's settings (defaults for
+// testCache is a cache over a fake ZTS with cfg's settings (defaults for
 // what it leaves zero), logging to t.
-func testStore(t testing.TB, f fetcher, mutate func(*Config)) (*cache, *sdktest.Host) {
+func testCache(t testing.TB, f fetcher, mutate func(*Config)) (*cache, *sdktest.Host) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Endpoint, cfg.CertFile, cfg.KeyFile = "https://zts.invalid/zts/v1", "c", "k"

@@ -83,7 +83,7 @@ func TestRefreshKeepsTokensFreshAheadOfExpiry(t *testing.T) {
 			prev = fakeToken(k, n, time.Second) // refreshed after 500-667ms: slack for a loaded machine
 			return prev, nil
 		})
-		st, host := testStore(t, f, fastRetry)
+		st, host := testCache(t, f, fastRetry)
 		k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
 		st.addTarget(k)
 		runLoop(t, st, context.Background())
@@ -118,7 +118,7 @@ func TestRefreshRetriesUntilZTSAnswers(t *testing.T) {
 		}
 		return fakeToken(k, n, time.Hour), nil
 	})
-	st, host := testStore(t, f, func(c *Config) {
+	st, host := testCache(t, f, func(c *Config) {
 		fastRetry(c)
 		c.Refresh.Retry.MaxElapsed = sdk.Duration(time.Minute)
 	})
@@ -145,7 +145,7 @@ func TestRefreshGivesUpAndTriesAgain(t *testing.T) {
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 		return nil, ztsAnswer(404, "No such domain")
 	})
-	st, _ := testStore(t, f, fastRetry)
+	st, _ := testCache(t, f, fastRetry)
 	k := Key{Kind: roleToken, Domain: "invalid", Roles: "invalid"}
 	st.addTarget(k)
 	logs := runLoop(t, st, context.Background())
@@ -164,7 +164,7 @@ func TestRefreshStopsAndSkipsOnceTheRunIsCancelled(t *testing.T) {
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 		return nil, ztsAnswer(503, "down")
 	})
-	st, _ := testStore(t, f, func(c *Config) {
+	st, _ := testCache(t, f, func(c *Config) {
 		fastRetry(c)
 		c.Refresh.Retry.MaxElapsed = sdk.Duration(time.Hour) // only the cancellation stops them
 	})
@@ -190,7 +190,7 @@ func TestIdleOnDemandTokensAreEvicted(t *testing.T) {
 	// Virtual time: the timers fire in order, however loaded the machine.
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) { return fakeToken(k, n, time.Hour), nil })
-		st, _ := testStore(t, f, func(c *Config) { c.Cache.IdleTimeout = sdk.Duration(time.Second) })
+		st, _ := testCache(t, f, func(c *Config) { c.Cache.IdleTimeout = sdk.Duration(time.Second) })
 		target := Key{Kind: roleToken, Domain: "d", Roles: "target"}
 		used := Key{Kind: roleToken, Domain: "d", Roles: "used"}
 		idle := Key{Kind: roleToken, Domain: "d", Roles: "idle"}
@@ -224,7 +224,7 @@ func TestRefreshConcurrencyIsBounded(t *testing.T) {
 			time.Sleep(20 * time.Millisecond) // hold the slot so that others pile up
 			return fakeToken(k, n, time.Hour), nil
 		})
-		st, _ := testStore(t, f, func(c *Config) { c.Refresh.Concurrency = 2 })
+		st, _ := testCache(t, f, func(c *Config) { c.Refresh.Concurrency = 2 })
 		for i := range 8 {
 			st.addTarget(Key{Kind: roleToken, Domain: "d", Roles: fmt.Sprintf("r%d", i)})
 		}

@@ -44,7 +44,7 @@ func upstream(err error) *fakeZTS {
 
 func TestClientMistakesAre4xxWithAJSONError(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), nil)
+	st, _ := testCache(t, upstream(nil), nil)
 	s := testServer(t, st)
 	big := `{"domain":"` + strings.Repeat("a", 70<<10) + `"}`
 	cases := []struct {
@@ -87,7 +87,7 @@ func TestClientMistakesAre4xxWithAJSONError(t *testing.T) {
 
 func TestRoutingWithoutHeaderMode(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), func(c *Config) {
+	st, _ := testCache(t, upstream(nil), func(c *Config) {
 		c.Server.HeaderMode = false
 		c.TokenTypes = []string{typeRoleToken}
 	})
@@ -121,7 +121,7 @@ func TestRoutingWithoutHeaderMode(t *testing.T) {
 // whatever its path and method, as in the reference.
 func TestHeaderModeTakesAnyPath(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), nil)
+	st, _ := testCache(t, upstream(nil), nil)
 	s := testServer(t, st)
 	for _, m := range []string{"GET", "POST", "PUT", "HEAD"} {
 		for _, p := range []string{"/", "/anything", "/roletoken"} {
@@ -155,7 +155,7 @@ func TestUpstreamTroubleHasTruthfulStatus(t *testing.T) {
 		{"bad answer", ztsclient.Malformed(opRoleToken, "empty token"), 502, "ZTS answered without a usable token"},
 	}
 	for _, c := range cases {
-		st, _ := testStore(t, upstream(c.err), nil)
+		st, _ := testCache(t, upstream(c.err), nil)
 		s := testServer(t, st)
 		for _, req := range []struct{ method, path, body string }{
 			{"GET", "/", ""},
@@ -184,7 +184,7 @@ func TestSlowZTSGets503WithinTheRequestTimeout(t *testing.T) {
 			return nil, ztsUnreachable(ctx.Err())
 		}
 	})
-	st, _ := testStore(t, f, func(c *Config) { c.Server.RequestTimeout = sdk.Duration(50 * time.Millisecond) })
+	st, _ := testCache(t, f, func(c *Config) { c.Server.RequestTimeout = sdk.Duration(50 * time.Millisecond) })
 	s := testServer(t, st)
 	begin := time.Now()
 	w := serve(s, "GET", "/", headers("d", "r"), "")
@@ -292,7 +292,7 @@ func TestBodyMemoAnswersAsTheParser(t *testing.T) {
 // A body of unknown length (chunked) is cut off at the limit too.
 func TestChunkedBodyTooLarge(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), nil)
+	st, _ := testCache(t, upstream(nil), nil)
 	s := testServer(t, st)
 	r := httptest.NewRequest("POST", "/roletoken", io.MultiReader(strings.NewReader(`{"domain":"`), strings.NewReader(strings.Repeat("a", 70<<10))))
 	if r.ContentLength != -1 {
@@ -313,7 +313,7 @@ func TestChunkedBodyTooLarge(t *testing.T) {
 // answers only loopback names.
 func TestBrowserReachableRequestsAreRefused(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), nil) // listens on 127.0.0.1:8880
+	st, _ := testCache(t, upstream(nil), nil) // listens on 127.0.0.1:8880
 	s := testServer(t, st)
 	body := `{"domain":"sia.demo","role":"reader"}`
 	for _, c := range []struct {
@@ -348,7 +348,7 @@ func TestBrowserReachableRequestsAreRefused(t *testing.T) {
 		}
 	}
 	// On a non-loopback address, any Host is answered, as in the reference.
-	st2, _ := testStore(t, upstream(nil), func(c *Config) { c.Address = "0.0.0.0:8880" })
+	st2, _ := testCache(t, upstream(nil), func(c *Config) { c.Address = "0.0.0.0:8880" })
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Host = "sidecar.example"
 	r.Header = headers("sia.demo", "reader")
