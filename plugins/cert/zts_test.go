@@ -41,14 +41,7 @@ func TestZTSErrorBodiesAreCapped(t *testing.T) {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				fmt.Fprint(w, tc.body)
 			}))
-			e := &env{dir: t.TempDir(), attestation: filepath.Join(t.TempDir(), "token")}
-			caFile := filepath.Join(t.TempDir(), "ca.pem")
-			if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(e.attestation, []byte("secret"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			e, caFile := envFor(t, srv)
 			cfg := strings.Replace(e.configFor(srv.URL+"/zts/v1", caFile, "role_certs:\n  targets: [sia.demo:role.reader]\n"),
 				"init_max_elapsed: 200ms", "init_max_elapsed: 30ms", 1)
 			_, h, log := start(t, cfg)
@@ -82,14 +75,7 @@ func TestEmptyRegisterAnswerIsMalformed(t *testing.T) {
 		fmt.Fprint(w, "null")
 	}))
 	defer srv.Close()
-	e := &env{dir: t.TempDir(), attestation: filepath.Join(t.TempDir(), "token")}
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(e.attestation, []byte("secret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e, caFile := envFor(t, srv)
 	_, h, log := start(t, e.configFor(srv.URL+"/zts/v1", caFile, ""))
 	rec := h.Host.WaitRecord(t, waitRecord, isRecord(identityName, sdk.ReasonNew, "MALFORMED_RESPONSE"))
 	log.wait(0, "Failed to fetch certificates at init")
@@ -99,4 +85,19 @@ func TestEmptyRegisterAnswerIsMalformed(t *testing.T) {
 	if !strings.Contains(rec.Err.Error(), "PostInstanceRegisterInformation: an answer without a usable token or certificate: an empty answer") {
 		t.Errorf("status record error: %v", rec.Err)
 	}
+}
+
+// envFor is an env for a ZTS stand-in, and the file of the CA that
+// verifies it.
+func envFor(t *testing.T, srv *httptest.Server) (*env, string) {
+	t.Helper()
+	e := &env{dir: t.TempDir(), attestation: filepath.Join(t.TempDir(), "token")}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.attestation, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e, caFile
 }
