@@ -4,7 +4,8 @@
 GO      ?= go
 BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/sia-agent/sia-agent/agent/cli.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/sia-agent/sia-agent/agent/cli.Version=$(VERSION) \
+           -X github.com/sia-agent/sia-agent/plugins/internal/ztsclient.Version=$(VERSION)
 # grpcnotrace keeps golang.org/x/net/trace (and html/template) out of every binary.
 TAGS    := grpcnotrace
 BUILDFLAGS := -trimpath -tags $(TAGS)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/AthenZ/athenz/clients/go/zts"
+	"github.com/AthenZ/athenz/libs/go/zmssvctoken"
 )
 
 // jwks is GetJWKList: GET /oauth2/keys?rfc=&service=. service=zms gets the
@@ -97,7 +98,7 @@ func (s *Server) publicKey(_ context.Context, rq *request) (*response, *apiError
 	if err != nil {
 		return nil, serverError("getPublicKeyEntry: %v", err)
 	}
-	return ok(&zts.PublicKeyEntry{Key: ybase64.EncodeToString(pubPEM), Id: keyID}), nil
+	return ok(&zts.PublicKeyEntry{Key: new(zmssvctoken.YBase64).EncodeToString(pubPEM), Id: keyID}), nil
 }
 
 // status is GetStatus: GET /status.

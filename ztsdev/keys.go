@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // Files in the state directory. Private keys are 0600.
@@ -110,14 +112,18 @@ func (km *keyMaterial) loadOrCreateCA(dir string, now time.Time) (created bool, 
 		return false, fmt.Errorf("state dir %s is inconsistent: need both %s and %s or neither (%v; %v)",
 			dir, CAFileName, caKeyFileName, certErr, keyErr)
 	}
+	return true, km.createCA(certPath, keyPath, now)
+}
 
+// createCA makes a new CA and writes its key and certificate.
+func (km *keyMaterial) createCA(certPath, keyPath string, now time.Time) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return false, fmt.Errorf("generating CA key: %w", err)
+		return fmt.Errorf("generating CA key: %w", err)
 	}
 	serial, err := newSerial()
 	if err != nil {
-		return false, err
+		return err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -130,26 +136,26 @@ func (km *keyMaterial) loadOrCreateCA(dir string, now time.Time) (created bool, 
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return false, fmt.Errorf("creating CA cert: %w", err)
+		return fmt.Errorf("creating CA cert: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return false, fmt.Errorf("parsing new CA cert: %w", err)
+		return fmt.Errorf("parsing new CA cert: %w", err)
 	}
-	keyPEM, err = marshalKeyPEM(key)
+	keyPEM, err := marshalKeyPEM(key)
 	if err != nil {
-		return false, err
+		return err
 	}
-	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	// Key first: a cert without its key would be reported as inconsistent.
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
-		return false, err
+	if err := sdk.WriteFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+		return err
 	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
-		return false, err
+	if err := sdk.WriteFileAtomic(certPath, certPEM, 0o644); err != nil {
+		return err
 	}
 	km.caCert, km.caKey, km.caPEM = cert, key, certPEM
-	return true, nil
+	return nil
 }
 
 func (km *keyMaterial) loadOrCreateServerCert(dir string, hosts []string, now time.Time, force bool) (created bool, err error) {
@@ -193,10 +199,10 @@ func (km *keyMaterial) loadOrCreateServerCert(dir string, hosts []string, now ti
 		return false, err
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := sdk.WriteFileAtomic(keyPath, keyPEM, 0o600); err != nil {
 		return false, err
 	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := sdk.WriteFileAtomic(certPath, certPEM, 0o644); err != nil {
 		return false, err
 	}
 	km.serverCert, err = tls.X509KeyPair(certPEM, keyPEM)
@@ -250,7 +256,7 @@ func (km *keyMaterial) loadOrCreateSigningKey(dir string) (created bool, err err
 	if err != nil {
 		return false, err
 	}
-	if err := writeFileAtomic(path, keyPEM, 0o600); err != nil {
+	if err := sdk.WriteFileAtomic(path, keyPEM, 0o600); err != nil {
 		return false, err
 	}
 	fi, err := os.Stat(path)

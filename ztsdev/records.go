@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // revokedSerial marks a record whose certificate was presented with an
@@ -108,5 +110,5 @@ func (s *recordStore) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("encoding cert records: %w", err)
 	}
-	return writeFileAtomic(s.path, data, 0o600)
+	return sdk.WriteFileAtomic(s.path, data, 0o600)
 }

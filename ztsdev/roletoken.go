@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/AthenZ/athenz/libs/go/zmssvctoken"
 )
 
 // roleToken holds the fields of an Athenz role token (RoleToken.java).
@@ -75,7 +77,7 @@ func (t *roleToken) sign(key *ecdsa.PrivateKey) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("signing role token: %w", err)
 	}
-	return unsigned + ";s=" + ybase64.EncodeToString(sig), nil
+	return unsigned + ";s=" + new(zmssvctoken.YBase64).EncodeToString(sig), nil
 }
 
 // randomSalt is Long.toHexString(random long): 1-16 lower-case hex digits.

@@ -16,7 +16,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/AthenZ/athenz/libs/go/zmssvctoken"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // DefaultListen is where zts-dev listens unless told otherwise.
@@ -276,13 +279,13 @@ func (s *Server) writeAthenzConf() error {
 		ZMSPublicKeys []publicKey `json:"zmsPublicKeys"`
 	}{
 		ZTSURL:        "https://" + net.JoinHostPort(s.host, strconv.Itoa(s.port)) + "/",
-		ZTSPublicKeys: []publicKey{{ID: s.state.Load().cfg.Server.KeyID, Key: ybase64.EncodeToString(pubPEM)}},
+		ZTSPublicKeys: []publicKey{{ID: s.state.Load().cfg.Server.KeyID, Key: new(zmssvctoken.YBase64).EncodeToString(pubPEM)}},
 		ZMSPublicKeys: []publicKey{},
 	})
 	if err != nil {
 		return fmt.Errorf("encoding athenz.conf: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(s.opts.StateDir, athenzConfFileName), append(conf, '\n'), 0o644); err != nil {
+	if err := sdk.WriteFileAtomic(filepath.Join(s.opts.StateDir, athenzConfFileName), append(conf, '\n'), 0o644); err != nil {
 		return fmt.Errorf("writing athenz.conf: %w", err)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // ServiceCertsDir is the state dir subdirectory of ready-made identities.
@@ -44,10 +46,10 @@ func (s *Server) writeServiceCerts(cfg *Config) (written []string, err error) {
 			if err != nil {
 				return written, err
 			}
-			if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
+			if err := sdk.WriteFileAtomic(keyFile, keyPEM, 0o600); err != nil {
 				return written, err
 			}
-			if err := writeFileAtomic(certFile, certPEM, 0o644); err != nil {
+			if err := sdk.WriteFileAtomic(certFile, certPEM, 0o644); err != nil {
 				return written, err
 			}
 			written = append(written, principal)

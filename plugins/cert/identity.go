@@ -15,6 +15,7 @@ import (
 
 	"github.com/AthenZ/athenz/clients/go/zts"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -62,7 +63,6 @@ func checkIdentityCert(leaf *x509.Certificate, r identityRequest) error {
 // when ZTS no longer knows the instance). It writes the files and makes
 // the new identity current, and reports whether the key changed.
 func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChanged bool, err error) {
-	cur := p.ident.Load()
 	key := p.key
 	if p.s.Key.Rotate || key == nil || !key.fits(p.s.Key) {
 		if key, err = generateKey(p.s.Key); err != nil {
@@ -77,38 +77,8 @@ func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChange
 	if err != nil {
 		return false, err
 	}
-	var expiry *int32
-	if m := int32(p.s.Identity.Expiry.Std() / time.Minute); m > 0 {
-		expiry = &m
-	}
-
-	var resp *zts.InstanceIdentity
 	start := time.Now()
-	if cur.usable(start) {
-		call := p.zts.client(ctx, opRefresh)
-		resp, err = call.PostInstanceRefreshInformation(
-			zts.ServiceName(p.idReq.Provider), zts.DomainName(p.idReq.Domain), zts.SimpleName(p.idReq.Service),
-			zts.PathElement(p.idReq.InstanceID),
-			&zts.InstanceRefreshInformation{AttestationData: attestation, Csr: string(csr), ExpiryTime: expiry})
-		if err != nil {
-			err = call.fail("PostInstanceRefreshInformation", err)
-		}
-		if code := ztsStatus(err); code == http.StatusForbidden || code == http.StatusUnauthorized {
-			// The instance record is gone or revoked: start over.
-			p.log.Warn("ZTS refused to refresh the identity; registering the instance again", "error", err)
-			resp, err = nil, nil
-		}
-	}
-	if resp == nil && err == nil {
-		call := p.zts.client(ctx, opRegister)
-		resp, _, err = call.PostInstanceRegisterInformation(&zts.InstanceRegisterInformation{
-			Provider: zts.ServiceName(p.idReq.Provider), Domain: zts.DomainName(p.idReq.Domain),
-			Service: zts.SimpleName(p.idReq.Service), AttestationData: attestation, Csr: string(csr), ExpiryTime: expiry,
-		})
-		if err != nil {
-			err = call.fail("PostInstanceRegisterInformation", err)
-		}
-	}
+	resp, err := p.askIdentity(ctx, string(csr), attestation, start)
 	c.rpc += time.Since(start)
 	if err != nil {
 		return false, err
@@ -126,12 +96,52 @@ func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChange
 	}
 	keyChanged = p.key == nil || !bytes.Equal(p.key.pem, key.pem)
 	p.key = key
+	// The next call closes the connections made with the old identity.
 	p.ident.Store(newIdentity(key, leaf, certPEM))
-	p.zts.closeIdle()
 	c.leaf = leaf
 	p.log.Info("Updated identity certificate", "file", p.s.certFile, "serial", leaf.SerialNumber.String(),
 		"expiry", leaf.NotAfter.UTC().Format(time.RFC3339), "new_key", keyChanged)
 	return keyChanged, nil
+}
+
+// askIdentity asks ZTS for an identity certificate for csr: a refresh
+// while the current identity is usable at now, a register when there is
+// none or ZTS refuses the refresh (the instance record is gone or
+// revoked).
+func (p *Provider) askIdentity(ctx context.Context, csr, attestation string, now time.Time) (*zts.InstanceIdentity, error) {
+	var expiry *int32
+	if m := int32(p.s.Identity.Expiry.Std() / time.Minute); m > 0 {
+		expiry = &m
+	}
+	if p.ident.Load().usable(now) {
+		call := p.zts.Call(ctx, opRefresh)
+		resp, err := call.PostInstanceRefreshInformation(
+			zts.ServiceName(p.idReq.Provider), zts.DomainName(p.idReq.Domain), zts.SimpleName(p.idReq.Service),
+			zts.PathElement(p.idReq.InstanceID),
+			&zts.InstanceRefreshInformation{AttestationData: attestation, Csr: csr, ExpiryTime: expiry})
+		switch {
+		case err == nil && resp != nil:
+			return resp, nil
+		case err != nil:
+			failed := call.Fail("PostInstanceRefreshInformation", err)
+			if code := failed.Status; code != http.StatusForbidden && code != http.StatusUnauthorized {
+				return nil, failed
+			}
+			p.log.Warn("ZTS refused to refresh the identity; registering the instance again", "error", failed)
+		}
+	}
+	call := p.zts.Call(ctx, opRegister)
+	resp, _, err := call.PostInstanceRegisterInformation(&zts.InstanceRegisterInformation{
+		Provider: zts.ServiceName(p.idReq.Provider), Domain: zts.DomainName(p.idReq.Domain),
+		Service: zts.SimpleName(p.idReq.Service), AttestationData: attestation, Csr: csr, ExpiryTime: expiry,
+	})
+	switch {
+	case err != nil:
+		return nil, call.Fail("PostInstanceRegisterInformation", err)
+	case resp == nil:
+		return nil, ztsclient.Malformed("PostInstanceRegisterInformation", "an empty answer")
+	}
+	return resp, nil
 }
 
 // readAttestation reads the attestation data (e.g. a service account
@@ -153,12 +163,12 @@ func (p *Provider) deleteInstance(ctx context.Context) error {
 	if !p.ident.Load().usable(time.Now()) {
 		return errors.New("no usable identity to authenticate with")
 	}
-	call := p.zts.client(ctx, opDelete)
+	call := p.zts.Call(ctx, opDelete)
 	err := call.DeleteInstanceIdentity(
 		zts.ServiceName(p.idReq.Provider), zts.DomainName(p.idReq.Domain), zts.SimpleName(p.idReq.Service),
 		zts.PathElement(p.idReq.InstanceID))
 	if err != nil {
-		return call.fail("DeleteInstanceIdentity", err)
+		return call.Fail("DeleteInstanceIdentity", err)
 	}
 	return nil
 }
@@ -255,8 +265,7 @@ func (p *Provider) checkExisting(c *credential) (keyChanged bool, err error) {
 	if prev != nil {
 		c.reason = sdk.ReasonParamsChange
 	}
-	p.ident.Store(id)
-	p.zts.closeIdle()
+	p.ident.Store(id) // the next call closes the connections made with the old one
 	c.leaf = id.leaf
 	keyChanged = prev == nil || !bytes.Equal(prev.key.pem, id.key.pem)
 	p.log.Info("Loaded identity certificate", "file", p.s.certFile, "serial", id.leaf.SerialNumber.String(),

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -30,7 +31,7 @@ type Provider struct {
 	log   hclog.Logger
 	idReq identityRequest
 	sched schedule
-	zts   *ztsClient // nil when nothing needs ZTS (mode existing, no role certificates)
+	zts   *ztsclient.Client // nil when nothing needs ZTS (mode existing, no role certificates)
 	group *sdk.Group
 
 	// ident is the current identity; the TLS handshakes read it.
@@ -243,6 +244,6 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 			p.log.Info("Deleted the instance record at ZTS", "instance_id", p.idReq.InstanceID)
 		}
 	}
-	p.zts.closeIdle()
+	p.zts.CloseIdle()
 	return nil
 }

@@ -58,14 +58,14 @@ func (p *Provider) updateRole(ctx context.Context, c *credential, id *identity) 
 		return err
 	}
 	start := time.Now()
-	call := p.zts.client(ctx, opRoleCert)
+	call := p.zts.Call(ctx, opRoleCert)
 	resp, err := call.PostRoleCertificateRequestExt(&zts.RoleCertificateRequest{
 		Csr:        string(csr),
 		ExpiryTime: int64(p.s.RoleCerts.Expiry.Std() / time.Minute),
 	})
 	c.rpc += time.Since(start)
 	if err != nil {
-		return fmt.Errorf("requesting role certificate %s: %w", c.role, call.fail("PostRoleCertificateRequestExt", err))
+		return fmt.Errorf("requesting role certificate %s: %w", c.role, call.Fail("PostRoleCertificateRequestExt", err))
 	}
 	leaf, certPEM, err := parseCertPEM([]byte(resp.X509Certificate))
 	if err != nil {

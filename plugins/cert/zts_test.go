@@ -41,14 +41,7 @@ func TestZTSErrorBodiesAreCapped(t *testing.T) {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				fmt.Fprint(w, tc.body)
 			}))
-			e := &env{dir: t.TempDir(), attestation: filepath.Join(t.TempDir(), "token")}
-			caFile := filepath.Join(t.TempDir(), "ca.pem")
-			if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(e.attestation, []byte("secret"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			e, caFile := envFor(t, srv)
 			cfg := strings.Replace(e.configFor(srv.URL+"/zts/v1", caFile, "role_certs:\n  targets: [sia.demo:role.reader]\n"),
 				"init_max_elapsed: 200ms", "init_max_elapsed: 30ms", 1)
 			_, h, log := start(t, cfg)
@@ -72,22 +65,39 @@ func TestZTSErrorBodiesAreCapped(t *testing.T) {
 	}
 }
 
-func TestCapText(t *testing.T) {
-	long := strings.Repeat("a", 300)
-	for _, tc := range []struct {
-		in     string
-		unread int64
-		want   string
-	}{
-		{"No such domain: x", 0, "No such domain: x"},
-		{"line one\nline two\r\n", 0, "line one line two"},
-		{long, 0, strings.Repeat("a", 200) + "... (100 bytes cut)"},
-		{long, 1000, strings.Repeat("a", 200) + "... (1100 bytes cut)"},
-		{long, -1, strings.Repeat("a", 200) + "... (more than 100 bytes cut)"},
-		{strings.Repeat("a", 199) + "é" + long, 0, strings.Repeat("a", 199) + "... (302 bytes cut)"},
-	} {
-		if got := capText(tc.in, tc.unread); got != tc.want {
-			t.Errorf("capText(%.20q, %d) = %q, want %q", tc.in, tc.unread, got, tc.want)
-		}
+// A register answered with a null body made the provider dereference a
+// nil identity and crash. It is a malformed answer, retried as any other
+// failure.
+func TestEmptyRegisterAnswerIsMalformed(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, "null")
+	}))
+	defer srv.Close()
+	e, caFile := envFor(t, srv)
+	_, h, log := start(t, e.configFor(srv.URL+"/zts/v1", caFile, ""))
+	rec := h.Host.WaitRecord(t, waitRecord, isRecord(identityName, sdk.ReasonNew, "MALFORMED_RESPONSE"))
+	log.wait(0, "Failed to fetch certificates at init")
+	if err := h.Shutdown(); err != nil {
+		t.Fatal(err)
 	}
+	if !strings.Contains(rec.Err.Error(), "PostInstanceRegisterInformation: an answer without a usable token or certificate: an empty answer") {
+		t.Errorf("status record error: %v", rec.Err)
+	}
+}
+
+// envFor is an env for a ZTS stand-in, and the file of the CA that
+// verifies it.
+func envFor(t *testing.T, srv *httptest.Server) (*env, string) {
+	t.Helper()
+	e := &env{dir: t.TempDir(), attestation: filepath.Join(t.TempDir(), "token")}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.attestation, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e, caFile
 }

@@ -2,11 +2,11 @@ package token
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 )
 
 func TestTokenUsable(t *testing.T) {
@@ -33,58 +33,81 @@ func TestTokenUsable(t *testing.T) {
 
 func TestCacheNeverServesExpiredOrEmpty(t *testing.T) {
 	t.Parallel()
-	c := newCache(10, time.Hour)
+	st, _ := testCache(t, upstream(nil), func(c *Config) { c.Cache.ExpiryMargin = 0 })
 	now := time.Now()
 	k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
-	e, _ := c.add(k, true, now, nil)
-	if got := c.get(k, now, 0); got != nil {
+	st.addTarget(k)
+	if got := st.hit(k, now); got != nil {
 		t.Fatalf("a target not yet fetched served %q", got.Raw)
 	}
-	e.tok.Store(newToken(accessToken, "t", "", now.Add(time.Second), now.Add(-time.Hour)))
-	if got := c.get(k, now, 0); got == nil {
+	st.entries.peek(k).tok.Store(newToken(accessToken, "t", "", now.Add(time.Second), now.Add(-time.Hour)))
+	if got := st.hit(k, now); got == nil {
 		t.Fatal("a valid token was not served")
 	}
-	if got := c.get(k, now.Add(2*time.Second), 0); got != nil {
+	if got := st.hit(k, now.Add(2*time.Second)); got != nil {
 		t.Fatal("an expired token was served")
 	}
 }
 
 func TestCacheEvictsLeastRecentlyUsedWhenFull(t *testing.T) {
 	t.Parallel()
-	c := newCache(3, time.Hour)
+	c := newEntries(3)
 	now := time.Now()
 	key := func(r string) Key { return Key{Kind: roleToken, Domain: "d", Roles: r} }
-	c.add(key("target"), true, now.Add(-time.Hour), nil) // oldest, but a target
-	c.add(key("old"), false, now.Add(-time.Minute), nil)
-	c.add(key("new"), false, now, nil)
-	_, evicted := c.add(key("newest"), false, now, nil)
+	c.addTarget(key("target")) // never used, but a target
+	c.add(key("old"), now.Add(-time.Minute), nil)
+	c.add(key("new"), now, nil)
+	_, _, evicted := c.add(key("newest"), now, nil)
 	if evicted == nil || evicted.key != key("old") {
 		t.Fatalf("evicted %+v, want the least recently used on-demand entry", evicted)
 	}
 	for _, r := range []string{"target", "new", "newest"} {
-		if c.lookup(key(r)) == nil {
+		if c.peek(key(r)) == nil {
 			t.Errorf("%s was evicted", r)
 		}
+	}
+	// A use makes an entry the most recently used.
+	c.use(key("new"), now)
+	if _, _, evicted := c.add(key("next"), now, nil); evicted == nil || evicted.key != key("newest") {
+		t.Errorf("evicted %+v after a use of new, want newest", evicted)
+	}
+}
+
+func TestIdleEntriesAreFoundLeastRecentlyUsedFirst(t *testing.T) {
+	t.Parallel()
+	c := newEntries(10)
+	now := time.Now()
+	key := func(r string) Key { return Key{Kind: roleToken, Domain: "d", Roles: r} }
+	c.addTarget(key("target"))
+	for i, r := range []string{"a", "b", "c"} {
+		c.add(key(r), now.Add(time.Duration(i)*time.Minute), nil)
+	}
+	c.use(key("a"), now.Add(3*time.Minute))
+	if at, ok := c.nextIdle(time.Hour); !ok || !at.Equal(now.Add(time.Hour+time.Minute)) {
+		t.Errorf("next idle at %v (%v), want b's last use and an hour", at, ok)
+	}
+	gone := c.evictIdle(now.Add(time.Hour+2*time.Minute), time.Hour)
+	if len(gone) != 2 || gone[0].key != key("b") || gone[1].key != key("c") || c.len() != 2 {
+		t.Errorf("evicted %d entries, %d left; want b and c, then the target and a", len(gone), c.len())
 	}
 }
 
 func TestCacheBytesCountWhatIsStored(t *testing.T) {
 	t.Parallel()
-	c := newCache(10, time.Hour)
-	now := time.Now()
-	if s := c.stats(); s.Entries[roleToken] != 0 || s.Bytes[roleToken] != 0 {
+	st, _ := testCache(t, upstream(nil), nil)
+	if s := st.stats(); s.Entries[roleToken] != 0 || s.Bytes[roleToken] != 0 {
 		t.Fatalf("empty cache: %+v", s)
 	}
 	k := Key{Kind: roleToken, Domain: "sports", Roles: "readers"}
-	e, _ := c.add(k, false, now, nil)
-	empty := c.stats().Bytes[roleToken]
-	want := int(unsafe.Sizeof(Key{})+unsafe.Sizeof(e)+unsafe.Sizeof(entry{})) + len("sports") + len("readers")
-	if empty != want {
-		t.Errorf("entry without a token: %d bytes, want %d", empty, want)
+	st.addTarget(k)
+	empty := st.stats().Bytes[roleToken]
+	if want := len("sports") + len("readers"); empty != want {
+		t.Errorf("entry without a token: %d bytes, want %d (its key's strings)", empty, want)
 	}
 	raw := strings.Repeat("x", 10000)
-	e.tok.Store(newToken(roleToken, raw, "", now.Add(time.Hour), now))
-	s := c.stats()
+	now := time.Now()
+	st.entries.peek(k).tok.Store(newToken(roleToken, raw, "", now.Add(time.Hour), now))
+	s := st.stats()
 	// The raw token, its JSON form and the REST body each hold it once;
 	// the header value holds it once more.
 	if got := s.Bytes[roleToken] - empty; got < 4*len(raw) || got > 4*len(raw)+1024 {
@@ -111,8 +134,9 @@ func TestKeyCredential(t *testing.T) {
 	}
 }
 
-// The precomputed REST bodies must be byte for byte what the reference's
-// json.Encoder produced for its response structs.
+// The REST and header-mode bodies must be byte for byte what the
+// reference's json.Encoder produced for its response structs, and its
+// json.Marshal for header mode's map.
 func TestRESTBodiesMatchTheReferenceEncoding(t *testing.T) {
 	t.Parallel()
 	type accessTokenResponse struct { // k8s-athenz-sia pkg/token/sidecar.gen.go
@@ -132,25 +156,38 @@ func TestRESTBodiesMatchTheReferenceEncoding(t *testing.T) {
 		}
 		return b.String()
 	}
-	now := time.Unix(1_700_000_000, 0)
 	raw := `a.b<c>&"d\` // characters encoding/json escapes
+	expiry := time.Now().Add(time.Hour).Truncate(time.Second)
 	for _, scope := range []string{"", "d:role.r1 d:role.r2"} {
-		tok := newToken(accessToken, raw, scope, now.Add(time.Hour), now)
-		got := string(tok.body) + "3599" + string(tok.tail)
-		want := accessTokenResponse{AccessToken: raw, ExpiresIn: 3599, TokenType: "Bearer"}
+		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
+			return newToken(k.Kind, raw, scope, expiry, time.Now()), nil
+		})
+		st, _ := testCache(t, f, nil)
+		s := testServer(t, st)
+		w := serve(s, "POST", "/accesstoken", nil, `{"domain":"d","role":"r"}`)
+		var got accessTokenResponse
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 {
+			t.Fatalf("%d %s: %v", w.Code, w.Body, err)
+		}
+		want := accessTokenResponse{AccessToken: raw, ExpiresIn: got.ExpiresIn, TokenType: "Bearer"}
 		if scope != "" {
 			want.Scope = &scope
 		}
-		if w := encode(want); got != w {
-			t.Errorf("access token body\n got %s\nwant %s", got, w)
+		if got.ExpiresIn < 3590 || got.ExpiresIn > 3600 {
+			t.Errorf("expires_in %d, want the seconds left of an hour", got.ExpiresIn)
 		}
-		if tok.header[0] != "bearer "+raw {
-			t.Errorf("Authorization value %q", tok.header[0])
+		if body := w.Body.String(); body != encode(want) {
+			t.Errorf("access token body\n got %s\nwant %s", body, encode(want))
 		}
-	}
-	tok := newToken(roleToken, raw, "", now.Add(time.Hour), now)
-	if got, want := string(tok.body), encode(roleTokenResponse{ExpiryTime: now.Add(time.Hour).Unix(), Token: raw}); got != want {
-		t.Errorf("role token body\n got %s\nwant %s", got, want)
+		w = serve(s, "POST", "/roletoken", nil, `{"domain":"d","role":"r"}`)
+		if got, want := w.Body.String(), encode(roleTokenResponse{ExpiryTime: expiry.Unix(), Token: raw}); got != want {
+			t.Errorf("role token body\n got %s\nwant %s", got, want)
+		}
+		w = serve(s, "GET", "/", headers("d", "r"), "")
+		hm, _ := json.Marshal(map[string]string{"accesstoken": raw, "roletoken": raw})
+		if got := w.Body.String(); got != string(hm) || w.Header().Get("Authorization") != "bearer "+raw || w.Header().Get("Athenz-Role-Auth") != raw {
+			t.Errorf("header mode: %v %s, want %s", w.Header(), got, hm)
+		}
 	}
 }
 

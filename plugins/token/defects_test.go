@@ -67,8 +67,8 @@ func (h *liveHost) records() map[string]sdk.StatusRecord {
 	return out
 }
 
-// storeOn is testStore reporting to host, logging to logs.
-func storeOn(t testing.TB, f fetcher, host sdk.Host, logs *syncBuffer, mutate func(*Config)) *store {
+// cacheOn is testCache reporting to host, logging to logs.
+func cacheOn(t testing.TB, f fetcher, host sdk.Host, logs *syncBuffer, mutate func(*Config)) *cache {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Endpoint, cfg.CertFile, cfg.KeyFile = "https://zts.invalid/zts/v1", "c", "k"
@@ -76,7 +76,7 @@ func storeOn(t testing.TB, f fetcher, host sdk.Host, logs *syncBuffer, mutate fu
 		mutate(&cfg)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: logs})
-	st := newStore(&cfg, log, newCache(cfg.Cache.MaxEntries, cfg.Cache.IdleTimeout.Std()), f, newTokenFiles(cfg.Files), host)
+	st := newCache(&cfg, log, f, newTokenFiles(cfg.Files), host)
 	t.Cleanup(st.close)
 	return st
 }
@@ -90,9 +90,9 @@ func TestShortLivedTokensAreNotRefreshedInALoop(t *testing.T) {
 		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 			return fakeToken(k, n, 10*time.Second), nil // ZTS caps the role at 10s
 		})
-		st, _ := testStore(t, f, nil)
+		st, _ := testCache(t, f, nil)
 		k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
-		st.cache.add(k, true, time.Now(), nil)
+		st.addTarget(k)
 		runLoop(t, st, context.Background())
 		time.Sleep(5 * time.Minute) // virtual: every refresh the loop would make in that time
 		synctest.Wait()
@@ -107,7 +107,7 @@ func TestShortLivedTokensAreNotRefreshedInALoop(t *testing.T) {
 func TestTooShortExpiryIsRefused(t *testing.T) {
 	t.Parallel()
 	f := upstream(nil)
-	st, _ := testStore(t, f, nil)
+	st, _ := testCache(t, f, nil)
 	s := testServer(t, st)
 	for _, c := range []struct{ path, body, want string }{
 		{"/accesstoken", `{"domain":"sia.demo","role":"writer","expiry":1}`, "expiry must be at least 60 seconds (cache.min_token_lifetime)"},
@@ -134,16 +134,16 @@ func TestEvictedTokensLeaveTheStatusReport(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := upstream(nil)
 		host := newLiveHost()
-		st := storeOn(t, f, host, &syncBuffer{}, func(c *Config) {
+		st := cacheOn(t, f, host, &syncBuffer{}, func(c *Config) {
 			c.Cache.IdleTimeout = sdk.Duration(3 * time.Second)
 			c.Cache.MaxEntries = 3
 		})
 		target := Key{Kind: roleToken, Domain: "d", Roles: "target"}
-		st.cache.add(target, true, time.Now(), nil)
-		st.wait(context.Background(), st.start(target))
+		st.addTarget(target)
+		st.fetch(context.Background(), target)
 		onDemand := func(role string) Key {
 			k := Key{Kind: roleToken, Domain: "d", Roles: role}
-			if _, err := st.get(context.Background(), k); err != nil {
+			if _, err := st.token(context.Background(), k); err != nil {
 				t.Fatal(err)
 			}
 			return k
@@ -161,11 +161,11 @@ func TestEvictedTokensLeaveTheStatusReport(t *testing.T) {
 		// The cache is full: a third on-demand token evicts the least
 		// recently used one, and its record.
 		time.Sleep(time.Second)
-		st.cache.get(b, time.Now(), 0)
+		cachedToken(st, b)
 		c := onDemand("c")
 		synctest.Wait()
-		if _, ok := host.records()[a.credential()]; ok || st.cache.lookup(a) != nil {
-			t.Errorf("the LRU-evicted token's record is still reported (cached: %v)", st.cache.lookup(a) != nil)
+		if _, ok := host.records()[a.credential()]; ok || st.entries.peek(a) != nil {
+			t.Errorf("the LRU-evicted token's record is still reported (cached: %v)", st.entries.peek(a) != nil)
 		}
 
 		// Idle eviction.
@@ -174,7 +174,7 @@ func TestEvictedTokensLeaveTheStatusReport(t *testing.T) {
 		synctest.Wait()
 		recs = host.records()
 		for _, k := range []Key{b, c} {
-			if _, ok := recs[k.credential()]; ok || st.cache.lookup(k) != nil {
+			if _, ok := recs[k.credential()]; ok || st.entries.peek(k) != nil {
 				t.Errorf("%s: idle, but its record is still reported", k.credential())
 			}
 		}
@@ -205,7 +205,7 @@ func TestNoTokenServedWithinTheMargin(t *testing.T) {
 			}
 			return fakeToken(k, n, 4*time.Second), nil // within the margin on arrival
 		})
-		st, _ := testStore(t, f, nil) // expiry_margin 5s, request_timeout 3s
+		st, _ := testCache(t, f, nil) // expiry_margin 5s, request_timeout 3s
 		s := testServer(t, st)
 		for _, c := range []struct{ method, path, role, body string }{
 			{"GET", "/", "short", ""},
@@ -218,7 +218,7 @@ func TestNoTokenServedWithinTheMargin(t *testing.T) {
 				t.Errorf("%s %s %s: %d %s, want 502", c.method, c.path, c.role+c.body, w.Code, w.Body)
 			}
 		}
-		if k := (Key{Kind: accessToken, Domain: "d", Roles: "short"}); st.cache.lookup(k) != nil {
+		if k := (Key{Kind: accessToken, Domain: "d", Roles: "short"}); st.entries.peek(k) != nil {
 			t.Error("a token that arrived within the margin was cached")
 		}
 	})
@@ -237,21 +237,19 @@ func TestOneFailingTokenDoesNotDelayAnother(t *testing.T) {
 		var bCalls []time.Time
 		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 			if k == a {
-				return nil, &ztsError{Op: opAccessToken, Status: 503, Message: "down"}
+				return nil, ztsAnswer(503, "down")
 			}
 			mu.Lock()
 			bCalls = append(bCalls, time.Now())
 			mu.Unlock()
 			return fakeToken(k, n, time.Hour), nil
 		})
-		st, _ := testStore(t, f, func(c *Config) { c.Refresh.Concurrency = 1 })
-		st.cache.add(a, true, time.Now(), nil)
-		eb, _ := st.cache.add(b, true, time.Now(), nil)
-		st.wait(context.Background(), st.start(b))
+		st, _ := testCache(t, f, func(c *Config) { c.Refresh.Concurrency = 1 })
+		st.addTarget(a)
+		st.addTarget(b)
+		st.fetch(context.Background(), b)
 		t0 := time.Now()
-		eb.mu.Lock()
-		eb.refreshAt = t0.Add(200 * time.Millisecond)
-		eb.mu.Unlock()
+		st.entries.peek(b).postpone(t0.Add(200 * time.Millisecond))
 		// A is due now, and fails; B falls due 0.2s later.
 		runLoop(t, st, context.Background())
 		time.Sleep(10 * time.Second)
@@ -276,9 +274,9 @@ func TestOneFailingTokenDoesNotDelayAnother(t *testing.T) {
 func TestRefusalsAreAnsweredWithoutAskingZTSAgain(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		f := upstream(&ztsError{Op: opRoleToken, Status: 404, Message: "No such domain: nosuch.domain"})
+		f := upstream(ztsAnswer(404, "No such domain: nosuch.domain"))
 		logs := &syncBuffer{}
-		st := storeOn(t, f, newLiveHost(), logs, nil)
+		st := cacheOn(t, f, newLiveHost(), logs, nil)
 		s := testServer(t, st)
 		var wg sync.WaitGroup
 		bodies := make([]string, 40)
@@ -320,12 +318,12 @@ func TestRefusalsAreAnsweredWithoutAskingZTSAgain(t *testing.T) {
 func TestRepeatedFailuresAreLoggedOncePerInterval(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		f := upstream(&ztsError{Op: opRoleToken, Status: 503, Message: "down"}) // not a refusal: asked every time
+		f := upstream(ztsAnswer(503, "down")) // not a refusal: asked every time
 		logs := &syncBuffer{}
-		st := storeOn(t, f, newLiveHost(), logs, nil)
+		st := cacheOn(t, f, newLiveHost(), logs, nil)
 		k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
 		for range 50 {
-			if _, err := st.get(context.Background(), k); err == nil {
+			if _, err := st.token(context.Background(), k); err == nil {
 				t.Fatal("want an error")
 			}
 		}
@@ -333,7 +331,7 @@ func TestRepeatedFailuresAreLoggedOncePerInterval(t *testing.T) {
 			t.Errorf("%d failure lines for %d failed calls, want 1 for 50", n, calls)
 		}
 		time.Sleep(time.Minute)
-		st.get(context.Background(), k)
+		st.token(context.Background(), k)
 		if n := logs.count("Failed to fetch token"); n != 2 || !strings.Contains(logs.String(), "repeated=49") {
 			t.Errorf("%d lines after the interval, want 2, the second with repeated=49:\n%s", n, logs)
 		}
@@ -348,7 +346,7 @@ func TestDistinctKeysAreRateLimitedAndBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := upstream(nil)
 		host := newLiveHost()
-		st := storeOn(t, f, host, &syncBuffer{}, func(c *Config) { c.Cache.MaxEntries = 10 })
+		st := cacheOn(t, f, host, &syncBuffer{}, func(c *Config) { c.Cache.MaxEntries = 10 })
 		s := testServer(t, st)
 		codes := map[int]int{}
 		var tooMany *httptest.ResponseRecorder
@@ -371,7 +369,7 @@ func TestDistinctKeysAreRateLimitedAndBounded(t *testing.T) {
 		if n := len(host.records()); n > 10 {
 			t.Errorf("%d status records for a cache of 10", n)
 		}
-		if n := len(st.cache.entries()); n > 10 {
+		if n := len(st.entries.all()); n > 10 {
 			t.Errorf("%d cache entries", n)
 		}
 		// The rate refills.

@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -19,7 +20,7 @@ func TestConcurrentMissesMakeOneZTSCall(t *testing.T) {
 			<-release
 			return fakeToken(k, n, time.Hour), nil
 		})
-		st, _ := testStore(t, f, nil)
+		st, _ := testCache(t, f, nil)
 		k := Key{Kind: roleToken, Domain: "sports", Roles: "readers"}
 
 		const n = 50
@@ -27,7 +28,7 @@ func TestConcurrentMissesMakeOneZTSCall(t *testing.T) {
 		got := make([]*Token, n)
 		errs := make([]error, n)
 		for i := range n {
-			wg.Go(func() { got[i], errs[i] = st.get(context.Background(), k) })
+			wg.Go(func() { got[i], errs[i] = st.token(context.Background(), k) })
 		}
 		synctest.Wait() // every caller is waiting for the fetch
 		if c := f.count(k); c != 1 {
@@ -41,7 +42,7 @@ func TestConcurrentMissesMakeOneZTSCall(t *testing.T) {
 			}
 		}
 		// Now a hit: no call.
-		if _, err := st.get(context.Background(), k); err != nil || f.count(k) != 1 {
+		if _, err := st.token(context.Background(), k); err != nil || f.count(k) != 1 {
 			t.Errorf("hit: %v, %d calls", err, f.count(k))
 		}
 	})
@@ -54,19 +55,19 @@ func TestFetchOutlivesTheRequestThatGaveUp(t *testing.T) {
 		<-release
 		return fakeToken(k, n, time.Hour), nil
 	})
-	st, _ := testStore(t, f, nil)
+	st, _ := testCache(t, f, nil)
 	k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := st.get(ctx, k); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := st.token(ctx, k); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a request that timed out got %v", err)
 	}
 	close(release)
 	waitFor(t, 5*time.Second, "the abandoned fetch to fill the cache", func() bool {
-		return st.cache.get(k, time.Now(), 0) != nil
+		return cachedToken(st, k) != nil
 	})
-	if _, err := st.get(context.Background(), k); err != nil || f.count(k) != 1 {
+	if _, err := st.token(context.Background(), k); err != nil || f.count(k) != 1 {
 		t.Errorf("after the fetch: %v, %d calls, want a hit", err, f.count(k))
 	}
 }
@@ -80,20 +81,20 @@ func TestStaleButValidTokenServedWhileZTSFails(t *testing.T) {
 			if n == 1 {
 				return fakeToken(k, n, life), nil
 			}
-			return nil, &ztsError{Op: opRoleToken, Status: 503, Message: "down"}
+			return nil, ztsAnswer(503, "down")
 		})
-		st, host := testStore(t, f, func(c *Config) { c.Cache.ExpiryMargin = 0 })
+		st, host := testCache(t, f, func(c *Config) { c.Cache.ExpiryMargin = 0 })
 		k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
-		st.cache.add(k, true, time.Now(), nil)
-		first := st.wait(context.Background(), st.start(k))
+		st.addTarget(k)
+		first := st.fetch(context.Background(), k)
 		if first.err != nil {
 			t.Fatal(first.err)
 		}
 		// A refresh fails; the token is still valid and still served.
-		if r := st.wait(context.Background(), st.start(k)); r.err == nil {
+		if r := st.fetch(context.Background(), k); r.err == nil {
 			t.Fatal("the second fetch should fail")
 		}
-		if got, err := st.get(context.Background(), k); err != nil || got != first.tok {
+		if got, err := st.token(context.Background(), k); err != nil || got != first.tok {
 			t.Fatalf("while ZTS fails: %v, %v; want the cached token", got, err)
 		}
 		rec, _ := statusOf(host, k.credential())
@@ -103,7 +104,7 @@ func TestStaleButValidTokenServedWhileZTSFails(t *testing.T) {
 		// Once it expires, it is never served: the request goes to ZTS and
 		// fails.
 		time.Sleep(time.Until(first.tok.Expiry) + time.Millisecond) // the token's own clock
-		if got, err := st.get(context.Background(), k); err == nil {
+		if got, err := st.token(context.Background(), k); err == nil {
 			t.Fatalf("an expired token was served: %q", got.Raw)
 		}
 	})
@@ -112,14 +113,14 @@ func TestStaleButValidTokenServedWhileZTSFails(t *testing.T) {
 func TestFailuresOfUnknownKeysLeaveNoTrace(t *testing.T) {
 	t.Parallel()
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
-		return nil, &ztsError{Op: opRoleToken, Status: 404, Message: "No such domain"}
+		return nil, ztsAnswer(404, "No such domain")
 	})
-	st, host := testStore(t, f, nil)
+	st, host := testCache(t, f, nil)
 	k := Key{Kind: roleToken, Domain: "nonsense"}
-	if _, err := st.get(context.Background(), k); err == nil {
+	if _, err := st.token(context.Background(), k); err == nil {
 		t.Fatal("want an error")
 	}
-	if st.cache.lookup(k) != nil || len(host.Records()) != 0 {
+	if st.entries.peek(k) != nil || len(host.Records()) != 0 {
 		t.Errorf("a failed on-demand fetch left an entry or %d status records", len(host.Records()))
 	}
 }
@@ -132,8 +133,8 @@ func TestFetchRejectsWhatMustNotBeCached(t *testing.T) {
 		"expired": checkToken(opRoleToken, "t", now.Add(-time.Second), now),
 		"no exp":  checkToken(opAccessToken, "t", time.Time{}, now),
 	} {
-		var bad *badResponseError
-		if !errors.As(err, &bad) {
+		var bad *ztsclient.Error
+		if !errors.As(err, &bad) || !bad.Malformed {
 			t.Errorf("%s: %v, want a bad response", name, err)
 		}
 	}

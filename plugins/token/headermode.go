@@ -1,9 +1,7 @@
 package token
 
 import (
-	"context"
 	"net/http"
-	"time"
 )
 
 // The request headers of header mode.
@@ -55,24 +53,30 @@ func (s *server) keys(q headerRequest) (at, rt Key) {
 // <AT>"), the role token in the role auth header, and both in the body as
 // {"accesstoken":"…","roletoken":"…"}. Every enabled type must be had; a
 // token that is missing or about to expire is fetched on the spot.
-func (s *server) headerMode(w http.ResponseWriter, r *http.Request, now time.Time) int {
+func (s *server) headerMode(w http.ResponseWriter, r *http.Request) int {
 	q, msg := parseHeaderRequest(r.Header)
 	if msg != "" {
 		return writeError(w, http.StatusBadRequest, msg)
 	}
+	var keys [maxRequestKeys]Key
+	n := 0
 	atKey, rtKey := s.keys(q)
-	var at, rt *Token
 	if s.wantAT {
-		at = s.store.cache.get(atKey, now, s.margin)
+		keys[n], n = atKey, n+1
 	}
 	if s.wantRT {
-		rt = s.store.cache.get(rtKey, now, s.margin)
+		keys[n], n = rtKey, n+1
 	}
-	if (s.wantAT && at == nil) || (s.wantRT && rt == nil) {
-		var code int
-		if at, rt, code = s.headerMisses(w, r, atKey, rtKey, at, rt); code != 0 {
-			return code
-		}
+	toks, failed, err := s.cache.get(r.Context(), keys[:n]...)
+	if err != nil {
+		return s.fetchFailed(w, r, failed, err)
+	}
+	var at, rt *Token
+	if s.wantAT {
+		at = toks[0]
+	}
+	if s.wantRT {
+		rt = toks[n-1]
 	}
 
 	h := w.Header()
@@ -94,50 +98,4 @@ func (s *server) headerMode(w http.ResponseWriter, r *http.Request, now time.Tim
 	*bp = b
 	s.bufs.Put(bp)
 	return code
-}
-
-// headerMisses fetches the tokens header mode did not find in the cache,
-// both at once, waiting for the request timeout at most. It returns them
-// with the tokens it was given, or answers the failure and returns its
-// code. Both have at least the expiry margin left when it returns: the
-// first may have aged while the second was fetched.
-func (s *server) headerMisses(w http.ResponseWriter, r *http.Request, atKey, rtKey Key, at, rt *Token) (*Token, *Token, int) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
-	defer cancel()
-	var atF, rtF *flight
-	var atErr, rtErr error
-	if s.wantAT && at == nil {
-		atF, atErr = s.store.demand(atKey)
-	}
-	if s.wantRT && rt == nil {
-		rtF, rtErr = s.store.demand(rtKey)
-	}
-	// The access token's failure is the answer when both fail, whichever
-	// failed first, so that a client always gets the same one.
-	if atF != nil {
-		res := s.store.wait(ctx, atF)
-		at, atErr = res.tok, res.err
-	}
-	if atErr != nil {
-		return nil, nil, s.fetchFailed(w, r, atKey, atErr)
-	}
-	if rtF != nil {
-		res := s.store.wait(ctx, rtF)
-		rt, rtErr = res.tok, res.err
-	}
-	if rtErr != nil {
-		return nil, nil, s.fetchFailed(w, r, rtKey, rtErr)
-	}
-	now := time.Now()
-	if at != nil {
-		if err := checkServable(atKey, at, now, s.margin); err != nil {
-			return nil, nil, s.fetchFailed(w, r, atKey, err)
-		}
-	}
-	if rt != nil {
-		if err := checkServable(rtKey, rt, now, s.margin); err != nil {
-			return nil, nil, s.fetchFailed(w, r, rtKey, err)
-		}
-	}
-	return at, rt, 0
 }

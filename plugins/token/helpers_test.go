@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ardielle/ardielle-go/rdl"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/sdktest"
 	"github.com/sia-agent/sia-agent/ztsdev/ztsdevtest"
@@ -136,6 +138,14 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// ztsAnswer is ZTS's answer of status to a role token call.
+func ztsAnswer(status int, message string) error {
+	return &ztsclient.Error{Op: "GetRoleToken", Status: status, Err: rdl.ResourceError{Code: status, Message: message}}
+}
+
+// ztsUnreachable is a role token call that got no answer.
+func ztsUnreachable(err error) error { return &ztsclient.Error{Op: "GetRoleToken", Err: err} }
+
 // fakeZTS is a fetcher that tests script.
 type fakeZTS struct {
 	mu    sync.Mutex
@@ -182,9 +192,19 @@ func fakeToken(k Key, n int, life time.Duration) *Token {
 	return newToken(k.Kind, raw, scope, now.Add(life), now)
 }
 
-// testStore is a store over a fake ZTS with cfg's settings (defaults for
+// cachedToken returns k's token if the cache holds one that has not
+// expired, noting the use, as a request would.
+func cachedToken(c *cache, k Key) *Token {
+	now := time.Now()
+	if e := c.entries.use(k, now); e != nil && e.tok.Load().usable(now, 0) {
+		return e.tok.Load()
+	}
+	return nil
+}
+
+// testCache is a cache over a fake ZTS with cfg's settings (defaults for
 // what it leaves zero), logging to t.
-func testStore(t testing.TB, f fetcher, mutate func(*Config)) (*store, *sdktest.Host) {
+func testCache(t testing.TB, f fetcher, mutate func(*Config)) (*cache, *sdktest.Host) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Endpoint, cfg.CertFile, cfg.KeyFile = "https://zts.invalid/zts/v1", "c", "k"
@@ -193,15 +213,15 @@ func testStore(t testing.TB, f fetcher, mutate func(*Config)) (*store, *sdktest.
 	}
 	host := sdktest.NewHost()
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: testLog{t}})
-	st := newStore(&cfg, log, newCache(cfg.Cache.MaxEntries, cfg.Cache.IdleTimeout.Std()), f, newTokenFiles(cfg.Files), host)
+	st := newCache(&cfg, log, f, newTokenFiles(cfg.Files), host)
 	t.Cleanup(st.close)
 	return st, host
 }
 
 // testServer is a token server over st, answering through ServeHTTP.
-func testServer(t testing.TB, st *store) *server {
+func testServer(t testing.TB, st *cache) *server {
 	t.Helper()
-	m, err := newMetrics(prometheus.NewRegistry(), st.cache)
+	m, err := newMetrics(prometheus.NewRegistry(), st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,13 @@ import (
 // measures the cache, sets the cache gauges and logs one line, until stop
 // is closed.
 //
-// The cache's bytes are counted from what it stores (keys, entries,
+// The cache's bytes are counted from what it stores (keys' strings,
 // tokens and their precomputed answers), not estimated from the runtime's
 // map layout: the reference read hmap internals through unsafe, which is
-// garbage on Go 1.24+ Swiss-table maps. Map and allocator overhead is
-// therefore not included.
+// garbage on Go 1.24+ Swiss-table maps. Structs, map, list and allocator
+// overhead are therefore not included.
 func (p *Provider) memoryReporter(stop <-chan struct{}) {
-	p.metrics.cacheSize(p.store.cache.stats())
+	p.metrics.cacheSize(p.cache.stats())
 	t := time.NewTicker(p.cfg.MemoryReportInterval.Std())
 	defer t.Stop()
 	for {
@@ -30,7 +30,7 @@ func (p *Provider) memoryReporter(stop <-chan struct{}) {
 }
 
 func (p *Provider) reportMemory() {
-	s := p.store.cache.stats()
+	s := p.cache.stats()
 	p.metrics.cacheSize(s)
 	heap, total := runtimeMemory()
 	p.log.Info("Token cache size",

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/sia-agent/sia-agent/plugins/internal/ztsmetrics"
 )
 
 // Request modes, the mode label of the token server's metrics.
@@ -28,7 +26,6 @@ var commonCodes = []int{200, 400, 403, 404, 405, 413, 415, 421, 429, 500, 502, 5
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	zts      *ztsmetrics.Metrics
 	entries  *prometheus.GaugeVec
 	bytes    *prometheus.GaugeVec
 
@@ -68,11 +65,6 @@ func newMetrics(reg prometheus.Registerer, c *cache) (*metrics, error) {
 			return nil, err
 		}
 	}
-	zts, err := ztsmetrics.New(reg)
-	if err != nil {
-		return nil, err
-	}
-	m.zts = zts
 	return m, nil
 }
 
@@ -84,14 +76,6 @@ func (m *metrics) request(mode, code int, d time.Duration) {
 		m.requests.WithLabelValues(modeNames[mode], strconv.Itoa(code)).Inc()
 	}
 	m.latency[mode].Observe(d.Seconds())
-}
-
-// ztsCall counts one call to ZTS: its HTTP status, or err when none came.
-func (m *metrics) ztsCall(op string, status int, err error, d time.Duration) {
-	if m == nil {
-		return
-	}
-	m.zts.Observe(op, status, err, d)
 }
 
 // cacheSize sets the cache gauges.
@@ -115,14 +99,9 @@ var expiryDesc = prometheus.NewDesc("sia_token_expiry_timestamp_seconds",
 func (expiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- expiryDesc }
 
 func (e expiryCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, en := range e.c.entries() {
-		t := en.tok.Load()
-		if t == nil {
-			continue
-		}
-		k := en.key
+	e.c.tokens(func(k Key, t *Token) {
 		ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, float64(t.Expiry.Unix()),
 			k.Kind.String(), k.Domain, k.Roles, k.ProxyForPrincipal,
 			strconv.Itoa(int(k.MinExpiry)), strconv.Itoa(int(k.MaxExpiry)))
-	}
+	})
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/httpserver"
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsmetrics"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -26,7 +28,7 @@ type Provider struct {
 	log     hclog.Logger
 	metrics *metrics
 	zts     *ztsClient
-	store   *store
+	cache   *cache
 	server  *server // nil when the server is off
 	group   *sdk.Group
 	targets []Key
@@ -58,43 +60,46 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 	}
 	p.cfg = cfg
 	p.log = rt.Logger
-	c := newCache(cfg.Cache.MaxEntries, cfg.Cache.IdleTimeout.Std())
-	if p.metrics, err = newMetrics(rt.Metrics, c); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+	zm, err := ztsmetrics.New(rt.Metrics)
+	if err != nil {
+		return err
 	}
 	// In refresh mode the identity may be on its way: the cert provider
 	// writes it once ZTS answers it. Init mode has nothing to wait with.
-	if p.zts, err = newZTSClient(&p.cfg, p.metrics, rt.Mode != sdk.ModeInit); err != nil {
+	if p.zts, err = newZTSClient(&p.cfg, zm, rt.Mode != sdk.ModeInit); err != nil {
 		return err
 	}
-	if !p.zts.identity.ready() {
+	if !p.zts.identity.Ready() {
 		p.log.Warn("No identity yet: waiting for its files; tokens are fetched once they exist",
 			"key_file", cfg.KeyFile, "cert_file", cfg.CertFile)
 	}
-	p.store = newStore(&p.cfg, p.log, c, p.zts, newTokenFiles(cfg.Files), rt.Host)
+	c := newCache(&p.cfg, p.log, p.zts, newTokenFiles(cfg.Files), rt.Host)
+	p.cache = c
+	if p.metrics, err = newMetrics(rt.Metrics, c); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	p.targets = p.cfg.targetKeys()
-	now := time.Now()
 	for _, k := range p.targets {
-		c.add(k, true, now, nil)
+		c.addTarget(k)
 	}
 	if cfg.Server.Enabled {
-		if p.server, err = newServer(&p.cfg, p.store, p.log, p.metrics); err != nil {
+		if p.server, err = newServer(&p.cfg, c, p.log, p.metrics); err != nil {
 			return err
 		}
 	}
 	p.group = sdk.NewGroup(rt)
 
 	if rt.Mode == sdk.ModeInit {
-		if p.store.files == nil {
+		if c.files == nil {
 			p.log.Info("No token files configured: nothing to do in init mode")
 			return nil
 		}
-		if err := p.store.fetchAll(ctx, p.targets); err != nil {
+		if err := c.fetchAll(ctx, p.targets); err != nil {
 			return fmt.Errorf("fetching the tokens to write to files: %w", err)
 		}
 		return nil
 	}
-	p.store.prefetch(ctx, p.targets)
+	c.prefetch(ctx, p.targets)
 	return nil
 }
 
@@ -103,26 +108,18 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 // cancelled: its goroutines learn of it.
 func (p *Provider) Start(ctx context.Context) error {
 	if p.server != nil {
-		ln, err := p.server.listen()
+		srv, err := httpserver.Start(ctx, p.group, "token server", p.server.options())
+		if srv != nil {
+			p.addr = srv.Addr()
+		}
 		if err != nil {
 			return err
-		}
-		p.addr = ln.Addr()
-		// The reference's line, which scripts look for.
-		p.log.Info(fmt.Sprintf("Starting token provider server[%s]", ln.Addr()), "header_mode", p.cfg.Server.HeaderMode,
-			"rest_api", p.cfg.Server.RESTAPI, "tls", p.server.tls != nil, "mtls", p.cfg.Server.TLS.ClientCAFile != "")
-		if err := p.group.Go(ctx, "token server", func(stop <-chan struct{}) { p.server.serve(ln, stop) }); err != nil {
-			ln.Close()
-			return err
-		}
-		if err := sdk.WaitForServerReady(p.server.probeURL(ln), p.server.probeTLS()); err != nil {
-			return fmt.Errorf("waiting for the token server to answer: %w", err)
 		}
 	}
 
 	refreshCtx, cancel := context.WithCancelCause(ctx)
 	p.stopRefresh = cancel
-	if err := p.group.Go(ctx, "token refresh timer", func(stop <-chan struct{}) { p.store.refreshLoop(refreshCtx, stop) }); err != nil {
+	if err := p.group.Go(ctx, "token refresh timer", func(stop <-chan struct{}) { newRefresher(p.cache, p.log).loop(refreshCtx, stop) }); err != nil {
 		return err
 	}
 	return p.group.Go(ctx, "memory reporter", p.memoryReporter)
@@ -142,7 +139,7 @@ func (p *Provider) Shutdown(context.Context) error {
 		p.stopRefresh(errShutdown)
 	}
 	p.group.Stop()
-	p.store.close()
+	p.cache.close()
 	p.zts.close()
 	return nil
 }

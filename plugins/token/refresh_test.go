@@ -39,7 +39,7 @@ func (s *syncBuffer) count(substr string) int { return strings.Count(s.String(),
 
 // runLoop runs st's refresh loop under ctx until the test ends, logging to
 // the returned buffer.
-func runLoop(t *testing.T, st *store, ctx context.Context) *syncBuffer {
+func runLoop(t *testing.T, st *cache, ctx context.Context) *syncBuffer {
 	t.Helper()
 	logs := &syncBuffer{}
 	st.log = hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: logs})
@@ -47,7 +47,7 @@ func runLoop(t *testing.T, st *store, ctx context.Context) *syncBuffer {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		st.refreshLoop(ctx, stop)
+		newRefresher(st, st.log).loop(ctx, stop)
 	}()
 	t.Cleanup(func() {
 		close(stop)
@@ -83,14 +83,14 @@ func TestRefreshKeepsTokensFreshAheadOfExpiry(t *testing.T) {
 			prev = fakeToken(k, n, time.Second) // refreshed after 500-667ms: slack for a loaded machine
 			return prev, nil
 		})
-		st, host := testStore(t, f, fastRetry)
+		st, host := testCache(t, f, fastRetry)
 		k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
-		st.cache.add(k, true, time.Now(), nil)
+		st.addTarget(k)
 		runLoop(t, st, context.Background())
 
 		// Poll the cache as a client would: a token is always there.
 		waitFor(t, 10*time.Second, "three refreshes", func() bool {
-			if f.count(k) > 0 && st.cache.get(k, time.Now(), 0) == nil {
+			if f.count(k) > 0 && cachedToken(st, k) == nil {
 				t.Fatal("the cache had no valid token between refreshes")
 			}
 			return f.count(k) >= 4
@@ -114,18 +114,18 @@ func TestRefreshRetriesUntilZTSAnswers(t *testing.T) {
 	t.Parallel()
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 		if n <= 2 {
-			return nil, &unreachableError{op: opRoleToken, err: errors.New("connection refused")}
+			return nil, ztsUnreachable(errors.New("connection refused"))
 		}
 		return fakeToken(k, n, time.Hour), nil
 	})
-	st, host := testStore(t, f, func(c *Config) {
+	st, host := testCache(t, f, func(c *Config) {
 		fastRetry(c)
 		c.Refresh.Retry.MaxElapsed = sdk.Duration(time.Minute)
 	})
 	k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
-	st.cache.add(k, true, time.Now(), nil)
+	st.addTarget(k)
 	logs := runLoop(t, st, context.Background())
-	waitFor(t, 10*time.Second, "the token", func() bool { return st.cache.get(k, time.Now(), 0) != nil })
+	waitFor(t, 10*time.Second, "the token", func() bool { return cachedToken(st, k) != nil })
 	if n := logs.count("Retrying token refresh"); n != 2 {
 		t.Errorf("%d retries logged, want 2", n)
 	}
@@ -143,16 +143,16 @@ func TestRefreshRetriesUntilZTSAnswers(t *testing.T) {
 func TestRefreshGivesUpAndTriesAgain(t *testing.T) {
 	t.Parallel()
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
-		return nil, &ztsError{Op: opRoleToken, Status: 404, Message: "No such domain"}
+		return nil, ztsAnswer(404, "No such domain")
 	})
-	st, _ := testStore(t, f, fastRetry)
+	st, _ := testCache(t, f, fastRetry)
 	k := Key{Kind: roleToken, Domain: "invalid", Roles: "invalid"}
-	st.cache.add(k, true, time.Now(), nil)
+	st.addTarget(k)
 	logs := runLoop(t, st, context.Background())
 	waitFor(t, 10*time.Second, "two rounds of retries to give up", func() bool {
 		return logs.count("Failed to refresh token after retries") >= 2
 	})
-	if st.cache.lookup(k) == nil {
+	if st.entries.peek(k) == nil {
 		t.Error("a target that failed was dropped")
 	}
 }
@@ -162,14 +162,14 @@ func TestRefreshGivesUpAndTriesAgain(t *testing.T) {
 func TestRefreshStopsAndSkipsOnceTheRunIsCancelled(t *testing.T) {
 	t.Parallel()
 	f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
-		return nil, &ztsError{Op: opRoleToken, Status: 503, Message: "down"}
+		return nil, ztsAnswer(503, "down")
 	})
-	st, _ := testStore(t, f, func(c *Config) {
+	st, _ := testCache(t, f, func(c *Config) {
 		fastRetry(c)
 		c.Refresh.Retry.MaxElapsed = sdk.Duration(time.Hour) // only the cancellation stops them
 	})
 	k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
-	st.cache.add(k, true, time.Now(), nil)
+	st.addTarget(k)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	logs := runLoop(t, st, ctx)
 	waitFor(t, 10*time.Second, "a retry", func() bool { return logs.count("Retrying token refresh") > 0 })
@@ -190,22 +190,22 @@ func TestIdleOnDemandTokensAreEvicted(t *testing.T) {
 	// Virtual time: the timers fire in order, however loaded the machine.
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) { return fakeToken(k, n, time.Hour), nil })
-		st, _ := testStore(t, f, func(c *Config) { c.Cache.IdleTimeout = sdk.Duration(time.Second) })
+		st, _ := testCache(t, f, func(c *Config) { c.Cache.IdleTimeout = sdk.Duration(time.Second) })
 		target := Key{Kind: roleToken, Domain: "d", Roles: "target"}
 		used := Key{Kind: roleToken, Domain: "d", Roles: "used"}
 		idle := Key{Kind: roleToken, Domain: "d", Roles: "idle"}
-		st.cache.add(target, true, time.Now(), nil)
+		st.addTarget(target)
 		for _, k := range []Key{target, used, idle} {
-			if _, err := st.get(context.Background(), k); err != nil {
+			if _, err := st.token(context.Background(), k); err != nil {
 				t.Fatal(err)
 			}
 		}
 		runLoop(t, st, context.Background())
 		waitFor(t, 10*time.Second, "the idle token to be evicted", func() bool {
-			st.cache.get(used, time.Now(), 0) // a client keeps asking for this one
-			return st.cache.lookup(idle) == nil
+			cachedToken(st, used) // a client keeps asking for this one
+			return st.entries.peek(idle) == nil
 		})
-		if st.cache.lookup(target) == nil || st.cache.lookup(used) == nil {
+		if st.entries.peek(target) == nil || st.entries.peek(used) == nil {
 			t.Error("a target or a token in use was evicted")
 		}
 	})
@@ -224,9 +224,9 @@ func TestRefreshConcurrencyIsBounded(t *testing.T) {
 			time.Sleep(20 * time.Millisecond) // hold the slot so that others pile up
 			return fakeToken(k, n, time.Hour), nil
 		})
-		st, _ := testStore(t, f, func(c *Config) { c.Refresh.Concurrency = 2 })
+		st, _ := testCache(t, f, func(c *Config) { c.Refresh.Concurrency = 2 })
 		for i := range 8 {
-			st.cache.add(Key{Kind: roleToken, Domain: "d", Roles: fmt.Sprintf("r%d", i)}, true, time.Now(), nil)
+			st.addTarget(Key{Kind: roleToken, Domain: "d", Roles: fmt.Sprintf("r%d", i)})
 		}
 		runLoop(t, st, context.Background())
 		waitFor(t, 10*time.Second, "every target", func() bool { return f.total() == 8 })

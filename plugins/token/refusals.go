@@ -1,10 +1,11 @@
 package token
 
 import (
-	"errors"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 )
 
 // refusals remembers, per key, that ZTS refused the token lately (no such
@@ -33,11 +34,7 @@ func newRefusals(ttl time.Duration, max int) *refusals {
 // is left out: it is about the agent's identity, which the cert provider
 // may be replacing right now.
 func isRefusal(err error) bool {
-	var ze *ztsError
-	if !errors.As(err, &ze) {
-		return false
-	}
-	switch ze.Status {
+	switch ztsclient.Status(err) {
 	case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound:
 		return true
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -43,7 +44,7 @@ func upstream(err error) *fakeZTS {
 
 func TestClientMistakesAre4xxWithAJSONError(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), nil)
+	st, _ := testCache(t, upstream(nil), nil)
 	s := testServer(t, st)
 	big := `{"domain":"` + strings.Repeat("a", 70<<10) + `"}`
 	cases := []struct {
@@ -86,7 +87,7 @@ func TestClientMistakesAre4xxWithAJSONError(t *testing.T) {
 
 func TestRoutingWithoutHeaderMode(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), func(c *Config) {
+	st, _ := testCache(t, upstream(nil), func(c *Config) {
 		c.Server.HeaderMode = false
 		c.TokenTypes = []string{typeRoleToken}
 	})
@@ -120,7 +121,7 @@ func TestRoutingWithoutHeaderMode(t *testing.T) {
 // whatever its path and method, as in the reference.
 func TestHeaderModeTakesAnyPath(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), nil)
+	st, _ := testCache(t, upstream(nil), nil)
 	s := testServer(t, st)
 	for _, m := range []string{"GET", "POST", "PUT", "HEAD"} {
 		for _, p := range []string{"/", "/anything", "/roletoken"} {
@@ -143,18 +144,18 @@ func TestUpstreamTroubleHasTruthfulStatus(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"forbidden", &ztsError{Op: opRoleToken, Status: 403, Message: "principal not included"}, 403, "ZTS refused to issue the token to the agent's identity"},
-		{"unauthenticated", &ztsError{Op: opRoleToken, Status: 401, Message: "Invalid credentials"}, 403, "ZTS refused"},
-		{"no such domain", &ztsError{Op: opRoleToken, Status: 404, Message: "No such domain: d"}, 404, "ZTS has no such domain: "},
-		{"invalid", &ztsError{Op: opRoleToken, Status: 400, Message: "Invalid EntityList"}, 400, "ZTS rejected the request as invalid"},
-		{"rate limited", &ztsError{Op: opRoleToken, Status: 429, Message: "slow down"}, 503, "rate limiting"},
-		{"server error", &ztsError{Op: opRoleToken, Status: 500, Message: "boom"}, 503, "ZTS failed (500)"},
-		{"unreachable", &unreachableError{op: opRoleToken, err: leak}, 503, "ZTS cannot be reached"},
-		{"timeout", &unreachableError{op: opRoleToken, err: context.DeadlineExceeded}, 503, "ZTS did not answer in time"},
-		{"bad answer", &badResponseError{op: opRoleToken, reason: "empty token"}, 502, "ZTS answered without a usable token"},
+		{"forbidden", ztsAnswer(403, "principal not included"), 403, "ZTS refused to issue the token to the agent's identity"},
+		{"unauthenticated", ztsAnswer(401, "Invalid credentials"), 403, "ZTS refused"},
+		{"no such domain", ztsAnswer(404, "No such domain: d"), 404, "ZTS has no such domain: "},
+		{"invalid", ztsAnswer(400, "Invalid EntityList"), 400, "ZTS rejected the request as invalid"},
+		{"rate limited", ztsAnswer(429, "slow down"), 503, "rate limiting"},
+		{"server error", ztsAnswer(500, "boom"), 503, "ZTS failed (500)"},
+		{"unreachable", ztsUnreachable(leak), 503, "ZTS cannot be reached"},
+		{"timeout", ztsUnreachable(context.DeadlineExceeded), 503, "ZTS did not answer in time"},
+		{"bad answer", ztsclient.Malformed(opRoleToken, "empty token"), 502, "ZTS answered without a usable token"},
 	}
 	for _, c := range cases {
-		st, _ := testStore(t, upstream(c.err), nil)
+		st, _ := testCache(t, upstream(c.err), nil)
 		s := testServer(t, st)
 		for _, req := range []struct{ method, path, body string }{
 			{"GET", "/", ""},
@@ -180,10 +181,10 @@ func TestSlowZTSGets503WithinTheRequestTimeout(t *testing.T) {
 		case <-release:
 			return fakeToken(k, n, time.Hour), nil
 		case <-ctx.Done():
-			return nil, &unreachableError{op: opRoleToken, err: ctx.Err()}
+			return nil, ztsUnreachable(ctx.Err())
 		}
 	})
-	st, _ := testStore(t, f, func(c *Config) { c.Server.RequestTimeout = sdk.Duration(50 * time.Millisecond) })
+	st, _ := testCache(t, f, func(c *Config) { c.Server.RequestTimeout = sdk.Duration(50 * time.Millisecond) })
 	s := testServer(t, st)
 	begin := time.Now()
 	w := serve(s, "GET", "/", headers("d", "r"), "")
@@ -197,7 +198,7 @@ func TestSlowZTSGets503WithinTheRequestTimeout(t *testing.T) {
 	// The fetches went on; their tokens are served without another call.
 	at, rt := s.keys(headerRequest{Domain: "d", Roles: "r"})
 	waitFor(t, 5*time.Second, "the tokens", func() bool {
-		return st.cache.get(at, time.Now(), 0) != nil && st.cache.get(rt, time.Now(), 0) != nil
+		return cachedToken(st, at) != nil && cachedToken(st, rt) != nil
 	})
 	if w := serve(s, "GET", "/", headers("d", "r"), ""); w.Code != 200 || f.total() != 2 {
 		t.Errorf("%d, %d ZTS calls; want 200 and 2", w.Code, f.total())
@@ -291,7 +292,7 @@ func TestBodyMemoAnswersAsTheParser(t *testing.T) {
 // A body of unknown length (chunked) is cut off at the limit too.
 func TestChunkedBodyTooLarge(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), nil)
+	st, _ := testCache(t, upstream(nil), nil)
 	s := testServer(t, st)
 	r := httptest.NewRequest("POST", "/roletoken", io.MultiReader(strings.NewReader(`{"domain":"`), strings.NewReader(strings.Repeat("a", 70<<10))))
 	if r.ContentLength != -1 {
@@ -312,7 +313,7 @@ func TestChunkedBodyTooLarge(t *testing.T) {
 // answers only loopback names.
 func TestBrowserReachableRequestsAreRefused(t *testing.T) {
 	t.Parallel()
-	st, _ := testStore(t, upstream(nil), nil) // listens on 127.0.0.1:8880
+	st, _ := testCache(t, upstream(nil), nil) // listens on 127.0.0.1:8880
 	s := testServer(t, st)
 	body := `{"domain":"sia.demo","role":"reader"}`
 	for _, c := range []struct {
@@ -347,7 +348,7 @@ func TestBrowserReachableRequestsAreRefused(t *testing.T) {
 		}
 	}
 	// On a non-loopback address, any Host is answered, as in the reference.
-	st2, _ := testStore(t, upstream(nil), func(c *Config) { c.Address = "0.0.0.0:8880" })
+	st2, _ := testCache(t, upstream(nil), func(c *Config) { c.Address = "0.0.0.0:8880" })
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Host = "sidecar.example"
 	r.Header = headers("sia.demo", "reader")

@@ -124,7 +124,7 @@ func TestMTLSTrustsOnlyTheClientCAAndReloads(t *testing.T) {
 		}
 	}
 	// The client CA pool is the file's CAs and nothing else: no system roots.
-	if got := s.p.server.tls.configFor().ClientCAs; !got.Equal(clientCA.pool()) {
+	if cfg, _ := s.p.server.tls.Config().GetConfigForClient(nil); !cfg.ClientCAs.Equal(clientCA.pool()) {
 		t.Error("the client CA pool holds more than the configured CA")
 	}
 

@@ -7,6 +7,7 @@
 package httpserver
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,10 +16,12 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/tlsfiles"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/conf"
 )
@@ -83,14 +86,33 @@ type Options struct {
 	// Address is host:port; port 0 picks a free port (see Server.Addr).
 	Address string
 	TLS     TLS
-	Handler http.Handler
+	// TLSConfig, if set, is used instead of TLS's files: a server with
+	// client CAs or HTTP/2 builds its own (see package tlsfiles).
+	TLSConfig *tls.Config
+	Handler   http.Handler
 	// WriteTimeout bounds writing a response, handling included.
 	WriteTimeout time.Duration
-	Logger       hclog.Logger
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout replace the defaults
+	// every server shares when set.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// Drain, if set, replaces the default shutdown: no delay, and
+	// ShutdownGrace to drain.
+	Drain *Drain
+	// LogFields are added to the "Starting <name>[<address>]" line.
+	LogFields []any
+	Logger    hclog.Logger
 }
 
-// Timeouts every server shares: a slow or idle client cannot hold a
-// connection for long.
+// Drain is how a server shuts down: it keeps serving for Delay (announced
+// in the log, as k8s-athenz-sia's token server does, even when it is 0),
+// so that clients routed away from the agent finish first, then drains
+// in-flight requests for at most Timeout and closes what is left.
+type Drain struct {
+	Delay, Timeout time.Duration
+}
+
+// Timeouts every server shares unless its Options say otherwise: a slow or
+// idle client cannot hold a connection for long.
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 10 * time.Second
@@ -109,8 +131,8 @@ type Server struct {
 	srv     *http.Server
 	probe   string        // the URL WaitForServerReady asks
 	probeTL *tls.Config   // nil without TLS
-	pair    *keyPair      // nil without TLS
 	done    chan struct{} // closed when the serving goroutine returns; nil before Serve
+	stop    sync.Once     // the shutdown, whoever begins it
 }
 
 // Listen binds the address and, with TLS, loads the key pair, so that
@@ -127,36 +149,36 @@ func listen(opts Options) (*Server, error) {
 	s := &Server{opts: opts}
 	s.srv = &http.Server{
 		Handler:           opts.Handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
+		ReadHeaderTimeout: cmp.Or(opts.ReadHeaderTimeout, readHeaderTimeout),
+		ReadTimeout:       cmp.Or(opts.ReadTimeout, readTimeout),
 		WriteTimeout:      opts.WriteTimeout,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       cmp.Or(opts.IdleTimeout, idleTimeout),
 		MaxHeaderBytes:    maxHeaderBytes,
 		// Handshake failures and bad requests from scanners are not the
 		// operator's errors.
 		ErrorLog: opts.Logger.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
 	}
-	var pair *keyPair
-	if opts.TLS.Enabled() {
-		var err error
-		if pair, err = loadKeyPair(opts.TLS.CertFile, opts.TLS.KeyFile); err != nil {
+	tlsConfig := opts.TLSConfig
+	if tlsConfig == nil && opts.TLS.Enabled() {
+		files, err := tlsfiles.NewServer(opts.TLS.CertFile, opts.TLS.KeyFile, "")
+		if err != nil {
 			return nil, err
 		}
+		tlsConfig = files.Config()
 	}
 	ln, err := net.Listen("tcp", opts.Address)
 	if err != nil {
 		return nil, err // it names the address
 	}
 	scheme := "http"
-	if pair != nil {
+	if tlsConfig != nil {
 		scheme = "https"
-		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: pair.get}
-		ln = tls.NewListener(ln, s.srv.TLSConfig)
+		ln = tls.NewListener(ln, tlsConfig)
 		// The probe only asks whether the server answers; it sends
 		// nothing secret, so it need not verify whom it reaches.
-		s.probeTL = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // readiness probe of our own listener
+		s.probeTL = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // readiness probe of our own listener
 	}
-	s.ln, s.pair = ln, pair
+	s.ln = ln
 	s.probe = scheme + "://" + dialable(ln.Addr()) + "/"
 	return s, nil
 }
@@ -192,40 +214,77 @@ func Start(ctx context.Context, g *sdk.Group, goroutine string, opts Options) (*
 // it the fault point "before <goroutine> goroutine"), logs
 // "Starting <name>[<address>]" and waits until the server answers. The
 // readiness probe asks for /, so the handler should answer / cheaply. If
-// the goroutine cannot be created the listener is closed.
+// the goroutine cannot be created the listener is closed. The goroutine
+// shuts the server down when g stops, or when Shutdown is called.
 func (s *Server) Serve(ctx context.Context, g *sdk.Group, goroutine string) error {
 	done := make(chan struct{})
-	err := g.Go(ctx, goroutine, func(<-chan struct{}) {
+	err := g.Go(ctx, goroutine, func(stop <-chan struct{}) {
 		defer close(done)
-		// Serve returns when Shutdown closes the listener.
-		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
-			s.opts.Logger.Error("The "+s.opts.Name+" stopped serving", "error", err)
-		}
+		s.serve(stop)
 	})
 	if err != nil {
 		s.ln.Close()
 		return err
 	}
 	s.done = done
-	s.opts.Logger.Info(fmt.Sprintf("Starting %s[%s]", s.opts.Name, s.Addr()), "tls", s.pair != nil)
+	fields := append([]any{"tls", s.probeTL != nil}, s.opts.LogFields...)
+	s.opts.Logger.Info(fmt.Sprintf("Starting %s[%s]", s.opts.Name, s.Addr()), fields...)
 	return sdk.WaitForServerReady(s.probe, s.probeTL)
 }
 
+// serve serves until stop is closed or Shutdown is called, then logs
+// "Stopped <name>" once the server is shut down.
+func (s *Server) serve(stop <-chan struct{}) {
+	served := make(chan error, 1)
+	go func() { served <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-served:
+		// Serve returns at once when Shutdown begins; anything else is a
+		// failure of its own.
+		if !errors.Is(err, http.ErrServerClosed) {
+			s.opts.Logger.Error("The "+s.opts.Name+" stopped serving", "error", err)
+			return
+		}
+		s.shutdown(context.Background()) // waits for the one under way
+	case <-stop:
+		s.shutdown(context.Background())
+		<-served
+	}
+	s.opts.Logger.Info("Stopped " + s.opts.Name)
+}
+
 // Shutdown stops accepting connections and waits for in-flight requests,
-// at most ShutdownGrace or until ctx is done, then closes the rest and
-// logs "Stopped <name>" once the serving goroutine has returned. It does
-// nothing for a nil Server or one that never served, so that a provider
-// can call it whether or not its Start ran.
+// at most the drain timeout (ShutdownGrace by default) or until ctx is
+// done, then closes the rest, and returns once the serving goroutine has
+// logged "Stopped <name>". It does nothing for a nil Server or one that
+// never served, so that a provider can call it whether or not its Start
+// ran.
 func (s *Server) Shutdown(ctx context.Context) {
 	if s == nil || s.done == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, ShutdownGrace)
-	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil {
-		s.opts.Logger.Warn("Closing the "+s.opts.Name+" with requests in flight", "error", err)
-		s.srv.Close()
-	}
+	s.shutdown(ctx)
 	<-s.done
-	s.opts.Logger.Info("Stopped " + s.opts.Name)
+}
+
+// shutdown runs the server's shutdown once, whoever asks first; later
+// callers wait for it to end.
+func (s *Server) shutdown(ctx context.Context) {
+	s.stop.Do(func() {
+		drain := Drain{Timeout: ShutdownGrace}
+		if s.opts.Drain != nil {
+			drain = *s.opts.Drain
+			s.opts.Logger.Info(fmt.Sprintf("Delaying %s shutdown for %v to shutdown gracefully ...", s.opts.Name, drain.Delay))
+			if drain.Delay > 0 {
+				t := time.NewTimer(drain.Delay)
+				<-t.C
+			}
+		}
+		ctx, cancel := context.WithTimeout(ctx, drain.Timeout)
+		defer cancel()
+		if err := s.srv.Shutdown(ctx); err != nil {
+			s.opts.Logger.Warn("Closing the "+s.opts.Name+" with requests in flight", "error", err)
+			s.srv.Close()
+		}
+	})
 }

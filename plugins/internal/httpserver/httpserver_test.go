@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -232,27 +231,17 @@ func TestTLSAndRotation(t *testing.T) {
 		}
 	}
 
+	// The pair is looked at again within a second of a handshake (the
+	// reload itself, and a broken pair keeping the last good one, are
+	// package tlsfiles' tests).
 	writeKeyPair(t, certFile, keyFile, "second")
-	forceRecheck(s)
-	if cn := served(); cn != "second" {
-		t.Errorf("after rotation served %q, want second", cn)
+	deadline := time.Now().Add(10 * time.Second)
+	for served() != "second" {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not present the rotated certificate within 10s")
+		}
+		time.Sleep(50 * time.Millisecond) // a state to poll: a handshake is the only way to see it
 	}
-	// A broken pair keeps the last good one.
-	if err := os.WriteFile(keyFile, []byte("garbage"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	forceRecheck(s)
-	if cn := served(); cn != "second" {
-		t.Errorf("with a broken key served %q, want the last good pair (second)", cn)
-	}
-}
-
-// forceRecheck makes the next handshake look at the files again.
-func forceRecheck(s *Server) {
-	k := s.pair
-	k.mu.Lock()
-	k.checked = time.Time{}
-	k.mu.Unlock()
 }
 
 func TestListenFailsWithoutKeyPair(t *testing.T) {
@@ -308,4 +297,37 @@ func failingPoints(t *testing.T) *fault.Points {
 		t.Fatal(err)
 	}
 	return fault.NewPoints("test", rules, nil)
+}
+
+// A server is also shut down by its group's Stop, as every goroutine of a
+// Group must end soon after it; with a Drain, the delay is announced.
+func TestGroupStopShutsDownWithTheDrain(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var logs strings.Builder
+	log := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
+	s, err := Listen(Options{Name: "test server", Address: "127.0.0.1:0", Logger: log,
+		Drain:     &Drain{Timeout: time.Second},
+		LogFields: []any{"mode", "test"},
+		Handler:   http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &sdk.Group{}
+	if err := s.Serve(context.Background(), g, "test server"); err != nil {
+		t.Fatal(err)
+	}
+	g.Stop()
+	s.Shutdown(context.Background()) // after the group's: nothing left to do
+	if _, err := net.Dial("tcp", s.Addr().String()); err == nil {
+		t.Error("the address still accepts connections after the group stopped")
+	}
+	for _, want := range []string{
+		"Starting test server[" + s.Addr().String() + "]: tls=false mode=test",
+		"Delaying test server shutdown for 0s to shutdown gracefully ...",
+		"Stopped test server",
+	} {
+		if strings.Count(logs.String(), want) != 1 {
+			t.Errorf("want one line %q in:\n%s", want, logs.String())
+		}
+	}
 }
