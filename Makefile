@@ -3,21 +3,25 @@
 
 GO      ?= go
 BIN     := bin
-VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/sia-agent/sia-agent/agent/cli.Version=$(VERSION) \
+           -X github.com/sia-agent/sia-agent/agent/cli.Commit=$(COMMIT) \
            -X github.com/sia-agent/sia-agent/plugins/internal/ztsclient.Version=$(VERSION)
 # grpcnotrace keeps golang.org/x/net/trace (and html/template) out of every binary.
 TAGS    := grpcnotrace
 BUILDFLAGS := -trimpath -tags $(TAGS)
 CMDS    := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build build-test demo test vet lint bench stress clean generate check-generate
+.PHONY: all build build-test demo test vet lint bench stress clean generate check-generate \
+	dist image packages test-release FORCE
 
 all: build
 
-# Release binaries: no fault points, no test plugin.
+# Release binaries: no fault points, no test plugin; static (no cgo), so
+# that they run on any Linux, in a scratch image or on Alpine too.
 build:
-	$(GO) build $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+	CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
 # For trying the lifecycle by hand (configs/lifecycle.yaml): an agent with
 # fault points (SIA_FAULTS) and the test plugin, in bin/test, apart from
@@ -68,4 +72,67 @@ check-generate: generate
 	@git diff --exit-code -- sdk/pluginpb/ || { echo "generated code is stale: run make generate and commit"; exit 1; }
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)
+
+# Release artifacts (docs/releasing.md). Every binary is static and
+# reproducible: the same commit built anywhere gives the same bytes
+# (-trimpath, no VCS stamp, no build ID, archive times from the commit).
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+DIST      ?= dist
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+RELEASE_BUILDFLAGS := -trimpath -buildvcs=false -tags $(TAGS)
+RELEASE_LDFLAGS    := $(LDFLAGS) -buildid=
+# The release tooling is a module of its own (tools/go.mod), so that what
+# it needs (nfpm, go-containerregistry, CycloneDX) stays out of the
+# agent's module graph.
+TOOLS   := cd tools && GOWORK=off $(GO)
+RELEASE := $(abspath $(BIN)/tools/sia-release)
+os_arch  = $(subst /,_,$(1))
+# zts-dev ships only in the darwin archives, for developers trying the
+# agent on a laptop; Linux archives, packages and the image are for
+# production and hold sia-agent alone.
+DIST_BINS := $(foreach p,$(PLATFORMS),$(BIN)/release/$(call os_arch,$(p))/sia-agent \
+	$(if $(filter darwin/%,$(p)),$(BIN)/release/$(call os_arch,$(p))/zts-dev))
+LINUX     := $(filter linux/%,$(PLATFORMS))
+RELEASE_ARGS = --version $(VERSION) --commit $(COMMIT) --epoch $(SOURCE_DATE_EPOCH) \
+	--bin $(abspath $(BIN)/release) --out $(abspath $(DIST)) --root $(CURDIR)
+
+# bin/release/<os>_<arch>/<command>, e.g. bin/release/linux_arm64/sia-agent.
+$(BIN)/release/%: FORCE
+	CGO_ENABLED=0 GOOS=$(word 1,$(subst _, ,$(*D))) GOARCH=$(word 2,$(subst _, ,$(*D))) \
+		$(GO) build $(RELEASE_BUILDFLAGS) -ldflags '$(RELEASE_LDFLAGS)' -o $@ ./cmd/$(*F)
+
+$(RELEASE): FORCE
+	$(TOOLS) build -o $@ ./release
+
+$(BIN)/tools/cyclonedx-gomod: FORCE
+	$(TOOLS) build -o $(abspath $@) github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod
+
+# Everything a release publishes, in dist/: an archive per platform, the
+# container image, deb and rpm packages, a CycloneDX SBOM of each
+# platform's sia-agent (the modules linked into it) and SHA256SUMS.
+dist: $(DIST_BINS) $(RELEASE) $(BIN)/tools/cyclonedx-gomod
+	$(RELEASE) archives $(RELEASE_ARGS) $(PLATFORMS)
+	$(if $(LINUX),$(RELEASE) image $(RELEASE_ARGS) $(LINUX))
+	$(if $(LINUX),$(RELEASE) packages $(RELEASE_ARGS) $(LINUX))
+	$(foreach p,$(PLATFORMS),$(BIN)/tools/cyclonedx-gomod bin -json -std -noserial -notimestamp -version $(VERSION) \
+		-output $(DIST)/sia-agent_$(VERSION)_$(call os_arch,$(p)).cdx.json $(BIN)/release/$(call os_arch,$(p))/sia-agent &&) true
+	$(RELEASE) sums --out $(abspath $(DIST))
+
+# The container image, assembled without a container engine: an OCI
+# archive with every Linux platform, and a `docker load` archive per one.
+image: $(foreach p,$(LINUX),$(BIN)/release/$(call os_arch,$(p))/sia-agent) $(RELEASE)
+	$(RELEASE) image $(RELEASE_ARGS) $(LINUX)
+
+# deb and rpm packages for every Linux platform.
+packages: $(foreach p,$(LINUX),$(BIN)/release/$(call os_arch,$(p))/sia-agent) $(RELEASE)
+	$(RELEASE) packages $(RELEASE_ARGS) $(LINUX)
+
+# The release artifacts' tests: they build linux/amd64 into a temporary
+# directory (a reproducibility check builds it twice more) and check the
+# archive, the image and the packages. Slow, so apart from `make test`;
+# CI runs both.
+test-release:
+	@test -z "$$(gofmt -l tools)" || { echo "gofmt needed:"; gofmt -l tools; exit 1; }
+	$(TOOLS) vet ./...
+	$(TOOLS) test -count=1 -timeout 30m ./...

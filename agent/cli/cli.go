@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 )
@@ -22,8 +23,12 @@ const (
 	ExitConfig = 78 // EX_CONFIG: a pipeline (or env file) that cannot be used
 )
 
-// Version is set at build time with -ldflags "-X .../agent/cli.Version=...".
-var Version = "dev"
+// Version and Commit are set at build time with -ldflags
+// "-X .../agent/cli.Version=... -X .../agent/cli.Commit=...".
+var (
+	Version = "dev"
+	Commit  = "unknown"
+)
 
 // PluginCommand is the hidden command the agent runs its own executable
 // with to serve one of the providers built into it, as that provider's
@@ -46,7 +51,7 @@ func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builti
 	case "convert":
 		return convertCommand(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "sia-agent %s (%s)\n", Version, goVersion())
+		fmt.Fprintf(stdout, "sia-agent %s (commit %s, %s, %s/%s)\n", Version, Commit, goVersion(), runtime.GOOS, runtime.GOARCH)
 		return ExitOK
 	case "help", "-h", "--help":
 		usage(stdout)
