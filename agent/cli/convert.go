@@ -20,8 +20,7 @@ func convertCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	envFile := fs.String("env-file", "", "read KEY=VALUE lines from `file` (- for standard input) instead of the environment")
 	allow := fs.Bool("allow-unsupported", false, "print the pipeline even if some variables have no equivalent")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: sia-agent convert [--env-file FILE] [--allow-unsupported] > pipeline.yaml
+	help := `Usage: sia-agent convert [--env-file FILE] [--allow-unsupported] > pipeline.yaml
 
 Prints a pipeline that does what k8s-athenz-sia did with its environment
 variables: those of this process, or those of an env file. Notes, unknown
@@ -29,12 +28,9 @@ and unsupported variables go to standard error. Exit 78 if a value is
 invalid, if a variable is unknown or unsupported (unless
 --allow-unsupported) or if the env file cannot be read: no pipeline is
 printed then. Exit 64 for a bad command line.
-
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
+`
+	if code, ok := parse(fs, args, stdout, stderr, help); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "sia-agent convert: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))

@@ -54,7 +54,19 @@ func loadPipeline(f *commonFlags) (*pipeline.Pipeline, error) {
 	if err != nil {
 		return nil, &loadError{code: ExitConfig, err: err}
 	}
+	f.override(p)
 	return p, nil
+}
+
+// override applies the command line's log settings over the file's (and
+// its profile's).
+func (f *commonFlags) override(p *pipeline.Pipeline) {
+	if f.logLevel != "" {
+		p.Agent.LogLevel = f.logLevel
+	}
+	if f.logFormat != "" {
+		p.Agent.LogFormat = f.logFormat
+	}
 }
 
 // pipelineOptions are how run and validate load the pipeline: the same

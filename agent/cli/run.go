@@ -24,10 +24,10 @@ import (
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
-func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal, builtins []string) int {
-	f, ok := parseFlags("run", args, stderr, true, builtins)
-	if !ok {
-		return ExitUsage
+func runCommand(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []string) int {
+	f, code := parseFlags("run", args, stdout, stderr, true, builtins)
+	if f == nil {
+		return code
 	}
 	rules, err := fault.FromEnv()
 	if err != nil {

@@ -27,9 +27,9 @@ import (
 // has problems (see salvage), each as file:line: key: message, and then
 // how many there are.
 func validateCommand(args []string, stdout, stderr io.Writer, builtins []string) int {
-	f, ok := parseFlags("validate", args, stderr, false, builtins)
-	if !ok {
-		return ExitUsage
+	f, code := parseFlags("validate", args, stdout, stderr, false, builtins)
+	if f == nil {
+		return code
 	}
 	opts := pipelineOptions(f)
 	p, err := pipeline.Load(f.config, opts)
@@ -49,6 +49,7 @@ func validateCommand(args []string, stdout, stderr io.Writer, builtins []string)
 	if p == nil {
 		return report(stderr, f, problems, ExitConfig)
 	}
+	f.override(p)
 	// Plugins name their keys providers.<name>.config...; so do we here,
 	// which reads better than providers[2].config...
 	for _, pb := range problems {
