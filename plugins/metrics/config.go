@@ -23,6 +23,20 @@ type Config struct {
 	// certificates' validity is exported; they are read at every scrape.
 	// Relative paths are relative to the pipeline file's directory.
 	X509Files []string `yaml:"x509_files"`
+	// K8sAthenzSia also exports the certificate metrics under
+	// k8s-athenz-sia's names and labels.
+	K8sAthenzSia K8sAthenzSia `yaml:"k8s_athenz_sia"`
+}
+
+// K8sAthenzSia turns on k8s-athenz-sia's metric names and labels
+// (docs/migrating.md), so that its users' dashboards and alerts keep
+// working.
+type K8sAthenzSia struct {
+	Enabled bool `yaml:"enabled"`
+	// Namespace and Pod are the values of the k8s_namespace and k8s_pod
+	// labels, e.g. ${NAMESPACE} and ${POD_NAME} from the downward API.
+	Namespace string `yaml:"k8s_namespace"`
+	Pod       string `yaml:"k8s_pod"`
 }
 
 // DefaultAddress is where /metrics is served unless configured.
@@ -47,6 +61,9 @@ func (c Config) Validate() error {
 		} else if _, err := filepath.Match(pattern, ""); err != nil {
 			check.ErrorfAt(conf.P("x509_files", i), "%q is not a valid glob pattern: %v", pattern, err)
 		}
+	}
+	if k := c.K8sAthenzSia; !k.Enabled && (k.Namespace != "" || k.Pod != "") {
+		check.ErrorfAt(conf.P("k8s_athenz_sia", "enabled"), "k8s_namespace and k8s_pod label only the k8s-athenz-sia metrics: set enabled: true")
 	}
 	return check.Err()
 }

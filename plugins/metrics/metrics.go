@@ -53,7 +53,11 @@ func (p *Provider) Init(_ context.Context, rt *sdk.Runtime) error {
 	}
 	p.cfg, p.log, p.group = cfg, rt.Logger, sdk.NewGroup(rt)
 	if len(cfg.X509Files) > 0 {
-		if err := rt.Metrics.Register(newX509Collector(cfg.X509Files, rt.Logger)); err != nil {
+		c := newX509Collector(cfg.X509Files, rt.Logger)
+		if k := cfg.K8sAthenzSia; k.Enabled {
+			c.compat = newCompat(k)
+		}
+		if err := rt.Metrics.Register(c); err != nil {
 			return fmt.Errorf("registering the certificate metrics: %w", err)
 		}
 	}

@@ -45,6 +45,8 @@ func TestValidate(t *testing.T) {
 		{"timeout: 1s\ntls:\n  cert_file: c.pem", "test.yaml:2: tls.key_file: required with tls.cert_file"},
 		{"adress: 127.0.0.1:1", "adress"},
 		{"timeout: soon", `"soon" is not a duration`},
+		{"k8s_athenz_sia: {enabled: true, k8s_namespace: sports, k8s_pod: api-0}", ""},
+		{"k8s_athenz_sia:\n  k8s_pod: api-0", "test.yaml:1: k8s_athenz_sia.enabled: k8s_namespace and k8s_pod label only the k8s-athenz-sia metrics: set enabled: true"},
 	}
 	for _, c := range cases {
 		cfg, err := sdk.ParseConfig("test.yaml", c.config)

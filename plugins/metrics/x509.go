@@ -24,6 +24,7 @@ type x509Collector struct {
 	log        hclog.Logger
 	now        func() time.Time
 	readErrors prometheus.Counter
+	compat     *compat // k8s-athenz-sia's names too, when not nil
 }
 
 // certLabels name a certificate by where it is, not by what it is: a
@@ -61,17 +62,25 @@ func (c *x509Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	c.readErrors.Describe(ch)
+	if c.compat != nil {
+		c.compat.describe(ch)
+	}
 }
 
 func (c *x509Collector) Collect(ch chan<- prometheus.Metric) {
 	now := c.now()
+	failed := 0
 	for _, file := range c.files() {
 		certs, err := readCerts(file)
 		if err != nil {
+			failed++
 			c.readErrors.Inc()
 			c.log.Debug("Could not read certificates", "file", file, "error", err)
 		}
 		ch <- prometheus.MustNewConstMetric(descFileError, prometheus.GaugeValue, boolValue(err != nil), file)
+		if c.compat != nil {
+			c.compat.collectFile(ch, file, err != nil)
+		}
 		seen := make(map[string]bool, len(certs))
 		for i, cert := range certs {
 			// The same certificate twice in a file (a leaf repeated in its
@@ -84,9 +93,15 @@ func (c *x509Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descNotBefore, prometheus.GaugeValue, float64(cert.NotBefore.Unix()), labels...)
 			ch <- prometheus.MustNewConstMetric(descNotAfter, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), labels...)
 			ch <- prometheus.MustNewConstMetric(descExpired, prometheus.GaugeValue, boolValue(now.After(cert.NotAfter)), labels...)
+			if c.compat != nil {
+				c.compat.collectCert(ch, file, cert, now)
+			}
 		}
 	}
 	ch <- c.readErrors
+	if c.compat != nil {
+		ch <- prometheus.MustNewConstMetric(c.compat.readErrors, prometheus.GaugeValue, float64(failed), c.compat.pod()...)
+	}
 }
 
 // files expands the patterns, each file once. A literal path is kept even
