@@ -30,8 +30,8 @@ import (
 	"github.com/sia-agent/sia-agent/plugins/builtin"
 )
 
-// root is a scratch copy of the repository's layout: the binaries in
-// root/bin, where the pipelines' plugin_dir (../bin) and the agent's own
+// root is a scratch copy of the repository's layout: the binaries
+// (sia-agent, zts-dev) in root/bin, where the pipelines' plugin_dir (../bin) and the agent's own
 // directory point, the test plugin in root/bin/test as `make build-test`
 // puts it, and the pipelines under test in root/configs.
 var root string
@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	err = e2e.Build(filepath.Join(dir, "bin"), "sia-agent")
+	err = e2e.Build(filepath.Join(dir, "bin"), "sia-agent", "zts-dev")
 	if err == nil {
 		err = e2e.Build(filepath.Join(dir, "bin", "test"), "sia-plugin-test")
 	}
