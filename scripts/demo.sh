@@ -30,12 +30,21 @@ echo "zts-dev: $ZTS_URL (log: $SIA_DEMO_DIR/zts-dev.log)"
 printf 'dev-attestation-secret\n' >"$SIA_DEMO_DIR/attestation"
 chmod 600 "$SIA_DEMO_DIR/attestation"
 
-# Once the agent is ready, say how to use it.
+# Once the agent is ready, say how to use it: only then, and never after
+# it exited (the loop is stopped when it does).
 (
+	ready=false
 	for _ in $(seq 600); do
-		curl -fs "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1 && break
+		if curl -fs "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1; then
+			ready=true
+			break
+		fi
 		sleep 0.1
 	done
+	if ! $ready; then
+		echo "sia-agent is not ready after 60s: curl -s http://127.0.0.1:$HEALTH_PORT/readyz says why" >&2
+		exit 0
+	fi
 	cat >&2 <<MSG
 
 ================================================================================
@@ -58,6 +67,7 @@ chmod 600 "$SIA_DEMO_DIR/attestation"
 
 MSG
 ) &
+banner_pid=$!
 
 # A handler (not an ignore) so that Ctrl-C does not end this script before
 # it stops zts-dev; the agent, in the foreground, gets the SIGINT itself.
@@ -65,6 +75,8 @@ trap 'true' INT
 set +e
 bin/sia-agent run --config configs/demo.yaml
 code=$?
+kill "$banner_pid" 2>/dev/null
+wait "$banner_pid" 2>/dev/null
 set -e
 echo "sia-agent exited with status $code"
 exit "$code"
