@@ -6,6 +6,7 @@ require (
 	github.com/AthenZ/athenz v1.12.13
 	github.com/ardielle/ardielle-go v1.5.2
 	github.com/cenkalti/backoff/v5 v5.0.3
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/google/uuid v1.6.0
 	github.com/hashicorp/go-hclog v1.6.3

@@ -301,7 +301,8 @@ func TestSystemdUnit(t *testing.T) {
 		"Service.NoNewPrivileges": "yes",
 		"Service.ProtectSystem":   "strict",
 		"Service.PrivateTmp":      "yes",
-		"Service.Type":            "exec",
+		"Service.Type":            "notify",
+		"Service.NotifyAccess":    "main",
 	} {
 		if got := unit[key]; len(got) != 1 || got[0] != want {
 			t.Errorf("%s=%q, want %s", key, got, want)

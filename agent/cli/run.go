@@ -91,6 +91,7 @@ func runCommand(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, 
 		units[i] = &unit{Plugin: plug, host: store.Host(plug.Name, gather)}
 		timeouts[plug.Name] = enabled[i].ShutdownTimeout
 	}
+	notify := notifyPhase(log)
 	signals := &fault.Signals{}
 	r := &lifecycle.Runner{
 		Logger:          log,
@@ -102,7 +103,10 @@ func runCommand(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, 
 		OnState: func(name string, s lifecycle.State, err error) {
 			store.SetState(name, string(s), err)
 		},
-		OnPhase:             store.SetPhase,
+		OnPhase: func(phase string) {
+			store.SetPhase(phase)
+			notify(phase)
+		},
 		PingInterval:        p.Agent.PingInterval.Std(),
 		UnresponsiveTimeout: p.Agent.UnresponsiveTimeout.Std(),
 		OnResponsive:        store.SetResponsive,
