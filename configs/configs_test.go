@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -263,7 +264,13 @@ func checkPod(t *testing.T, pod *corev1.PodSpec, cm *corev1.ConfigMap, native bo
 const margin = 5 * time.Second
 
 func checkProbes(t *testing.T, c *corev1.Container, env map[string]string) {
-	_, port, _ := strings.Cut(env["HEALTH_ADDRESS"], ":")
+	host, port, _ := strings.Cut(env["HEALTH_ADDRESS"], ":")
+	// The kubelet probes the pod IP, which other pods reach too: /status,
+	// with its recent log lines, must not be served there.
+	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && env["HEALTH_STATUS"] != "false" {
+		t.Errorf("sidecar: the health provider listens on %q, which other pods reach, and serves /status there: set HEALTH_STATUS=false",
+			env["HEALTH_ADDRESS"])
+	}
 	ports := make(map[string]string)
 	for _, p := range c.Ports {
 		ports[p.Name] = strconv.Itoa(int(p.ContainerPort))
@@ -438,6 +445,8 @@ func decode(doc []byte) (any, error) {
 		obj = &corev1.ServiceAccount{}
 	case "apps/v1 Deployment":
 		obj = &appsv1.Deployment{}
+	case "monitoring.coreos.com/v1 PodMonitor":
+		obj = &podMonitor{}
 	default:
 		return nil, fmt.Errorf("unexpected object %q", gvk)
 	}
@@ -445,6 +454,66 @@ func decode(doc []byte) (any, error) {
 		return nil, fmt.Errorf("%s %s: %w", tm.APIVersion, tm.Kind, err)
 	}
 	return obj, nil
+}
+
+// podMonitor is the part of the Prometheus Operator's PodMonitor the
+// manifests use.
+type podMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector            metav1.LabelSelector `json:"selector"`
+		PodMetricsEndpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path"`
+			Interval string `json:"interval"`
+		} `json:"podMetricsEndpoints"`
+	} `json:"spec"`
+}
+
+// The PodMonitor scrapes /metrics on the sidecar's metrics port in the
+// pods of both Deployments, as their prometheus.io annotations say.
+func TestPodMonitorScrapesTheSidecar(t *testing.T) {
+	var pm *podMonitor
+	for _, doc := range documents(t, "k8s/podmonitor.yaml") {
+		obj, err := decode(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pm, _ = obj.(*podMonitor)
+	}
+	if pm == nil || len(pm.Spec.PodMetricsEndpoints) != 1 {
+		t.Fatalf("want a PodMonitor with one endpoint, got %+v", pm)
+	}
+	ep := pm.Spec.PodMetricsEndpoints[0]
+	files, _ := filepath.Glob("k8s/deployment-*.yaml")
+	for _, file := range files {
+		for _, doc := range documents(t, file) {
+			obj, _ := decode(doc)
+			dep, ok := obj.(*appsv1.Deployment)
+			if !ok {
+				continue
+			}
+			tmpl := dep.Spec.Template
+			for k, v := range pm.Spec.Selector.MatchLabels {
+				if tmpl.Labels[k] != v {
+					t.Errorf("%s: the PodMonitor selects %s=%s, the pods are labelled %v", file, k, v, tmpl.Labels)
+				}
+			}
+			var port int32
+			for _, c := range append(tmpl.Spec.InitContainers, tmpl.Spec.Containers...) {
+				for _, p := range c.Ports {
+					if p.Name == ep.Port {
+						port = p.ContainerPort
+					}
+				}
+			}
+			if port == 0 || tmpl.Annotations["prometheus.io/port"] != strconv.Itoa(int(port)) || ep.Path != "/metrics" {
+				t.Errorf("%s: the PodMonitor scrapes %s%s (port %d), the annotations say port %s", file, ep.Port, ep.Path, port,
+					tmpl.Annotations["prometheus.io/port"])
+			}
+		}
+	}
 }
 
 func configMap(t *testing.T) *corev1.ConfigMap {

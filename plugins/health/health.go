@@ -37,6 +37,10 @@ type Config struct {
 	TLS httpserver.TLS `yaml:"tls"`
 	// Timeout bounds how long a request waits for the agent's status.
 	Timeout sdk.Duration `yaml:"timeout"`
+	// Status serves /status, the whole status report with recent log
+	// lines; false keeps it off an address other pods or hosts reach,
+	// where the probes alone are needed.
+	Status bool `yaml:"status"`
 }
 
 // DefaultAddress is where the endpoints are served unless configured.
@@ -61,7 +65,7 @@ func (c Config) Validate() error {
 // loadConfig decodes cfg over the defaults and validates it, reporting
 // every problem at once with its file and line.
 func loadConfig(cfg sdk.Config) (Config, error) {
-	c := Config{Address: DefaultAddress, Timeout: sdk.Duration(2 * time.Second)}
+	c := Config{Address: DefaultAddress, Timeout: sdk.Duration(2 * time.Second), Status: true}
 	if err := cfg.Decode(&c); err != nil {
 		return Config{}, err
 	}
@@ -91,7 +95,7 @@ func (p *Provider) Init(_ context.Context, rt *sdk.Runtime) error {
 		return err
 	}
 	p.cfg, p.log, p.group = cfg, rt.Logger, sdk.NewGroup(rt)
-	p.handler = &handler{host: rt.Host, timeout: cfg.Timeout.Std(), log: rt.Logger}
+	p.handler = &handler{host: rt.Host, timeout: cfg.Timeout.Std(), status: cfg.Status, log: rt.Logger}
 	return nil
 }
 
@@ -144,6 +148,7 @@ type (
 type handler struct {
 	host    sdk.Host
 	timeout time.Duration
+	status  bool // serve /status
 	log     hclog.Logger
 }
 
@@ -155,6 +160,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/readyz":
 		respond = readiness
 	case "/status":
+		if !h.status {
+			writeJSON(w, http.StatusNotFound, errorBody{Error: "/status is not served on this address (status: false); " +
+				"the status report is in the agent's agent.status_file"})
+			return
+		}
 		respond = func(rep *sdk.StatusReport) (int, any) { return http.StatusOK, rep }
 	default:
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path + " (try /healthz, /readyz or /status)"})

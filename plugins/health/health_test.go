@@ -212,6 +212,21 @@ func TestStatus(t *testing.T) {
 	}
 }
 
+// With status: false, as on an address other pods reach, /status (the
+// whole report, recent log lines included) is not served; the probes
+// are.
+func TestStatusOff(t *testing.T) {
+	a, base := started(t, "status: false")
+	a.set(func(a *agent) { a.report = readyReport() })
+	code, body, _ := call(t, "GET", base+"/status")
+	if code != http.StatusNotFound || !strings.Contains(body["error"].(string), "agent.status_file") {
+		t.Errorf("/status with status: false: %d %v", code, body)
+	}
+	if code, body, _ := call(t, "GET", base+"/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz with status: false: %d %v", code, body)
+	}
+}
+
 func TestAgentNotAnswering(t *testing.T) {
 	a, base := started(t, "timeout: 50ms")
 	a.set(func(a *agent) { a.err = errors.New("getting the agent's status: connection refused") })
