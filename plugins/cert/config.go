@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/conf"
 )
@@ -88,8 +90,75 @@ type FilesConfig struct {
 	Cert   string `yaml:"cert"`
 	CACert string `yaml:"ca_cert"` // "" writes no CA bundle
 	// Combined, if set, is also written with the key and the certificate
-	// in one file (0600), for readers that cannot read two files as one.
+	// in one file (key_mode), for readers that cannot read two files as
+	// one.
 	Combined string `yaml:"combined"`
+	Access   `yaml:",inline"`
+}
+
+// Access is who may read the files written: their user and group
+// (names or numbers; "" the agent's), and the modes of keys and of
+// certificates. As Athenz's siad has it, naming a group lets it read the
+// keys: key_mode defaults to 0640 with a group, else 0600; cert_mode to
+// 0644.
+type Access struct {
+	User     string        `yaml:"user"`
+	Group    string        `yaml:"group"`
+	KeyMode  fileperm.Mode `yaml:"key_mode"`
+	CertMode fileperm.Mode `yaml:"cert_mode"`
+}
+
+// Validate checks the modes and that the user and group exist.
+func (a Access) Validate() error {
+	var check conf.Checker
+	if _, _, err := (fileperm.Owner{User: a.User, Group: a.Group}).IDs(); err != nil {
+		key := "user"
+		if strings.HasPrefix(err.Error(), "group") {
+			key = "group"
+		}
+		check.Errorf(key, "%v", err)
+	}
+	if err := fileperm.CheckMode(a.KeyMode, true); a.KeyMode != 0 && err != nil {
+		check.Errorf("key_mode", "%v", err)
+	}
+	if err := fileperm.CheckMode(a.CertMode, false); a.CertMode != 0 && err != nil {
+		check.Errorf("cert_mode", "%v", err)
+	}
+	return check.Err()
+}
+
+// over fills what a leaves unset from base (role certificates' from the
+// identity's).
+func (a Access) over(base Access) Access {
+	if a.User == "" {
+		a.User = base.User
+	}
+	if a.Group == "" {
+		a.Group = base.Group
+	}
+	if a.KeyMode == 0 && a.Group == base.Group {
+		a.KeyMode = base.KeyMode
+	}
+	if a.CertMode == 0 {
+		a.CertMode = base.CertMode
+	}
+	return a
+}
+
+// perms resolves a, defaults filled in; a was validated.
+func (a Access) perms() *filePerms {
+	uid, gid, _ := fileperm.Owner{User: a.User, Group: a.Group}.IDs()
+	key, cert := os.FileMode(a.KeyMode), os.FileMode(a.CertMode)
+	if key == 0 {
+		key = 0o600
+		if a.Group != "" {
+			key = 0o640
+		}
+	}
+	if cert == 0 {
+		cert = 0o644
+	}
+	return &filePerms{key: fileperm.Perm{Mode: key, UID: uid, GID: gid}, cert: fileperm.Perm{Mode: cert, UID: uid, GID: gid}}
 }
 
 // RoleCertsConfig asks for role certificates.
@@ -99,10 +168,12 @@ type RoleCertsConfig struct {
 	Delimiter string   `yaml:"delimiter"`  // between domain and role in file names
 	KeyOutput bool     `yaml:"key_output"` // also write <dir>/<domain><delimiter><role>.key.pem
 	// CombinedOutput also writes <dir>/<domain><delimiter><role>.combined.pem,
-	// the key and the certificate in one file (0600).
+	// the key and the certificate in one file (key_mode).
 	CombinedOutput bool         `yaml:"combined_output"`
 	Expiry         sdk.Duration `yaml:"expiry"` // requested lifetime; 0 is the ZTS default
 	Concurrency    int          `yaml:"concurrency"`
+	// Access defaults to that of files.
+	Access `yaml:",inline"`
 }
 
 // RefreshConfig is when credentials are refreshed and how failures are
@@ -177,6 +248,8 @@ type settings struct {
 	roles       []roleTarget
 	attestation string // resolved attestation file
 	ips         []net.IP
+	idPerms     *filePerms // the identity's files
+	rolePerms   *filePerms // the role certificates' files
 }
 
 // roleTarget is one "<domain>:role.<role>" of role_certs.targets.
@@ -237,6 +310,8 @@ func newSettings(c Config) *settings {
 		roleDir:     f.roleDir,
 		attestation: resolve(c.dir, c.Identity.AttestationFile),
 	}
+	s.idPerms = c.Files.Access.perms()
+	s.rolePerms = c.RoleCerts.Access.over(c.Files.Access).perms()
 	s.CAFile = resolve(c.dir, c.CAFile)
 	s.ips, s.Identity.ExtraDNS = c.Identity.sans()
 	s.roles, _ = c.RoleCerts.targets()

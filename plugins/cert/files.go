@@ -7,15 +7,25 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
-// File modes: private keys are for the workload's user alone.
-const (
-	keyMode  os.FileMode = 0o600
-	certMode os.FileMode = 0o644
-	dirMode  os.FileMode = 0o755
-)
+// dirMode is that of the directories the provider creates for its
+// files: readers pass through.
+const dirMode os.FileMode = 0o755
+
+// filePerms are the modes and owner of a key and of its certificate
+// (files.user, group, key_mode, cert_mode).
+type filePerms struct {
+	key, cert fileperm.Perm
+}
+
+// defaultPerms are for files.* unset: keys for the agent's user alone,
+// certificates for all.
+func defaultPerms() *filePerms {
+	return &filePerms{key: fileperm.Private(), cert: fileperm.Perm{Mode: 0o644, UID: -1, GID: -1}}
+}
 
 // What the provider guarantees about its files, at every instant and after
 // a crash at any moment (kill -9, power loss):
@@ -39,13 +49,13 @@ const (
 
 // idPair is the identity's key and certificate (mode register).
 func (p *Provider) idPair() pairFiles {
-	return pairFiles{key: p.s.keyFile, cert: p.s.certFile, log: p.log}
+	return pairFiles{key: p.s.keyFile, cert: p.s.certFile, perms: p.s.idPerms, log: p.log}
 }
 
 // rolePair is a role's key and certificate (role_certs.key_output).
 func (p *Provider) rolePair(t roleTarget) (pairFiles, bool) {
 	keyFile := p.s.roleKeyFile(t)
-	return pairFiles{key: keyFile, cert: p.s.roleCertFile(t), log: p.log}, keyFile != ""
+	return pairFiles{key: keyFile, cert: p.s.roleCertFile(t), perms: p.s.rolePerms, log: p.log}, keyFile != ""
 }
 
 // writeIdentity writes a new identity: key and certificate as one
@@ -58,11 +68,11 @@ func (p *Provider) writeIdentity(ctx context.Context, key *privateKey, certPEM, 
 	if err := p.idPair().write(key.pem, certPEM, fault); err != nil {
 		return err
 	}
-	if err := writeCombined(p.s.combined, key, certPEM); err != nil {
+	if err := writeCombined(p.s.combined, key, certPEM, p.s.idPerms); err != nil {
 		return err
 	}
 	if p.s.caCertFile != "" && len(caPEM) > 0 && !bytes.Equal(caPEM, p.caOnDisk) {
-		if err := writeFile(p.s.caCertFile, caPEM, certMode); err != nil {
+		if err := writeFile(p.s.caCertFile, caPEM, permsOr(p.s.idPerms).cert); err != nil {
 			return err
 		}
 		p.caOnDisk = caPEM
@@ -78,25 +88,34 @@ func (p *Provider) writeRole(c *credential, key *privateKey, certPEM []byte) err
 			return err
 		}
 		c.keyPEM = key.pem
-	} else if err := writeFile(p.s.roleCertFile(*c.role), certPEM, certMode); err != nil {
+	} else if err := writeFile(p.s.roleCertFile(*c.role), certPEM, permsOr(p.s.rolePerms).cert); err != nil {
 		return err
 	}
-	return writeCombined(p.s.roleCombinedFile(*c.role), key, certPEM)
+	return writeCombined(p.s.roleCombinedFile(*c.role), key, certPEM, p.s.rolePerms)
 }
 
-// writeCombined writes key and certificate in one file, if file is set.
-func writeCombined(file string, key *privateKey, certPEM []byte) error {
+// permsOr is perms, or the defaults when none were resolved.
+func permsOr(perms *filePerms) *filePerms {
+	if perms == nil {
+		return defaultPerms()
+	}
+	return perms
+}
+
+// writeCombined writes key and certificate in one file, if file is set,
+// with the key's mode.
+func writeCombined(file string, key *privateKey, certPEM []byte, perms *filePerms) error {
 	if file == "" {
 		return nil
 	}
-	return writeFile(file, append(append([]byte(nil), key.pem...), certPEM...), keyMode)
+	return writeFile(file, append(append([]byte(nil), key.pem...), certPEM...), permsOr(perms).key)
 }
 
-func writeFile(path string, data []byte, mode os.FileMode) error {
+func writeFile(path string, data []byte, perm fileperm.Perm) error {
 	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
 		return fmt.Errorf("creating directory for %s: %w", path, err)
 	}
-	if err := sdk.WriteFileAtomic(path, data, mode); err != nil {
+	if err := fileperm.WriteFile(path, data, perm); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

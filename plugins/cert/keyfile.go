@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
 )
 
 // keyPolicy says which key files the provider takes as they are.
@@ -18,6 +20,18 @@ type keyPolicy struct {
 	// insecure (key.allow_insecure_permissions) skips the mode and owner
 	// checks.
 	insecure bool
+	// written is the mode and owner the provider writes the key with:
+	// a key it wrote has no more permission bits, and belongs to that user
+	// (and, when group-readable, that group). nil: 0600, the agent's.
+	written *fileperm.Perm
+}
+
+// writtenPerm is the mode and owner of a key the provider writes.
+func (pol keyPolicy) writtenPerm() fileperm.Perm {
+	if pol.written == nil {
+		return fileperm.Private()
+	}
+	return *pol.written
 }
 
 // maxKeyFile bounds what is read of a key file: a key is a few kilobytes.
@@ -81,18 +95,34 @@ func (pol keyPolicy) check(path string, fi fs.FileInfo) error {
 		return nil
 	}
 	mode := fi.Mode().Perm()
-	switch {
-	case !pol.shared && mode&0o077 != 0:
-		return pol.unsafe(path, fmt.Sprintf("its mode %04o lets others than its owner read or write it", mode))
-	case pol.shared && mode&0o027 != 0:
-		return pol.unsafe(path, fmt.Sprintf("its mode %04o lets other users read it or its group write it", mode))
+	if pol.shared {
+		if mode&0o027 != 0 {
+			return pol.unsafe(path, fmt.Sprintf("its mode %04o lets other users read it or its group write it", mode))
+		}
+		return pol.checkSharedOwner(path, fi)
 	}
+	want := pol.writtenPerm()
+	switch {
+	case mode&^want.Mode != 0 && want.Mode&0o077 == 0:
+		return pol.unsafe(path, fmt.Sprintf("its mode %04o lets others than its owner read or write it", mode))
+	case mode&^want.Mode != 0:
+		return pol.unsafe(path, fmt.Sprintf("its mode %04o allows more than key_mode %04o", mode, want.Mode))
+	}
+	if ok, problem := want.Owns(fi); !ok {
+		return pol.unsafe(path, problem)
+	}
+	return nil
+}
+
+// checkSharedOwner refuses a key managed elsewhere that belongs to
+// another user than the agent's or root.
+func (pol keyPolicy) checkSharedOwner(path string, fi fs.FileInfo) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil // no owner to check on this system
 	}
 	euid := uint32(os.Geteuid())
-	if st.Uid != euid && !(pol.shared && st.Uid == 0) {
+	if st.Uid != euid && st.Uid != 0 {
 		return pol.unsafe(path, fmt.Sprintf("it belongs to uid %d, not to uid %d that the agent runs as", st.Uid, euid))
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
 )
 
 // pairFiles is a private key and the certificate issued for it, kept so
@@ -32,9 +34,13 @@ import (
 // to the old pair or to the new one. The links are relative, so they hold
 // wherever the directory is mounted.
 type pairFiles struct {
-	key, cert string // the names readers use; base names differ
+	key, cert string     // the names readers use; base names differ
+	perms     *filePerms // nil: the defaults
 	log       hclog.Logger
 }
+
+// perm is the pair's modes and owner.
+func (p pairFiles) perm() *filePerms { return permsOr(p.perms) }
 
 const (
 	dataSuffix = ".data"
@@ -188,12 +194,12 @@ func (p pairFiles) link() error {
 		}
 	}
 	if !certLinked {
-		if err := installLink(p.cert, certTarget); err != nil {
+		if err := installLink(p.cert, certTarget, p.perm().cert); err != nil {
 			return err
 		}
 	}
 	if !keyLinked {
-		return installLink(p.key, p.keyTarget())
+		return installLink(p.key, p.keyTarget(), p.perm().key)
 	}
 	return nil
 }
@@ -227,7 +233,7 @@ func (p pairFiles) newGeneration(keyPEM, certPEM []byte) (string, error) {
 	var gen string
 	for {
 		gen = p.prefix() + genInfix + strconv.FormatUint(rand.Uint64(), 10)
-		err := os.Mkdir(filepath.Join(p.dir(), gen), dirMode)
+		err := os.Mkdir(filepath.Join(p.dir(), gen), 0o700)
 		if err == nil {
 			break
 		}
@@ -236,12 +242,18 @@ func (p pairFiles) newGeneration(keyPEM, certPEM []byte) (string, error) {
 		}
 	}
 	dir := filepath.Join(p.dir(), gen)
-	err := os.Chmod(dir, dirMode) // whatever the umask: readers of the certificate pass through
+	perm := p.perm()
+	// Its owner first, then its mode (whatever the umask): those who may
+	// read the key or the certificate pass through, nobody else.
+	err := perm.key.Lchown(dir)
 	if err == nil {
-		err = writeNew(filepath.Join(dir, filepath.Base(p.key)), keyPEM, keyMode)
+		err = os.Chmod(dir, fileperm.DirMode(perm.key.Mode, perm.cert.Mode))
 	}
 	if err == nil {
-		err = writeNew(filepath.Join(dir, filepath.Base(p.cert)), certPEM, certMode)
+		err = writeNew(filepath.Join(dir, filepath.Base(p.key)), keyPEM, perm.key)
+	}
+	if err == nil {
+		err = writeNew(filepath.Join(dir, filepath.Base(p.cert)), certPEM, perm.cert)
 	}
 	if err == nil {
 		err = syncDir(dir)
@@ -253,14 +265,14 @@ func (p pairFiles) newGeneration(keyPEM, certPEM []byte) (string, error) {
 	return gen, nil
 }
 
-// writeNew creates path, which must not exist, with data and mode, and
-// syncs it. The mode is set before any byte is written.
-func writeNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
+// writeNew creates path, which must not exist, with data, and syncs it.
+// Its owner, group and mode are set before any byte is written.
+func writeNew(path string, data []byte, perm fileperm.Perm) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	err = f.Chmod(mode)
+	err = perm.Apply(f)
 	if err == nil {
 		_, err = f.Write(data)
 	}
@@ -278,7 +290,7 @@ func writeNew(path string, data []byte, mode os.FileMode) error {
 
 // switchTo points the data link at gen, in one rename.
 func (p pairFiles) switchTo(gen string) error {
-	if err := installLink(p.dataLink(), gen); err != nil {
+	if err := installLink(p.dataLink(), gen, p.perm().key); err != nil {
 		return fmt.Errorf("switching %s to a new generation: %w", p.key, err)
 	}
 	return nil
@@ -286,14 +298,19 @@ func (p pairFiles) switchTo(gen string) error {
 
 // installLink makes path a link to target by renaming a new link over it:
 // whatever was at path (a file, another link) is replaced, never written
-// through.
-func installLink(path, target string) error {
+// through. The link gets perm's owner and group: in a sticky directory
+// the kernel follows only links of the directory's or the reader's owner.
+func installLink(path, target string, perm fileperm.Perm) error {
 	dir := filepath.Dir(path)
 	tmp := filepath.Join(dir, "."+filepath.Base(path)+linkTemp)
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := perm.Lchown(tmp); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -152,7 +152,7 @@ func (p *Provider) readRole(c *credential) ([]byte, error) {
 		certPEM, _ := os.ReadFile(p.s.roleCertFile(*c.role))
 		return certPEM, nil
 	}
-	keyPEM, certPEM, err := pair.read(p.keyPolicy())
+	keyPEM, certPEM, err := pair.read(p.keyPolicy(pair))
 	var unsafe *unsafeKeyError
 	if errors.As(err, &unsafe) {
 		return nil, err
@@ -161,16 +161,17 @@ func (p *Provider) readRole(c *credential) ([]byte, error) {
 	return certPEM, nil
 }
 
-// keyPolicy is which of the key files the provider writes it takes over.
-func (p *Provider) keyPolicy() keyPolicy {
-	return keyPolicy{insecure: p.s.Key.AllowInsecurePermissions}
+// keyPolicy is which of pair's key files the provider takes over: those
+// it would write.
+func (p *Provider) keyPolicy(pair pairFiles) keyPolicy {
+	return keyPolicy{insecure: p.s.Key.AllowInsecurePermissions, written: &pair.perm().key}
 }
 
 // loadIdentity takes over the identity key and certificate on disk (mode
 // register), if they match each other and the configured instance. A key
 // file it must not use is an error.
 func (p *Provider) loadIdentity(c *credential, now time.Time) error {
-	data, certData, err := p.idPair().read(p.keyPolicy())
+	data, certData, err := p.idPair().read(p.keyPolicy(p.idPair()))
 	var unsafe *unsafeKeyError
 	switch {
 	case errors.As(err, &unsafe):

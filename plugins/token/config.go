@@ -2,19 +2,16 @@ package token
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"net"
 	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/conf"
 )
@@ -132,9 +129,19 @@ type CacheConfig struct {
 type FilesConfig struct {
 	// Dir is where <domain><delimiter><roles>.{accesstoken,roletoken} are
 	// written; empty means no files.
-	Dir       string   `yaml:"dir"`
-	Mode      FileMode `yaml:"mode"`
-	Delimiter string   `yaml:"delimiter"`
+	Dir       string        `yaml:"dir"`
+	Mode      fileperm.Mode `yaml:"mode"`
+	Delimiter string        `yaml:"delimiter"`
+	// User and Group own the files (names or numbers; "" the agent's), so
+	// that a workload of another UID reads them through the group.
+	User  string `yaml:"user"`
+	Group string `yaml:"group"`
+}
+
+// perm is the token files' mode and owner; f was validated.
+func (f FilesConfig) perm() fileperm.Perm {
+	uid, gid, _ := fileperm.Owner{User: f.User, Group: f.Group}.IDs()
+	return fileperm.Perm{Mode: os.FileMode(f.Mode), UID: uid, GID: gid}
 }
 
 // ServerConfig is the token server's behaviour.
@@ -177,20 +184,6 @@ type TLSConfig struct {
 }
 
 func (t TLSConfig) enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
-
-// FileMode is a file permission written in octal, e.g. "0600" or 0640.
-type FileMode os.FileMode
-
-// UnmarshalYAML parses an octal permission.
-func (m *FileMode) UnmarshalYAML(n *yaml.Node) error {
-	s := strings.TrimPrefix(strings.TrimPrefix(n.Value, "0o"), "0O")
-	v, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || v > 0o777 {
-		return fmt.Errorf("line %d: %q is not a file permission (write e.g. \"0600\")", n.Line, n.Value)
-	}
-	*m = FileMode(v)
-	return nil
-}
 
 // The token types, as configured and as the status records name them.
 const (
@@ -367,14 +360,27 @@ func (cc CacheConfig) Validate() error {
 	return check.Err()
 }
 
-// Validate checks that the token files can be written and read back.
+// Validate checks that the token files can be written and read back, by
+// nobody else than their owner written, and given to a user and group
+// that exist.
 func (f FilesConfig) Validate() error {
-	if f.Dir != "" && f.Mode&0o600 != 0o600 {
-		var check conf.Checker
-		check.Errorf("mode", "%#o would not let the owner read and write the token files", f.Mode)
-		return check.Err()
+	if f.Dir == "" {
+		return nil
 	}
-	return nil
+	var check conf.Checker
+	if f.Mode&0o600 != 0o600 {
+		check.Errorf("mode", "%#o would not let the owner read and write the token files", f.Mode)
+	} else if err := fileperm.CheckMode(f.Mode, false); err != nil {
+		check.Errorf("mode", "%v", err)
+	}
+	if _, _, err := (fileperm.Owner{User: f.User, Group: f.Group}).IDs(); err != nil {
+		key := "user"
+		if strings.HasPrefix(err.Error(), "group") {
+			key = "group"
+		}
+		check.Errorf(key, "%v", err)
+	}
+	return check.Err()
 }
 
 // Validate checks the server's settings, when it is enabled.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -15,7 +16,7 @@ import (
 // the raw token, no trailing newline, replaced atomically.
 type tokenFiles struct {
 	dir       string
-	mode      os.FileMode
+	perm      fileperm.Perm
 	delimiter string
 
 	mu      sync.Mutex
@@ -26,7 +27,7 @@ func newTokenFiles(c FilesConfig) *tokenFiles {
 	if c.Dir == "" {
 		return nil
 	}
-	return &tokenFiles{dir: c.Dir, mode: os.FileMode(c.Mode), delimiter: c.Delimiter, written: make(map[string]bool)}
+	return &tokenFiles{dir: c.Dir, perm: c.perm(), delimiter: c.Delimiter, written: make(map[string]bool)}
 }
 
 func (f *tokenFiles) path(k Key) string {
@@ -50,7 +51,7 @@ func (f *tokenFiles) write(k Key, t *Token) error {
 		// A crash of an earlier run may have left temporary files.
 		_ = sdk.RemoveAtomicTemps(path)
 	}
-	if err := sdk.WriteFileAtomic(path, []byte(t.Raw), f.mode); err != nil {
+	if err := fileperm.WriteFile(path, []byte(t.Raw), f.perm); err != nil {
 		return fmt.Errorf("writing token file: %w", err)
 	}
 	return nil
