@@ -322,6 +322,12 @@ func TestSystemdUnit(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = strings.ReplaceAll(v, "%m", "4b8a1f2e9c3d4e5f8a7b6c5d4e3f2a1b")
 	}
+	// The packages create the sia-agent group (sysusers.d); this host has
+	// none.
+	if env["SIA_GROUP"] != "sia-agent" || env["SIA_TOKEN_MODE"] != "0640" {
+		t.Errorf("SIA_GROUP=%q, SIA_TOKEN_MODE=%q: want the sia-agent group to read the credentials, as the unit says", env["SIA_GROUP"], env["SIA_TOKEN_MODE"])
+	}
+	env["SIA_GROUP"] = "0"
 	// A crash (a Go panic or SIGQUIT exits 2) is restarted; a usage (64) or
 	// configuration (78) error, which a restart cannot fix, is not.
 	if got := strings.Fields(strings.Join(unit["Service.RestartPreventExitStatus"], " ")); !slices.Equal(got, []string{"64", "78"}) {

@@ -75,6 +75,9 @@ func (o Owner) IDs() (uid, gid int, err error) {
 	if o.User != "" {
 		if uid, err = lookup(o.User, func(n string) (string, error) {
 			u, err := user.Lookup(n)
+			if errors.As(err, new(user.UnknownUserError)) {
+				return "", errors.New("no such user on this host")
+			}
 			if err != nil {
 				return "", err
 			}
@@ -86,6 +89,9 @@ func (o Owner) IDs() (uid, gid int, err error) {
 	if o.Group != "" {
 		if gid, err = lookup(o.Group, func(n string) (string, error) {
 			g, err := user.LookupGroup(n)
+			if errors.As(err, new(user.UnknownGroupError)) {
+				return "", errors.New("no such group on this host")
+			}
 			if err != nil {
 				return "", err
 			}
