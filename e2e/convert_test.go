@@ -12,8 +12,8 @@ import (
 	"github.com/sia-agent/sia-agent/internal/e2e"
 )
 
-// The environments of k8s-athenz-sia's reference runs (section 8) and of a
-// typical init container convert to pipelines that `sia-agent validate`
+// The environments of four typical k8s-athenz-sia sidecars
+// (agent/siaenv/testdata/run*.env) and of a typical init container convert to pipelines that `sia-agent validate`
 // accepts, with the pod's variables the pipelines refer to.
 func TestConvertedPipelinesValidate(t *testing.T) {
 	t.Parallel()
@@ -23,7 +23,7 @@ func TestConvertedPipelinesValidate(t *testing.T) {
 	}
 	files, err := filepath.Glob(filepath.Join(root, "agent", "siaenv", "testdata", "*.env"))
 	if err != nil || len(files) < 5 {
-		t.Fatalf("want the reference's environments, got %v (%v)", files, err)
+		t.Fatalf("want the k8s-athenz-sia environments of agent/siaenv/testdata, got %v (%v)", files, err)
 	}
 	for _, envFile := range files {
 		t.Run(filepath.Base(envFile), func(t *testing.T) {

@@ -10,12 +10,12 @@ import (
 	"github.com/sia-agent/sia-agent/internal/e2e"
 )
 
-// The specification's table, every row, with the four real providers of
-// the seed (cert, token, metrics, health) against zts-dev. Cases that need
+// The specification's table (docs/lifecycle.md), every row, with the four
+// real providers (cert, token, metrics, health) against zts-dev. Cases that need
 // a signal, an error or a pause at an exact place get it from a fault
 // point; nothing is timed.
 
-// realPipeline is the seed's pipeline with the real providers: the token
+// realPipeline is the table's pipeline with the real providers: the token
 // provider authenticates with the identity the cert provider writes.
 func realPipeline(t *testing.T, env *certEnv, certTargets, certRefresh, tokenTargets, tokenRefresh string) string {
 	t.Helper()

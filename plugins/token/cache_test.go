@@ -135,7 +135,7 @@ func TestKeyCredential(t *testing.T) {
 }
 
 // The REST and header-mode bodies must be byte for byte what the
-// reference's json.Encoder produced for its response structs, and its
+// k8s-athenz-sia's json.Encoder produced for its response structs, and its
 // json.Marshal for header mode's map.
 func TestRESTBodiesMatchTheReferenceEncoding(t *testing.T) {
 	t.Parallel()

@@ -37,7 +37,7 @@ func TestCompatHeaderMode(t *testing.T) {
 	if !regexp.MustCompile(`^` + roleTokenRE + `$`).MatchString(rt) {
 		t.Errorf("Athenz-Role-Auth %q", rt)
 	}
-	// The reference's json.Marshal of a map: sorted keys, no newline.
+	// k8s-athenz-sia's json.Marshal of a map: sorted keys, no newline.
 	if want := `{"accesstoken":"` + at + `","roletoken":"` + rt + `"}`; a.body != want {
 		t.Errorf("body\n got %s\nwant %s", a.body, want)
 	}
@@ -48,11 +48,11 @@ func TestCompatHeaderMode(t *testing.T) {
 	if b := do(t, nil, "DELETE", s.base+"/some/path?x=1", headers("sia.demo", "reader"), ""); b.code != 200 || b.body != a.body {
 		t.Errorf("DELETE /some/path: %d %s", b.code, b.body)
 	}
-	// Not configured: fetched on demand (the reference answered 400).
+	// Not configured: fetched on demand (k8s-athenz-sia answered 400).
 	if b := do(t, nil, "GET", s.base+"/", headers("sia.demo", "writer"), ""); b.code != 200 {
 		t.Errorf("on demand: %d %s", b.code, b.body)
 	}
-	// Both headers are required, with the reference's message.
+	// Both headers are required, with k8s-athenz-sia's message.
 	b := do(t, nil, "GET", s.base+"/", headers("sia.demo", ""), "")
 	if b.code != 400 || b.body != `{"error":"http headers not set: X-Athenz-Domain[sia.demo] X-Athenz-Role[]."}` {
 		t.Errorf("missing role: %d %s", b.code, b.body)
@@ -65,7 +65,7 @@ func TestCompatHeaderModeOneTokenType(t *testing.T) {
 		{"[roletoken]", "role_auth_header: x-role-token", `{"roletoken":"`, "Authorization", "X-Role-Token"},
 		{"[accesstoken]", "", `{"accesstoken":"`, "Athenz-Role-Auth", "Authorization"},
 	} {
-		// token_expiry is set: the reference then never found access tokens
+		// token_expiry is set: k8s-athenz-sia then never found access tokens
 		// in header mode.
 		s := start(t, z.config("token_types: "+c.types+"\ntoken_expiry: 1h\nserver: {"+c.extra+"}\ntargets: [{domain: sia.demo, roles: [reader]}]\n"))
 		a := do(t, nil, "GET", s.base+"/", headers("sia.demo", "reader"), "")
@@ -104,7 +104,7 @@ func TestCompatRESTAccessToken(t *testing.T) {
 		}
 		m := c.re.FindStringSubmatch(a.body)
 		if m == nil {
-			t.Errorf("%s: body %q does not have the reference's shape", c.comment, a.body)
+			t.Errorf("%s: body %q does not have k8s-athenz-sia's shape", c.comment, a.body)
 			continue
 		}
 		if in, _ := strconv.Atoi(m[2]); in > c.life || in < c.life-5 {
@@ -139,7 +139,7 @@ func TestCompatRESTRoleToken(t *testing.T) {
 	}{
 		{`{"domain":"sia.demo","role":"reader"}`, 7200, "ZTS default"},
 		{`{"domain":"sia.demo","role":"reader","min_expiry":10000}`, 10000, "min_expiry above the default"},
-		{`{"domain":"sia.demo","role":"writer","max_expiry":60,"proxy_for_principal":null}`, 7200, "max_expiry is ignored, as in the reference (#97)"},
+		{`{"domain":"sia.demo","role":"writer","max_expiry":60,"proxy_for_principal":null}`, 7200, "max_expiry is ignored, as in k8s-athenz-sia (#97)"},
 	}
 	for _, c := range cases {
 		a := do(t, nil, "POST", s.base+"/roletoken", nil, c.body)

@@ -12,7 +12,7 @@ import (
 
 // tokenFiles writes the targets' tokens to
 // <dir>/<domain><delimiter><roles>.<accesstoken|roletoken> (or
-// <domain>.<type> for a whole-domain token), as the reference names them:
+// <domain>.<type> for a whole-domain token), as k8s-athenz-sia names them:
 // the raw token, no trailing newline, replaced atomically.
 type tokenFiles struct {
 	dir       string

@@ -49,7 +49,7 @@ func FuzzHeaderRequest(f *testing.F) {
 
 // FuzzRESTBody checks the REST bodies' parsing: it never panics, and what
 // it accepts is canonical, within ZTS's limits, and survives a round trip
-// through the reference's request encoding.
+// through k8s-athenz-sia's request encoding.
 func FuzzRESTBody(f *testing.F) {
 	for _, seed := range []string{
 		`{"domain":"sia.demo","role":"reader"}`,

@@ -16,8 +16,8 @@ type headerRequest struct {
 }
 
 // parseHeaderRequest reads and validates the domain and role headers. Both
-// are required, as in the reference; the error message for missing ones is
-// the reference's, word for word.
+// are required, as in k8s-athenz-sia; the error message for missing ones is
+// k8s-athenz-sia's, word for word.
 func parseHeaderRequest(h http.Header) (headerRequest, string) {
 	domain, role := first(h[domainHeader]), first(h[roleHeader])
 	if domain == "" || role == "" {
@@ -41,7 +41,7 @@ func first(v []string) string {
 }
 
 // keys returns the cache keys of q's tokens: the same keys the targets are
-// preloaded under, so that header mode finds them (the reference looked
+// preloaded under, so that header mode finds them (k8s-athenz-sia looked
 // access tokens up under another key than it stored them).
 func (s *server) keys(q headerRequest) (at, rt Key) {
 	at = Key{Kind: accessToken, Domain: q.Domain, Roles: q.Roles, MaxExpiry: s.expiry}

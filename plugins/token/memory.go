@@ -11,7 +11,7 @@ import (
 //
 // The cache's bytes are counted from what it stores (keys' strings,
 // tokens and their precomputed answers), not estimated from the runtime's
-// map layout: the reference read hmap internals through unsafe, which is
+// map layout: k8s-athenz-sia read hmap internals through unsafe, which is
 // garbage on Go 1.24+ Swiss-table maps. Structs, map, list and allocator
 // overhead are therefore not included.
 func (p *Provider) memoryReporter(stop <-chan struct{}) {

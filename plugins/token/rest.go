@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// accessTokenRequest is the body of POST /accesstoken (the reference's
+// accessTokenRequest is the body of POST /accesstoken (k8s-athenz-sia's
 // AccessTokenRequestBody).
 type accessTokenRequest struct {
 	Domain            string  `json:"domain"`
@@ -22,7 +22,7 @@ type accessTokenRequest struct {
 	Expiry            *int64  `json:"expiry,omitempty"`
 }
 
-// roleTokenRequest is the body of POST /roletoken (the reference's
+// roleTokenRequest is the body of POST /roletoken (k8s-athenz-sia's
 // RoleTokenRequestBody).
 type roleTokenRequest struct {
 	Domain            string  `json:"domain"`
@@ -33,7 +33,7 @@ type roleTokenRequest struct {
 }
 
 // decodeStrict decodes exactly one JSON object into v: unknown fields, as
-// in the reference, and trailing data are errors.
+// in k8s-athenz-sia, and trailing data are errors.
 func decodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -109,7 +109,7 @@ func parseAccessTokenRequest(body []byte, rule expiryRule) (Key, error) {
 }
 
 // parseRoleTokenRequest turns a POST /roletoken body into a cache key.
-// max_expiry is validated but not sent to ZTS, as in the reference (#97):
+// max_expiry is validated but not sent to ZTS, as in k8s-athenz-sia (#97):
 // it would only shorten the tokens the agent shares between clients.
 func parseRoleTokenRequest(body []byte, rule expiryRule) (Key, error) {
 	var q roleTokenRequest
@@ -211,7 +211,7 @@ func (s *server) postAccessToken(w http.ResponseWriter, r *http.Request) int {
 	}
 	bp := s.bufs.Get().(*[]byte)
 	b := append((*bp)[:0], t.body...)
-	// expires_in counts from now, as the reference computes it per request.
+	// expires_in counts from now, as k8s-athenz-sia computes it per request.
 	b = strconv.AppendInt(b, int64(time.Until(t.Expiry)/time.Second), 10)
 	b = append(b, t.tail...)
 	code = writeOK(w, b)

@@ -19,7 +19,7 @@ import (
 	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 )
 
-// server is the token server: the reference's header mode and REST API
+// server is the token server: k8s-athenz-sia's header mode and REST API
 // (k8s-athenz-sia pkg/token/server.go) answered from the cache.
 type server struct {
 	cfg     *Config
@@ -78,7 +78,7 @@ func newServer(cfg *Config, c *cache, log hclog.Logger, m *metrics) (*server, er
 }
 
 // options are the token server's for package httpserver: its own
-// timeouts, TLS and shutdown delay, and the reference's log lines
+// timeouts, TLS and shutdown delay, and k8s-athenz-sia's log lines
 // ("Starting token provider server[<addr>]", "Delaying token provider
 // server shutdown for <d> ...", "Stopped token provider server").
 func (s *server) options() httpserver.Options {
@@ -101,7 +101,7 @@ func (s *server) options() httpserver.Options {
 	return o
 }
 
-// ServeHTTP routes as the reference does: the REST API's two endpoints
+// ServeHTTP routes as k8s-athenz-sia does: the REST API's two endpoints
 // when it is on, header mode for anything else when that is on, 404
 // otherwise.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -222,7 +222,7 @@ var (
 	noSniff         = []string{"nosniff"}
 )
 
-// writeError answers code with {"error": msg}, as the reference's header
+// writeError answers code with {"error": msg}, as k8s-athenz-sia's header
 // mode does, and returns code.
 func writeError(w http.ResponseWriter, code int, msg string) int {
 	h := w.Header()

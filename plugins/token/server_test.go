@@ -118,7 +118,7 @@ func TestRoutingWithoutHeaderMode(t *testing.T) {
 }
 
 // With header mode on, it takes every request that is not the REST API's,
-// whatever its path and method, as in the reference.
+// whatever its path and method, as in k8s-athenz-sia.
 func TestHeaderModeTakesAnyPath(t *testing.T) {
 	t.Parallel()
 	st, _ := testCache(t, upstream(nil), nil)
@@ -347,7 +347,7 @@ func TestBrowserReachableRequestsAreRefused(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", c.name, w.Code, w.Body, c.code, c.want)
 		}
 	}
-	// On a non-loopback address, any Host is answered, as in the reference.
+	// On a non-loopback address, any Host is answered, as in k8s-athenz-sia.
 	st2, _ := testCache(t, upstream(nil), func(c *Config) { c.Address = "0.0.0.0:8880" })
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Host = "sidecar.example"

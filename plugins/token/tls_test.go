@@ -115,7 +115,7 @@ func TestMTLSTrustsOnlyTheClientCAAndReloads(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.ProtoMajor != 2 {
-		t.Errorf("protocol %s, want HTTP/2 as the reference negotiates", resp.Proto)
+		t.Errorf("protocol %s, want HTTP/2 as k8s-athenz-sia negotiates", resp.Proto)
 	}
 	for name, c := range map[string]*http.Client{"no certificate": client(), "another CA": client(other)} {
 		if resp, err := c.Get(url); err == nil {

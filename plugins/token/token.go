@@ -21,7 +21,7 @@ func (k kind) String() string {
 	return typeRoleToken
 }
 
-// Key identifies a token as ZTS issues it, as the reference's cache keys
+// Key identifies a token as ZTS issues it, as k8s-athenz-sia's cache keys
 // do (minus their file flag, which is the entry's business here).
 type Key struct {
 	Kind   kind
@@ -79,7 +79,7 @@ type Token struct {
 
 func newToken(k kind, raw, scope string, expiry, fetched time.Time) *Token {
 	t := &Token{Raw: raw, Scope: scope, Expiry: expiry, Fetched: fetched, quoted: jsonString(raw)}
-	// The REST bodies are those encoding/json produced for the reference's
+	// The REST bodies are those encoding/json produced for k8s-athenz-sia's
 	// response structs, field order and trailing newline included.
 	switch k {
 	case accessToken:
