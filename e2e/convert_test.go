@@ -48,7 +48,7 @@ func TestConvertedPipelinesValidate(t *testing.T) {
 			// The pod's values come from its environment, as before.
 			var env []string
 			for _, line := range strings.Split(readEnv(t, envFile), "\n") {
-				for _, v := range []string{"NAMESPACE=", "SERVICEACCOUNT=", "POD_IP=", "POD_UID="} {
+				for _, v := range []string{"NAMESPACE=", "SERVICEACCOUNT=", "POD_IP=", "POD_UID=", "POD_NAME="} {
 					if strings.HasPrefix(line, v) {
 						env = append(env, line)
 					}

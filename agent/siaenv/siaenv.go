@@ -871,6 +871,7 @@ func (c *converter) tokenServer(server *object) time.Duration {
 func (c *converter) metrics(id identity) *object {
 	addr := c.get("METRICS_SERVER_ADDR")
 	if addr == "" {
+		c.ignore("no METRICS_SERVER_ADDR: no metrics, and no k8s_pod label", "POD_NAME")
 		return nil
 	}
 	cfg := newObject()
@@ -886,6 +887,16 @@ func (c *converter) metrics(id identity) *object {
 	}
 	if len(files) > 0 {
 		cfg.strs("x509_files", files, "the certificate files")
+	}
+	// Its users' dashboards and alerts query k8s-athenz-sia's names and
+	// labels: export them too.
+	compat := cfg.object("k8s_athenz_sia")
+	compat.boolean("enabled", true, "k8s-athenz-sia's metric names, beside sia-agent's")
+	if c.get("NAMESPACE") != "" {
+		compat.str("k8s_namespace", c.ref("NAMESPACE"), "NAMESPACE")
+	}
+	if c.get("POD_NAME") != "" {
+		compat.str("k8s_pod", c.ref("POD_NAME"), "POD_NAME")
 	}
 	return cfg
 }
@@ -927,9 +938,6 @@ func (c *converter) unsupportedFeatures() {
 	}
 	if c.get("CERT_SECRET") != "" {
 		c.unsupported("CERT_SECRET", "no Kubernetes Secret backup of the identity")
-	}
-	if c.get("POD_NAME") != "" {
-		c.unsupported("POD_NAME", "metrics carry no k8s_pod label; add pod labels in Prometheus' scrape configuration")
 	}
 }
 

@@ -536,12 +536,17 @@ var cases = []testCase{
 			"CA_CERT_FILE", "/var/run/athenz/ca.cert.pem",
 			"TARGET_DOMAIN_ROLES", "sample.target:role.reader",
 			"ROLECERT_DIR", "/var/run/athenz/rolecerts",
+			"POD_NAME", "api-7d9f",
 		),
 		want: map[string]any{
 			"metrics.plugin":         "metrics",
 			"metrics.config.address": ":9999",
 			"metrics.config.x509_files": []any{"/var/run/athenz/service.cert.pem", "/var/run/athenz/ca.cert.pem",
 				"/var/run/athenz/rolecerts/*.cert.pem"},
+			// Its users' dashboards and alerts query k8s-athenz-sia's names.
+			"metrics.config.k8s_athenz_sia.enabled":       true,
+			"metrics.config.k8s_athenz_sia.k8s_namespace": "${NAMESPACE}",
+			"metrics.config.k8s_athenz_sia.k8s_pod":       "${POD_NAME}",
 		},
 		findings: []string{"note SERVICEACCOUNT"},
 		budget:   20 * time.Second,
@@ -599,9 +604,14 @@ var cases = []testCase{
 	{
 		name: "features sia-agent does not have",
 		env: with(existing, "LOG_DIR", "/var/log/athenz-sia", "DELAY_JITTER_SECONDS", "30", "BACKUP", "read+write",
-			"CERT_SECRET", "sia-backup", "POD_NAME", "app-0"),
+			"CERT_SECRET", "sia-backup"),
 		findings: []string{"note PROVIDER_SERVICE", "unsupported LOG_DIR", "unsupported DELAY_JITTER_SECONDS",
-			"unsupported BACKUP", "unsupported CERT_SECRET", "unsupported POD_NAME"},
+			"unsupported BACKUP", "unsupported CERT_SECRET"},
+	},
+	{
+		name:     "POD_NAME without a metrics server",
+		env:      with(existing, "POD_NAME", "app-0"),
+		findings: []string{"note PROVIDER_SERVICE", "note POD_NAME"},
 	},
 	{
 		name:     "DELAY_JITTER_SECONDS 0",
