@@ -27,7 +27,7 @@ func Serve(p Provider) {
 	logger := hclog.New(&hclog.LoggerOptions{
 		Output:            os.Stderr,
 		JSONFormat:        true,
-		Level:             hclog.LevelFromString(os.Getenv(EnvLogLevel)),
+		Level:             hclog.LevelFromString(os.Getenv(pluginpb.EnvLogLevel)),
 		IndependentLevels: true, // go-plugin's sub-logger is quieter
 	})
 	rules, err := fault.FromEnv()
@@ -46,8 +46,8 @@ func Serve(p Provider) {
 	pluginLogger := logger.Named("go-plugin")
 	pluginLogger.SetLevel(max(hclog.Warn, logger.GetLevel()))
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  Handshake(),
-		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {PluginName: &grpcPlugin{srv: srv}}},
+		HandshakeConfig:  pluginpb.Handshake(),
+		VersionedPlugins: map[int]plugin.PluginSet{pluginpb.ProtocolVersion: {pluginpb.PluginName: &grpcPlugin{srv: srv}}},
 		GRPCServer:       grpcServer,
 		TLSProvider:      pluginpb.ChannelTLS(),
 		Logger:           pluginLogger,
