@@ -39,6 +39,10 @@ import (
 // Env is the environment variable that holds the fault rules.
 const Env = "SIA_FAULTS"
 
+// Tag is the build tag that compiles fault points in: only a binary built
+// with it (go build -tags siafaults) reads Env.
+const Tag = "siafaults"
+
 // Kind is what a fault point does when it is hit.
 type Kind string
 

@@ -1,6 +1,13 @@
 // Package sdktest runs a provider under test: in-process, through the same
-// lifecycle steps the agent takes (Harness), or as a real plugin
-// subprocess under the real agent (RunPlugin).
+// lifecycle steps the agent takes (New, Harness), or as a real plugin
+// process under the real agent (RunPlugin).
+//
+// RunPlugin needs a sia-agent binary, which it finds through WithAgent,
+// $SIA_AGENT or the PATH; without one it skips the test. Any agent of the
+// same protocol version will do:
+//
+//	go build -o /tmp/sia-agent github.com/sia-agent/sia-agent/cmd/sia-agent
+//	SIA_AGENT=/tmp/sia-agent go test ./...
 package sdktest
 
 import (

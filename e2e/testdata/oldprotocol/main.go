@@ -1,6 +1,6 @@
 // Command oldprotocol is a provider plugin as an SDK of protocol version 1
-// built it: the same magic cookie and service, an older version. The agent
-// must refuse it at launch, saying why.
+// built it: the same magic cookie and plugin name, an older version. The
+// agent must refuse it at its handshake, saying why, before any call.
 package main
 
 import (
@@ -13,19 +13,13 @@ import (
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
-type provider struct {
-	pluginpb.UnimplementedProviderServer
-}
+// v1 serves nothing: the handshake is all the agent gets to see.
+type v1 struct{ plugin.NetRPCUnsupportedPlugin }
 
-type grpcPlugin struct{ plugin.NetRPCUnsupportedPlugin }
+func (v1) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error { return nil }
 
-func (grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pluginpb.RegisterProviderServer(s, provider{})
-	return nil
-}
-
-func (grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
-	return nil, errors.New("not a host")
+func (v1) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("a plugin is no host")
 }
 
 func main() {
@@ -33,8 +27,7 @@ func main() {
 	handshake.ProtocolVersion = 1
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{1: {pluginpb.PluginName: grpcPlugin{}}},
+		VersionedPlugins: map[int]plugin.PluginSet{1: {pluginpb.PluginName: v1{}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
-		TLSProvider:      pluginpb.ChannelTLS(),
 	})
 }
