@@ -45,11 +45,40 @@ func orDefault(d, def time.Duration) time.Duration {
 // stopped.
 var ErrRetriesStopped = errors.New("retries stopped")
 
+// stoppedError is the error of a Retry that its context stopped. It wraps
+// ErrRetriesStopped, the last attempt's error, the context's cause (the
+// agent's, such as "received signal: interrupt") and the context's own
+// error, so that errors.Is sees context.Canceled or
+// context.DeadlineExceeded whatever the cause.
+type stoppedError struct {
+	last, cause, ctxErr error
+}
+
+func (e *stoppedError) Error() string {
+	return fmt.Sprintf("%v: %v (%v)", ErrRetriesStopped, e.last, e.cause)
+}
+
+func (e *stoppedError) Unwrap() []error {
+	return []error{ErrRetriesStopped, e.last, e.cause, e.ctxErr}
+}
+
+// Outcome is CANCELED, or TIMEOUT past a deadline: the update was stopped,
+// whatever class its last attempt had.
+func (e *stoppedError) Outcome() string {
+	if errors.Is(e.ctxErr, context.DeadlineExceeded) {
+		return "TIMEOUT"
+	}
+	return "CANCELED"
+}
+
 // Retry calls op until it succeeds, returns an error wrapped by Permanent,
 // or the policy gives up, waiting with exponential backoff and jitter in
 // between. Before each wait, onRetry (if not nil) hears the error and the
-// wait. Retries stop the moment ctx is cancelled: Retry then returns op's
-// last error wrapped with ErrRetriesStopped and ctx's cause.
+// wait. Retries stop the moment ctx is cancelled: Retry then returns an
+// error that wraps ErrRetriesStopped, op's last error, ctx's cause and
+// ctx.Err(), so that errors.Is(err, context.Canceled) holds and Outcome
+// says CANCELED (TIMEOUT once ctx's deadline passed), whatever the cause
+// and whatever class the last error has.
 func Retry(ctx context.Context, p RetryPolicy, op func(ctx context.Context) error, onRetry func(err error, wait time.Duration)) error {
 	var last error
 	opts := []backoff.RetryOption{
@@ -68,7 +97,7 @@ func Retry(ctx context.Context, p RetryPolicy, op func(ctx context.Context) erro
 	}, opts...)
 	if err != nil && last != nil && ctx.Err() != nil && err == context.Cause(ctx) {
 		// The context stopped the retries: keep the error that matters.
-		return fmt.Errorf("%w: %w (%w)", ErrRetriesStopped, last, err)
+		return &stoppedError{last: last, cause: err, ctxErr: ctx.Err()}
 	}
 	return err
 }

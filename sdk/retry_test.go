@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,5 +158,45 @@ func TestRetryPolicyDefaults(t *testing.T) {
 	b = RetryPolicy{Multiplier: 0.5, Jitter: 1.5}.backOff()
 	if b.Multiplier != 2 || b.RandomizationFactor != 0.5 {
 		t.Errorf("out of range: %+v", b)
+	}
+}
+
+// A Retry the agent stopped is a canceled update, whatever its last
+// attempt said and whatever cause the agent gave: errors.Is sees
+// context.Canceled, and Outcome says CANCELED.
+func TestRetryStoppedByTheAgentIsCanceled(t *testing.T) {
+	for name, last := range map[string]error{
+		"plain":   errFlaky,
+		"classed": classed{"ZTS_ERROR_503"},
+		"refused": &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cause := errors.New("received signal: interrupt")
+			ctx, cancel := context.WithCancelCause(context.Background())
+			err := Retry(ctx, RetryPolicy{Initial: time.Hour}, func(context.Context) error {
+				cancel(cause) // the agent's signal comes during the attempt
+				return last
+			}, nil)
+			if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrRetriesStopped) || !errors.Is(err, cause) || !errors.Is(err, last) {
+				t.Errorf("Retry = %v; want it to wrap context.Canceled, ErrRetriesStopped, the cause and the last error", err)
+			}
+			if got := Outcome(err); got != "CANCELED" {
+				t.Errorf("Outcome(%v) = %q, want CANCELED", err, got)
+			}
+			if want := "retries stopped: " + last.Error() + " (received signal: interrupt)"; err.Error() != want {
+				t.Errorf("Retry = %q, want %q", err, want)
+			}
+		})
+	}
+}
+
+// A Retry whose context's deadline passed, whatever its cause says, is a
+// timeout.
+func TestRetryPastItsDeadlineIsATimeout(t *testing.T) {
+	ctx, cancel := context.WithDeadlineCause(context.Background(), time.Now(), errors.New("init took too long"))
+	defer cancel()
+	err := Retry(ctx, RetryPolicy{Initial: time.Hour}, func(context.Context) error { return errFlaky }, nil)
+	if !errors.Is(err, context.DeadlineExceeded) || Outcome(err) != "TIMEOUT" {
+		t.Errorf("Retry past a deadline = %v, Outcome %q; want it to wrap context.DeadlineExceeded, TIMEOUT", err, Outcome(err))
 	}
 }
