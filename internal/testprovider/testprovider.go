@@ -91,8 +91,8 @@ func (p *Provider) Start(ctx context.Context) error {
 		p.log.Warn("A very long line", "payload", strings.Repeat("x", n))
 	}
 	for _, name := range p.cfg.Goroutines {
-		if err := p.group.Go(ctx, name, func(stop <-chan struct{}) {
-			<-stop
+		if err := p.group.GoContext(ctx, name, func(ctx context.Context) {
+			<-ctx.Done()
 			p.log.Info("Stopped " + name + " goroutine")
 		}); err != nil {
 			return err
@@ -104,9 +104,9 @@ func (p *Provider) Start(ctx context.Context) error {
 		if code == 0 {
 			code = 3
 		}
-		if err := p.group.Go(ctx, "crash timer", func(stop <-chan struct{}) {
+		if err := p.group.GoContext(ctx, "crash timer", func(ctx context.Context) {
 			select {
-			case <-stop:
+			case <-ctx.Done():
 			case <-time.After(d):
 				p.log.Error("Crashing as configured", "code", code)
 				os.Exit(code)

@@ -24,8 +24,8 @@ func (p *waiter) Init(_ context.Context, rt *sdk.Runtime) error {
 }
 
 func (p *waiter) Start(ctx context.Context) error {
-	return p.group.Go(ctx, "waiter", func(stop <-chan struct{}) {
-		<-stop
+	return p.group.GoContext(ctx, "waiter", func(ctx context.Context) {
+		<-ctx.Done()
 		close(p.stopped)
 	})
 }
