@@ -7,6 +7,7 @@ package testprovider
 import (
 	"context"
 	"errors"
+	"log"
 	"os"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ type Config struct {
 	// provider gone wrong might.
 	LogLines     []string `yaml:"log_lines"`
 	LogLineBytes int      `yaml:"log_line_bytes"`
+	// StdlogLines are written with the standard library's log package at
+	// Start, as a library a provider uses might.
+	StdlogLines []string `yaml:"stdlog_lines"`
 }
 
 // Provider is the test provider.
@@ -86,6 +90,9 @@ func (p *Provider) Start(ctx context.Context) error {
 	p.started = true
 	for _, line := range p.cfg.LogLines {
 		p.log.Info(line)
+	}
+	for _, line := range p.cfg.StdlogLines {
+		log.Print(line)
 	}
 	if n := p.cfg.LogLineBytes; n > 0 {
 		p.log.Warn("A very long line", "payload", strings.Repeat("x", n))

@@ -3,6 +3,7 @@ package pluginpb
 import (
 	"fmt"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
@@ -34,6 +35,18 @@ func Handshake() plugin.HandshakeConfig {
 		MagicCookieValue: MagicCookieValue,
 	}
 }
+
+// The levels at which the agent relays what a plugin wrote to os.Stdout
+// and os.Stderr once it serves (see Output in the package documentation).
+const (
+	StdoutLevel = hclog.Info
+	StderrLevel = hclog.Warn
+)
+
+// StdlibLogLevel is the level at which a plugin logs what the standard
+// library's log package writes, unless the line starts with a level in
+// brackets ("[DEBUG] ..."), which it keeps.
+const StdlibLogLevel = hclog.Warn
 
 // LogSyncMessage is the message of the marker lines a plugin writes to
 // its standard error, so that the agent can keep the plugin's log lines
