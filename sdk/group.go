@@ -12,7 +12,7 @@ import (
 // Stop was called.
 var ErrStopped = errors.New("the provider's goroutines are stopping")
 
-// Group owns a provider's goroutines: the specification's shutdownChan and
+// Group owns a provider's goroutines: the lifecycle's shutdownChan and
 // shutdownWg. Start creates goroutines with GoContext (or Go); Shutdown
 // calls Stop, which notifies every goroutine and waits until all have
 // returned.
@@ -91,8 +91,10 @@ func (g *Group) Stopping() <-chan struct{} {
 	return g.stop
 }
 
-// Stop notifies every goroutine and waits until all have returned. It may
-// be called more than once, and before any Go.
+// Stop notifies every goroutine (cancels its context, closes its stop
+// channel) and waits until all have returned. It may be called more than
+// once, and before any GoContext or Go; a goroutine created after it gets
+// a context already cancelled.
 func (g *Group) Stop() {
 	g.init()
 	g.mu.Lock()

@@ -38,11 +38,11 @@ type StatusRecord struct {
 	Credential string
 	// Kind is the credential's kind, e.g. "x509", "roletoken", "accesstoken".
 	Kind    string
-	Reason  Reason
-	Outcome string // OutcomeSuccess, or an error class
+	Reason  Reason // why the update ran
+	Outcome string // OutcomeSuccess, or an error class; Outcome(Err) when empty
 	Err     error  // why the update failed; nil on success
 
-	Started     time.Time
+	Started     time.Time     // when the update began
 	Duration    time.Duration // the whole update, local I/O included
 	RPCDuration time.Duration // the upstream calls, retries included
 

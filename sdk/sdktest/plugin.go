@@ -180,7 +180,7 @@ func findAgent(t testing.TB, path string) string {
 	if path == "" {
 		found, err := exec.LookPath("sia-agent")
 		if err != nil {
-			t.Skipf("sdktest: no sia-agent to run the plugin under: set %s to one (go build -o /tmp/sia-agent github.com/sia-agent/sia-agent/cmd/sia-agent), or put it on the PATH", EnvAgent)
+			t.Skipf("sdktest: no sia-agent to run the plugin under: set %s to one (make build-test in a clone of sia-agent builds bin/test/sia-agent), or put it on the PATH", EnvAgent)
 		}
 		return found
 	}
