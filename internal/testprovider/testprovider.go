@@ -7,6 +7,7 @@ package testprovider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log"
 	"os"
 	"strings"
@@ -44,8 +45,12 @@ type Config struct {
 	LogLines     []string `yaml:"log_lines"`
 	LogLineBytes int      `yaml:"log_line_bytes"`
 	// StdlogLines are written with the standard library's log package at
-	// Start, as a library a provider uses might.
+	// Start, as a library a provider uses might; StdoutLines and
+	// StderrLines are printed to os.Stdout and os.Stderr, as a stray
+	// fmt.Println would be.
 	StdlogLines []string `yaml:"stdlog_lines"`
+	StdoutLines []string `yaml:"stdout_lines"`
+	StderrLines []string `yaml:"stderr_lines"`
 }
 
 // Provider is the test provider.
@@ -93,6 +98,12 @@ func (p *Provider) Start(ctx context.Context) error {
 	}
 	for _, line := range p.cfg.StdlogLines {
 		log.Print(line)
+	}
+	for _, line := range p.cfg.StdoutLines {
+		fmt.Fprintln(os.Stdout, line)
+	}
+	for _, line := range p.cfg.StderrLines {
+		fmt.Fprintln(os.Stderr, line)
 	}
 	if n := p.cfg.LogLineBytes; n > 0 {
 		p.log.Warn("A very long line", "payload", strings.Repeat("x", n))
