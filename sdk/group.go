@@ -36,7 +36,8 @@ type Group struct {
 
 	mu      sync.Mutex
 	stopped bool
-	cancels []context.CancelCauseFunc // of every goroutine's context
+	next    uint64                             // the next goroutine's key in cancels
+	cancels map[uint64]context.CancelCauseFunc // of the running goroutines' contexts
 }
 
 // NewGroup returns a Group with the fault points of rt.
@@ -61,20 +62,41 @@ func (g *Group) GoContext(ctx context.Context, name string, fn func(ctx context.
 		return err
 	}
 	gctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	g.mu.Lock()
-	if g.stopped {
-		cancel(ErrStopped)
-	} else {
-		g.cancels = append(g.cancels, cancel)
-	}
-	g.mu.Unlock()
+	key := g.track(cancel)
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		defer cancel(nil)
+		defer g.untrack(key)
 		fn(gctx)
 	}()
 	return nil
+}
+
+// track keeps cancel for Stop, or calls it at once once Stop was called,
+// and returns its key for untrack.
+func (g *Group) track(cancel context.CancelCauseFunc) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.next++
+	if g.stopped {
+		cancel(ErrStopped)
+		return 0
+	}
+	if g.cancels == nil {
+		g.cancels = make(map[uint64]context.CancelCauseFunc)
+	}
+	g.cancels[g.next] = cancel
+	return g.next
+}
+
+// untrack releases the context of a goroutine that returned.
+func (g *Group) untrack(key uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if cancel, ok := g.cancels[key]; ok {
+		cancel(nil)
+		delete(g.cancels, key)
+	}
 }
 
 // Go runs fn in a new goroutine, as GoContext does, and hands it the
