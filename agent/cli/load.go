@@ -15,6 +15,7 @@ import (
 	"github.com/sia-agent/sia-agent/agent/pluginhost"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/conf"
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
 // loaded is a pipeline whose enabled providers are running and validated.
@@ -119,7 +120,7 @@ func launchAll(ctx context.Context, file, logLevel string, providers []*pipeline
 	sink func(name, line string), socketDir string) (plugins []*pluginhost.Plugin, errs []error) {
 	plugins = make([]*pluginhost.Plugin, len(providers))
 	errs = make([]error, len(providers))
-	env := []string{sdk.EnvLogLevel + "=" + logLevel}
+	env := []string{pluginpb.EnvLogLevel + "=" + logLevel}
 	var wg sync.WaitGroup
 	for i, pr := range providers {
 		wg.Add(1)

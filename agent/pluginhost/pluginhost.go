@@ -116,8 +116,8 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 		sockets = &plugin.UnixSocketConfig{TempDir: opts.SocketDir}
 	}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake(),
-		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: &hostPlugin{p: p}}},
+		HandshakeConfig:  pluginpb.Handshake(),
+		VersionedPlugins: map[int]plugin.PluginSet{pluginpb.ProtocolVersion: {pluginpb.PluginName: &hostPlugin{p: p}}},
 		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
 			cmd.Env = append(cmd.Env, opts.Env...)
 			r, err := newProcRunner(spec.Path, spec.Args, cmd, channel)
@@ -167,7 +167,7 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 		}
 		return nil, fmt.Errorf("launching plugin %s: %w", spec.Path, err)
 	}
-	raw, err := rpcClient.Dispense(sdk.PluginName)
+	raw, err := rpcClient.Dispense(pluginpb.PluginName)
 	if err != nil {
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", spec.Path, err)
