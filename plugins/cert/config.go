@@ -58,6 +58,13 @@ type IdentityConfig struct {
 	// provider shuts down after a run (never after init mode, whose
 	// identity a sidecar goes on refreshing).
 	DeleteOnShutdown bool `yaml:"delete_on_shutdown"`
+
+	// X509SVID makes every CSR ask for an X.509-SVID, whose one URI SAN is
+	// the SPIFFE ID: the instance id goes in a DNS name and a role
+	// certificate's principal in an email address, forms ZTS reads too.
+	// SPIFFE libraries (go-spiffe, the spiffe provider's Workload API)
+	// refuse a certificate with more than one URI SAN.
+	X509SVID bool `yaml:"x509_svid"`
 }
 
 // SubjectConfig holds the optional subject attributes of every CSR.
@@ -194,6 +201,8 @@ var (
 	simpleNameRE   = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_-]*$`)
 	compoundNameRE = regexp.MustCompile(`^([a-zA-Z0-9_][a-zA-Z0-9_-]*\.)*[a-zA-Z0-9_][a-zA-Z0-9_-]*$`)
 	pathElementRE  = regexp.MustCompile(`^[a-zA-Z0-9-\._~=+@$,:]+$`)
+	// dnsLabelsRE is an instance id that can lead a DNS name.
+	dnsLabelsRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`)
 )
 
 // parseRoleTarget parses "<domain>:role.<role>".
@@ -338,6 +347,9 @@ func (id IdentityConfig) Validate() error {
 		if strings.ContainsAny(name, " /:") {
 			check.ErrorfAt(conf.P("extra_dns", i), "%q is not a DNS name", name)
 		}
+	}
+	if id.X509SVID && id.Mode == modeRegister && pathElementRE.MatchString(id.InstanceID) && !dnsLabelsRE.MatchString(id.InstanceID) {
+		check.Errorf("instance_id", "%q cannot be part of a DNS name, where identity.x509_svid puts it (letters, digits, - and . only)", id.InstanceID)
 	}
 	return check.Err()
 }

@@ -130,6 +130,18 @@ files:
 			"cfg.yaml:6: files.combined: needs a file of its own",
 		},
 	}, {
+		name: "x509_svid needs an instance id fit for a DNS name",
+		yaml: `endpoint: https://zts.example.com:4443/zts/v1
+identity:
+  provider: sys.auth.dev
+  domain: sia.demo
+  service: agent
+  instance_id: host@pod_1
+  attestation_file: token
+  x509_svid: true
+`,
+		want: []string{`cfg.yaml:6: identity.instance_id: "host@pod_1" cannot be part of a DNS name, where identity.x509_svid puts it`},
+	}, {
 		name: "unknown key",
 		yaml: "identity:\n  mode: register\n  domian: sia.demo\n",
 		want: []string{`cfg.yaml:3: identity.domian`},
