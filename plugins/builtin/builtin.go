@@ -8,6 +8,7 @@ import (
 	"github.com/sia-agent/sia-agent/plugins/cert"
 	"github.com/sia-agent/sia-agent/plugins/health"
 	"github.com/sia-agent/sia-agent/plugins/metrics"
+	"github.com/sia-agent/sia-agent/plugins/spiffe"
 	"github.com/sia-agent/sia-agent/plugins/token"
 	"github.com/sia-agent/sia-agent/sdk"
 )
@@ -23,6 +24,8 @@ func New(name string) (sdk.Provider, bool) {
 		return &metrics.Provider{}, true
 	case "health":
 		return &health.Provider{}, true
+	case "spiffe":
+		return &spiffe.Provider{}, true
 	}
 	return nil, false
 }
@@ -30,5 +33,5 @@ func New(name string) (sdk.Provider, bool) {
 // Names are the built-in providers, as a pipeline names them (`plugin:
 // cert`), in order.
 func Names() []string {
-	return []string{"cert", "health", "metrics", "token"}
+	return []string{"cert", "health", "metrics", "spiffe", "token"}
 }
