@@ -201,9 +201,25 @@ var (
 	simpleNameRE   = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_-]*$`)
 	compoundNameRE = regexp.MustCompile(`^([a-zA-Z0-9_][a-zA-Z0-9_-]*\.)*[a-zA-Z0-9_][a-zA-Z0-9_-]*$`)
 	pathElementRE  = regexp.MustCompile(`^[a-zA-Z0-9-\._~=+@$,:]+$`)
-	// dnsLabelsRE is an instance id that can lead a DNS name.
-	dnsLabelsRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`)
 )
+
+// isDNSLabels reports whether s can lead a DNS name: labels of letters,
+// digits and inner hyphens, 63 bytes at most, joined by dots. (Not a
+// regular expression: its bounded repetitions would make every process of
+// the agent compile a large program at start.)
+func isDNSLabels(s string) bool {
+	for _, label := range strings.Split(s, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			strings.ContainsFunc(label, func(r rune) bool { return !isLabelRune(r) }) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLabelRune(r rune) bool {
+	return r == '-' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+}
 
 // parseRoleTarget parses "<domain>:role.<role>".
 func parseRoleTarget(s string) (roleTarget, error) {
@@ -348,7 +364,7 @@ func (id IdentityConfig) Validate() error {
 			check.ErrorfAt(conf.P("extra_dns", i), "%q is not a DNS name", name)
 		}
 	}
-	if id.X509SVID && id.Mode == modeRegister && pathElementRE.MatchString(id.InstanceID) && !dnsLabelsRE.MatchString(id.InstanceID) {
+	if id.X509SVID && id.Mode == modeRegister && pathElementRE.MatchString(id.InstanceID) && !isDNSLabels(id.InstanceID) {
 		check.Errorf("instance_id", "%q cannot be part of a DNS name, where identity.x509_svid puts it (letters, digits, - and . only)", id.InstanceID)
 	}
 	return check.Err()

@@ -182,3 +182,15 @@ func TestConfigExistingWithoutZTS(t *testing.T) {
 		t.Errorf("ca %q, key %q", s.caCertFile, s.keyFile)
 	}
 }
+
+func TestIsDNSLabels(t *testing.T) {
+	for s, want := range map[string]bool{
+		"pod-1": true, "2c5e-41ab.pod": true, "A1": true, strings.Repeat("a", 63): true,
+		"": false, "-pod": false, "pod-": false, "a..b": false, "pod_1": false, "pod@1": false,
+		strings.Repeat("a", 64): false, "ü": false,
+	} {
+		if got := isDNSLabels(s); got != want {
+			t.Errorf("isDNSLabels(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
