@@ -74,12 +74,7 @@ func startSpiffeAgent(t *testing.T, zts *e2e.ZTS, o spiffeOptions) *spiffeAgent 
 	}
 	dir := t.TempDir()
 	// A short path: sun_path holds 107 bytes, and t.TempDir's names are long.
-	sockDir, err := os.MkdirTemp("", "spiffe-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	a := &spiffeAgent{dir: dir, socket: filepath.Join(sockDir, "agent.sock")}
+	a := &spiffeAgent{dir: dir, socket: filepath.Join(shortDir(t), "agent.sock")}
 	attestation := e2e.WriteFile(t, t.TempDir(), "token", "dev-attestation-secret\n")
 	refresh, expiry := "interval: 1h\n", ""
 	if o.rotations {
@@ -522,4 +517,52 @@ func waitLineWith(t *testing.T, p *e2e.Process, first string, rest ...string) {
 			t.Errorf("%q lacks %q", line, r)
 		}
 	}
+}
+
+// A Start that fails after the socket was bound (the fault point before
+// the server goroutine) leaves no socket behind, and the agent exits 1;
+// a signal there lets the Start complete, server confirmed ready, and the
+// agent shuts it down and exits 0.
+func TestSpiffeStartFailureAndSignal(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		action string
+		exit   int
+	}{{"fail:no server", 1}, {"signal", 0}} {
+		dir, sockDir := t.TempDir(), shortDir(t)
+		socket := filepath.Join(sockDir, "agent.sock")
+		file := pipeline(t, fmt.Sprintf(`providers:
+  - name: spiffe
+    plugin: spiffe
+    config:
+      socket: %s
+      files: {dir: %s}
+`, socket, dir))
+		p := runAgent(t, file, faults("spiffe:before spiffe server goroutine="+tc.action))
+		code := p.Exit(t, waitExit)
+		if code != tc.exit {
+			t.Errorf("%s: exit code %d, want %d\n%s", tc.action, code, tc.exit, p.Log)
+		}
+		if tc.exit == 1 {
+			p.WaitLog(t, "Error starting spiffe: no server", 0)
+		} else {
+			p.WaitLog(t, "sia-agent.spiffe: Starting SPIFFE Workload API and SDS server[", 0)
+			p.WaitLog(t, "sia-agent.spiffe: Stopped SPIFFE Workload API and SDS server", 0)
+		}
+		p.WaitLog(t, "sia-agent: Stopped spiffe", 0)
+		if _, err := os.Lstat(socket); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: the socket is left behind: %v", tc.action, err)
+		}
+	}
+}
+
+// shortDir is a directory whose name is short enough for a socket path.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "spiffe-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

@@ -72,6 +72,9 @@ func newServer(s *settings, src *source, log hclog.Logger, m *metrics) (*server,
 		grpc.ConnectionTimeout(handshakeTimeout),
 		grpc.ReadBufferSize(bufferSize),
 		grpc.WriteBufferSize(bufferSize),
+		// Stop returns once every handler has: the SDS streams' readers
+		// are then all counted, and waited for.
+		grpc.WaitForHandlers(true),
 	)
 	workload.RegisterSpiffeWorkloadAPIServer(srv.grpc, &workloadAPI{srv: srv})
 	srv.grpc.RegisterService(&sdsServiceDesc, &sdsServer{srv: srv})
