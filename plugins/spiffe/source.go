@@ -76,7 +76,7 @@ func (src *source) update() {
 	started := src.now()
 	prev, _ := src.current()
 	next := read(src.s, prev)
-	src.report(prev, next, started)
+	src.report(next, started)
 
 	src.mu.Lock()
 	defer src.mu.Unlock()
@@ -128,34 +128,36 @@ func fingerprint(paths []string) string {
 	return b.String()
 }
 
-// report logs and reports each credential whose state changed from prev
-// to next: served anew, a new problem, or a problem gone.
-func (src *source) report(prev, next *snapshot, started time.Time) {
-	type entry struct {
-		name, kind string
-		served     []byte
-		expiry     time.Time
-		problem    error
-		cred       *credential
-	}
-	entries := []entry{{name: bundleName, kind: "x509-bundle", served: next.bundleDER(),
+// state is what a snapshot says of one credential, for its status record.
+type state struct {
+	name, kind string
+	served     []byte // what is served (the certificate or the bundle, DER)
+	expiry     time.Time
+	problem    error
+	cred       *credential // nil for the bundle
+}
+
+// report logs and reports each credential of next whose state changed:
+// served anew, a new problem, or a problem gone.
+func (src *source) report(next *snapshot, started time.Time) {
+	states := []state{{name: bundleName, kind: "x509-bundle", served: next.bundleDER(),
 		expiry: earliestExpiry(next.bundle), problem: next.problems[bundleName]}}
 	names := []string{identityName}
 	for _, r := range src.s.roles {
 		names = append(names, r.name)
 	}
 	for _, name := range names {
-		e := entry{name: name, kind: "x509-svid", problem: next.problems[name]}
+		st := state{name: name, kind: "x509-svid", problem: next.problems[name]}
 		if c := credentialNamed(next, name); c != nil {
-			e.cred, e.served, e.expiry = c, c.leaf().Raw, c.leaf().NotAfter
-			if e.problem == nil && c.notSVID != nil {
-				e.problem = fmt.Errorf("not an X.509-SVID, so the Workload API does not serve it (SDS does): %w", c.notSVID)
+			st.cred, st.served, st.expiry = c, c.leaf().Raw, c.leaf().NotAfter
+			if st.problem == nil && c.notSVID != nil {
+				st.problem = fmt.Errorf("not an X.509-SVID, so the Workload API does not serve it (SDS does): %w", c.notSVID)
 			}
 		}
-		entries = append(entries, e)
+		states = append(states, st)
 	}
-	for _, e := range entries {
-		src.reportOne(e.name, e.kind, e.served, e.expiry, e.problem, e.cred, started)
+	for _, st := range states {
+		src.reportOne(st, started)
 	}
 }
 
@@ -167,17 +169,17 @@ func credentialNamed(s *snapshot, name string) *credential {
 }
 
 // reportOne reports one credential if its state changed.
-func (src *source) reportOne(name, kind string, served []byte, expiry time.Time, problem error, c *credential, started time.Time) {
-	r := src.reported[name]
+func (src *source) reportOne(st state, started time.Time) {
+	r := src.reported[st.name]
 	if r == nil {
 		r = &reported{}
-		src.reported[name] = r
+		src.reported[st.name] = r
 	}
 	var msg string
-	if problem != nil {
-		msg = problem.Error()
+	if st.problem != nil {
+		msg = st.problem.Error()
 	}
-	if msg == r.problem && bytes.Equal(served, r.served) {
+	if msg == r.problem && bytes.Equal(st.served, r.served) {
 		return
 	}
 	reason := sdk.ReasonParamsChange
@@ -185,18 +187,18 @@ func (src *source) reportOne(name, kind string, served []byte, expiry time.Time,
 		reason = sdk.ReasonNew
 	}
 	now := src.now()
-	if problem == nil {
+	if st.problem == nil {
 		r.success = now
-		src.logServed(name, c, expiry)
+		src.logServed(st)
 	} else if msg != r.problem {
-		src.log.Warn("Cannot serve the "+name+" credential", "error", problem)
+		src.log.Warn("Cannot serve the "+st.name+" credential", "error", st.problem)
 	}
-	r.served, r.problem = served, msg
+	r.served, r.problem = st.served, msg
 	rec := sdk.StatusRecord{
-		Credential: statusName(name), Kind: kind, Reason: reason,
-		Outcome: outcome(problem), Err: problem,
+		Credential: statusName(st.name), Kind: st.kind, Reason: reason,
+		Outcome: outcome(st.problem), Err: st.problem,
 		Started: started, Duration: now.Sub(started),
-		LastUpdate: r.success, Expiry: expiry,
+		LastUpdate: r.success, Expiry: st.expiry,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -205,13 +207,14 @@ func (src *source) reportOne(name, kind string, served []byte, expiry time.Time,
 	}
 }
 
-func (src *source) logServed(name string, c *credential, expiry time.Time) {
-	if c == nil {
-		src.log.Info("Serving the CA bundle", "file", src.s.caCert, "expiry", expiry.UTC().Format(time.RFC3339))
+func (src *source) logServed(st state) {
+	expiry := st.expiry.UTC().Format(time.RFC3339)
+	if st.cred == nil {
+		src.log.Info("Serving the CA bundle", "file", src.s.caCert, "expiry", expiry)
 		return
 	}
-	src.log.Info("Serving the "+name+" certificate", "spiffe_id", c.id.String(),
-		"serial", c.leaf().SerialNumber.String(), "expiry", expiry.UTC().Format(time.RFC3339))
+	src.log.Info("Serving the "+st.name+" certificate", "spiffe_id", st.cred.id.String(),
+		"serial", st.cred.leaf().SerialNumber.String(), "expiry", expiry)
 }
 
 // outcome classifies a problem for a status record. A file that cannot be
