@@ -33,7 +33,7 @@ const PluginCommand = "internal-plugin"
 // Main runs the command line and returns the exit code. sigs must already
 // be receiving SIGINT, SIGTERM and SIGHUP: main installs that first of all.
 // builtins are the providers the executable serves with PluginCommand.
-func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []string) int {
+func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []Builtin) int {
 	if len(args) < 1 {
 		usage(stderr)
 		return ExitUsage
@@ -73,10 +73,37 @@ type commonFlags struct {
 	config   string
 	profile  string
 	mode     string
-	builtins []string // the providers built into the executable
+	builtins []Builtin // the providers built into the executable
 }
 
-func parseFlags(name string, args []string, stderr io.Writer, withMode bool, builtins []string) (*commonFlags, bool) {
+// Builtin is a provider the executable serves itself, and what its plugin
+// process needs in its environment.
+type Builtin struct {
+	Name string
+	Env  []string
+}
+
+// names returns the built-in providers' names.
+func (f *commonFlags) builtinNames() []string {
+	names := make([]string, len(f.builtins))
+	for i, b := range f.builtins {
+		names[i] = b.Name
+	}
+	return names
+}
+
+// builtinEnv is what the named built-in provider's process needs in its
+// environment.
+func (f *commonFlags) builtinEnv(name string) []string {
+	for _, b := range f.builtins {
+		if b.Name == name {
+			return b.Env
+		}
+	}
+	return nil
+}
+
+func parseFlags(name string, args []string, stderr io.Writer, withMode bool, builtins []Builtin) (*commonFlags, bool) {
 	fs := flag.NewFlagSet("sia-agent "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f := commonFlags{builtins: builtins}

@@ -24,7 +24,7 @@ import (
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
-func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal, builtins []string) int {
+func runCommand(args []string, stderr io.Writer, sigs <-chan os.Signal, builtins []Builtin) int {
 	f, ok := parseFlags("run", args, stderr, true, builtins)
 	if !ok {
 		return ExitUsage

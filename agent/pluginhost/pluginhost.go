@@ -41,6 +41,7 @@ type Spec struct {
 	Name   string   // the provider's name
 	Path   string   // the plugin binary
 	Args   []string // its arguments: which provider, for the agent's own binary
+	Env    []string // added to its environment, after Options.Env
 	SHA256 string   // pinned digest, lower-case hex; "" when not pinned
 }
 
@@ -119,7 +120,7 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 		HandshakeConfig:  pluginpb.Handshake(),
 		VersionedPlugins: map[int]plugin.PluginSet{pluginpb.ProtocolVersion: {pluginpb.PluginName: &hostPlugin{p: p}}},
 		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
-			cmd.Env = append(cmd.Env, opts.Env...)
+			cmd.Env = append(append(cmd.Env, opts.Env...), spec.Env...)
 			r, err := newProcRunner(spec.Path, spec.Args, cmd, channel)
 			p.proc = r
 			launching <- r
