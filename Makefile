@@ -12,8 +12,12 @@ LDFLAGS := -s -w -X github.com/sia-agent/sia-agent/agent/cli.Version=$(VERSION) 
 TAGS    := grpcnotrace
 BUILDFLAGS := -trimpath -tags $(TAGS)
 CMDS    := $(notdir $(wildcard cmd/*))
+# The repository's modules: the agent, the SDK (a module of its own, which
+# providers require by version) and the example provider. go.work joins
+# them for development, so one command reaches the packages of all three.
+PKGS    := ./... ./sdk/... ./examples/hello-provider/...
 
-.PHONY: all build build-test demo test vet lint bench stress clean generate check-generate \
+.PHONY: all build build-test demo test vet lint bench stress clean generate check-generate check-tidy check-example \
 	dist image packages test-release FORCE
 
 all: build
@@ -34,17 +38,32 @@ build-test:
 demo: build
 	@scripts/demo.sh
 
-# Every test, race detector on; the end-to-end tests build their own
-# binaries (with -race and fault points) into temporary directories. The
-# fault package's own tests run with and without its build tag.
-test: vet
-	$(GO) test -race -count=1 -timeout 30m ./...
+# Every test of every module, race detector on; the end-to-end tests build
+# their own binaries (with -race and fault points) into temporary
+# directories, and sdktest.RunPlugin runs plugins under the test build of
+# the agent ($$SIA_AGENT). The fault package's own tests run with and
+# without its build tag. Then the example must build as a third party's
+# module would.
+test: vet check-tidy build-test
+	SIA_AGENT=$(abspath $(BIN)/test/sia-agent) $(GO) test -race -count=1 -timeout 30m $(PKGS)
 	$(GO) test -race -count=1 -tags siafaults ./sdk/fault/
+	@scripts/check-example.sh
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	$(GO) vet ./...
+	$(GO) vet $(PKGS)
 	$(GO) vet -tags siafaults ./sdk/fault/
+
+# go.mod and go.sum of the agent and the SDK say what their code needs, no
+# more; check-example checks the example's, which only a proxy serving the
+# SDK by version can tidy.
+check-tidy:
+	@for m in . sdk; do (cd $$m && GOWORK=off $(GO) mod tidy -diff) || { echo "$$m/go.mod is not tidy: run GOWORK=off go mod tidy in $$m"; exit 1; }; done
+
+# Builds and vets examples/hello-provider outside the workspace, against
+# the SDK by version, from a local proxy made of ./sdk.
+check-example:
+	@scripts/check-example.sh
 
 # Every case of the specification (100-121) with the real providers, 20
 # times in a row; slow, so not part of `make test`.
@@ -134,5 +153,6 @@ packages: $(foreach p,$(LINUX),$(BIN)/release/$(call os_arch,$(p))/sia-agent) $(
 # CI runs both.
 test-release:
 	@test -z "$$(gofmt -l tools)" || { echo "gofmt needed:"; gofmt -l tools; exit 1; }
+	$(TOOLS) mod tidy -diff || { echo "tools/go.mod is not tidy: run GOWORK=off go mod tidy in tools"; exit 1; }
 	$(TOOLS) vet ./...
 	$(TOOLS) test -count=1 -timeout 30m ./...

@@ -55,6 +55,9 @@ chmod 600 "$SIA_DEMO_DIR/attestation"
  # the REST API
  curl -s -H 'Content-Type: application/json' -d '{"domain":"sia.demo","role":"reader"}' http://127.0.0.1:$TOKEN_PORT/accesstoken
  curl -s -H 'Content-Type: application/json' -d '{"domain":"sia.demo","role":"reader"}' http://127.0.0.1:$TOKEN_PORT/roletoken
+ # the SPIFFE Workload API (go-spiffe's client) and SDS on a Unix socket: docs/spiffe.md
+ go run ./internal/cmd/spiffe-fetch -socket $SIA_DEMO_DIR/spiffe.sock          # SVIDs and bundles
+ go run ./internal/cmd/spiffe-fetch -socket $SIA_DEMO_DIR/spiffe.sock -watch   # and every rotation
  # freshness of every credential, and everything else
  curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep ^sia_credential
  curl -s http://127.0.0.1:$HEALTH_PORT/readyz

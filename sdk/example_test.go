@@ -71,8 +71,8 @@ func (p *ticker) Init(ctx context.Context, rt *sdk.Runtime) error {
 }
 
 func (p *ticker) Start(ctx context.Context) error {
-	return p.group.Go(ctx, "ticker", func(stop <-chan struct{}) {
-		sdk.RefreshLoop(ctx, stop, func() time.Duration { return p.interval },
+	return p.group.GoContext(ctx, "ticker", func(gctx context.Context) {
+		sdk.RefreshLoop(ctx, gctx.Done(), func() time.Duration { return p.interval },
 			func(ctx context.Context) { p.update(ctx, sdk.ReasonExpires) }, nil)
 	})
 }
@@ -180,14 +180,15 @@ func ExampleConfig_Decode_validate() {
 	// pipeline.yaml:3: targets[1]: empty target
 }
 
-// A Group owns a provider's goroutines: Start creates them with Go,
-// Shutdown stops them all with Stop, which waits until each has returned.
+// A Group owns a provider's goroutines: Start creates them with
+// GoContext, Shutdown stops them all with Stop, which cancels their
+// contexts and waits until each has returned.
 func ExampleGroup() {
 	g := &sdk.Group{}
 	var stopped atomic.Int32
 	for _, name := range []string{"server", "refresh timer"} {
-		_ = g.Go(context.Background(), name, func(stop <-chan struct{}) {
-			<-stop // a real goroutine selects on stop beside its work
+		_ = g.GoContext(context.Background(), name, func(ctx context.Context) {
+			<-ctx.Done() // a real goroutine selects on ctx.Done() beside its work
 			stopped.Add(1)
 		})
 	}

@@ -200,3 +200,63 @@ func TestGroupFaultSignalFailsWhenTheAgentNeverHandlesIt(t *testing.T) {
 	}
 	g.Stop()
 }
+
+// A goroutine of GoContext gets a context that Stop cancels, with
+// ErrStopped as its cause, and that nothing else cancels: the run
+// context's cancellation (a signal) leaves it running until Shutdown. It
+// keeps the run context's values.
+func TestGroupGoContextIsCancelledByStop(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	type key struct{}
+	run, cancelRun := context.WithCancelCause(context.WithValue(context.Background(), key{}, "run"))
+	g := NewGroup(nil)
+	got := make(chan context.Context, 1)
+	var returned atomic.Bool
+	if err := g.GoContext(run, "worker", func(ctx context.Context) {
+		got <- ctx
+		<-ctx.Done()
+		returned.Store(true)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := await(t, got, "the goroutine")
+	if ctx.Value(key{}) != "run" {
+		t.Error("the goroutine's context lost the run context's values")
+	}
+	cancelRun(errors.New("received signal: interrupt"))
+	select {
+	case <-ctx.Done():
+		t.Fatal("the run context's cancellation cancelled the goroutine's context")
+	default:
+	}
+	g.Stop()
+	if !returned.Load() {
+		t.Error("Stop returned before the goroutine did")
+	}
+	if !errors.Is(context.Cause(ctx), ErrStopped) || !errors.Is(ctx.Err(), context.Canceled) {
+		t.Errorf("after Stop: Err %v, Cause %v; want context.Canceled, ErrStopped", ctx.Err(), context.Cause(ctx))
+	}
+}
+
+// GoContext has the fault point Go has, and after Stop it hands a context
+// that is done already.
+func TestGroupGoContextFaultAndLateStart(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	rules, err := fault.Parse("p:before worker goroutine=fail:no worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Group{Faults: fault.NewPoints("p", rules, nil)}
+	if err := g.GoContext(context.Background(), "worker", func(context.Context) { t.Error("the goroutine ran") }); err == nil || err.Error() != "no worker" {
+		t.Errorf("GoContext past a failing fault point: %v", err)
+	}
+	g.Stop()
+	done := make(chan error, 1)
+	if err := g.GoContext(context.Background(), "late", func(ctx context.Context) { <-ctx.Done(); done <- context.Cause(ctx) }); err != nil {
+		t.Fatal(err)
+	}
+	if cause := await(t, done, "the late goroutine"); !errors.Is(cause, ErrStopped) {
+		t.Errorf("late goroutine's cause %v, want ErrStopped", cause)
+	}
+	g.Stop()
+}

@@ -1,17 +1,13 @@
 package sdk
 
 import (
-	"fmt"
 	"io"
 	"sync"
+
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
-// LogSyncMessage is the message of the marker lines a plugin writes to its
-// standard error so that the agent can keep the plugin's log lines in order
-// with its own (see pluginpb.StartResponse.log_seq).
-const LogSyncMessage = "sia-log-sync"
-
-// logSync writes numbered marker lines.
+// logSync writes numbered log sync markers (pluginpb.LogSyncLine).
 type logSync struct {
 	mu  sync.Mutex
 	w   io.Writer
@@ -28,7 +24,7 @@ func (l *logSync) mark() uint64 {
 	l.seq++
 	// One write of one short line: atomic on a pipe, so it never splits
 	// another writer's line.
-	if _, err := fmt.Fprintf(l.w, "{\"@level\":\"trace\",\"@message\":%q,\"seq\":%d}\n", LogSyncMessage, l.seq); err != nil {
+	if _, err := io.WriteString(l.w, pluginpb.LogSyncLine(l.seq)); err != nil {
 		return 0
 	}
 	return l.seq

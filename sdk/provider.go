@@ -1,7 +1,8 @@
 // Package sdk is what a sia-agent provider author imports.
 //
 // A provider is a plugin process that the agent launches, configures and
-// drives through the lifecycle of the refresh-mode specification:
+// drives through the lifecycle that the agent's documentation specifies
+// case by case (docs/lifecycle.md in the repository):
 //
 //	Validate → Init → Start → (run) → Shutdown
 //
@@ -12,8 +13,18 @@
 // The agent starts providers in pipeline order and shuts every one of them
 // down in reverse order, including those whose Start was skipped. The
 // helpers in this package (Group, Retry, RefreshLoop, WaitForServerReady)
-// implement the specification's expectations so that a provider gets them
+// implement the lifecycle's expectations so that a provider gets them
 // right by construction.
+//
+// The module holds the rest of what a provider uses: package conf reads
+// its configuration with positions, package fault gives it fault points
+// for tests, package sdktest runs it under test, in-process or under the
+// real agent. Package pluginpb is the protocol this package speaks to the
+// agent; a provider does not use it.
+//
+// The module is versioned apart from the agent, by tags sdk/vX.Y.Z; its
+// guide, sdk/README.md in the repository, says what each release may
+// change and how pluginpb.ProtocolVersion relates to it.
 package sdk
 
 import (
@@ -33,7 +44,7 @@ type Provider interface {
 	// reported as it is, without a position.
 	Validate(ctx context.Context, cfg Config) error
 
-	// Init prepares the provider: the specification's New(). It may fetch
+	// Init prepares the provider: the lifecycle's New(). It may fetch
 	// credentials once; in init mode it is all that runs. ctx is cancelled
 	// when the agent receives a signal, so retries stop.
 	Init(ctx context.Context, rt *Runtime) error

@@ -18,7 +18,7 @@ const ReadyTimeout = time.Minute
 // and so does a TLS server refusing the probe for want of a client
 // certificate.
 //
-// It deliberately takes no context: the specification says it either
+// It deliberately takes no context: the lifecycle says it either
 // succeeds or retries until it fails (after ReadyTimeout), and is never
 // cancelled. Its first retry comes after a millisecond, then the wait
 // doubles up to 250 ms.

@@ -3,47 +3,50 @@ package sdk
 // StatusReport is the agent's status report: the status file, the health
 // provider's /status body, and what /readyz decides from: one entry per
 // provider and the latest record of each credential.
+//
+// Times are Unix seconds, durations microseconds; 0 is none.
 type StatusReport struct {
 	AgentVersion string             `json:"agent_version"`
-	StartedTS    int64              `json:"started_ts"`
-	UpdatedTS    int64              `json:"updated_ts"`
-	Mode         string             `json:"mode"`
+	StartedTS    int64              `json:"started_ts"` // when the agent started
+	UpdatedTS    int64              `json:"updated_ts"` // when the report last changed
+	Mode         string             `json:"mode"`       // refresh or init
 	Profile      string             `json:"profile,omitempty"`
 	Phase        string             `json:"phase"` // loading, init, start, running, shutdown
-	Ready        bool               `json:"ready"`
+	Ready        bool               `json:"ready"` // what /readyz answers
 	NotReady     []NotReady         `json:"not_ready,omitempty"`
-	Providers    []ProviderStatus   `json:"providers"`
-	Credentials  []CredentialStatus `json:"credentials"`
+	Providers    []ProviderStatus   `json:"providers"`   // in pipeline order
+	Credentials  []CredentialStatus `json:"credentials"` // the latest record of each
 }
 
 // NotReady says why a provider keeps the agent from being ready.
 type NotReady struct {
-	Provider   string `json:"provider,omitempty"` // empty for the agent itself
-	Credential string `json:"credential,omitempty"`
-	Reason     string `json:"reason"`
+	Provider   string `json:"provider,omitempty"`   // empty for the agent itself
+	Credential string `json:"credential,omitempty"` // empty for the provider as a whole
+	Reason     string `json:"reason"`               // for a person to read
 }
 
 // ProviderStatus is where one provider is in the lifecycle.
 type ProviderStatus struct {
-	Name    string   `json:"name"`
-	State   string   `json:"state"` // loaded, initialized, started, skipped, failed, stopped, exited
-	Error   string   `json:"error,omitempty"`
+	Name    string   `json:"name"`               // its name in the pipeline
+	State   string   `json:"state"`              // loaded, initialized, started, skipped, failed, stopped, exited
+	Error   string   `json:"error,omitempty"`    // why it failed or exited
 	LogDump []string `json:"log_dump,omitempty"` // its most recent log lines
 }
 
-// CredentialStatus is the latest update of one credential.
+// CredentialStatus is the latest update of one credential: a
+// StatusRecord as the agent keeps it.
 type CredentialStatus struct {
-	Provider            string `json:"provider"`
-	Credential          string `json:"credential"`
-	Kind                string `json:"kind,omitempty"`
-	UpdateReason        string `json:"update_reason"`
-	UpdateOutcome       string `json:"update_outcome"`
-	FailureError        string `json:"failure_error,omitempty"`
-	StartedTS           int64  `json:"started_ts,omitempty"`
-	TotalDurationMicros int64  `json:"total_duration_us,omitempty"`
-	RPCDurationMicros   int64  `json:"rpc_duration_us,omitempty"`
-	LastUpdateTS        int64  `json:"last_update_ts,omitempty"`
-	NextUpdateTS        int64  `json:"next_update_ts,omitempty"`
-	ExpiryTS            int64  `json:"expiry_ts,omitempty"`
-	Optional            bool   `json:"optional,omitempty"` // never makes the agent unready
+	Provider            string `json:"provider"`                    // the provider that reported it
+	Credential          string `json:"credential"`                  // StatusRecord.Credential
+	Kind                string `json:"kind,omitempty"`              // StatusRecord.Kind
+	UpdateReason        string `json:"update_reason"`               // StatusRecord.Reason
+	UpdateOutcome       string `json:"update_outcome"`              // StatusRecord.Outcome
+	FailureError        string `json:"failure_error,omitempty"`     // StatusRecord.Err's text
+	StartedTS           int64  `json:"started_ts,omitempty"`        // StatusRecord.Started
+	TotalDurationMicros int64  `json:"total_duration_us,omitempty"` // StatusRecord.Duration
+	RPCDurationMicros   int64  `json:"rpc_duration_us,omitempty"`   // StatusRecord.RPCDuration
+	LastUpdateTS        int64  `json:"last_update_ts,omitempty"`    // StatusRecord.LastUpdate
+	NextUpdateTS        int64  `json:"next_update_ts,omitempty"`    // StatusRecord.NextUpdate
+	ExpiryTS            int64  `json:"expiry_ts,omitempty"`         // StatusRecord.Expiry
+	Optional            bool   `json:"optional,omitempty"`          // never makes the agent unready
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,16 +147,110 @@ func TestRetryMaxElapsed(t *testing.T) {
 
 func TestRetryPolicyDefaults(t *testing.T) {
 	b := RetryPolicy{}.backOff()
-	if b.InitialInterval != time.Second || b.MaxInterval != time.Minute || b.Multiplier != 2 || b.RandomizationFactor != 0.5 {
+	if b.initial != time.Second || b.max != time.Minute || b.multiplier != 2 || b.jitter != 0.5 {
 		t.Errorf("defaults: %+v", b)
 	}
 	b = RetryPolicy{Initial: 2 * time.Second, Max: 10 * time.Second, Multiplier: 3, Jitter: 0.1}.backOff()
-	if b.InitialInterval != 2*time.Second || b.MaxInterval != 10*time.Second || b.Multiplier != 3 || b.RandomizationFactor != 0.1 {
+	if b.initial != 2*time.Second || b.max != 10*time.Second || b.multiplier != 3 || b.jitter != 0.1 {
 		t.Errorf("custom: %+v", b)
 	}
 	// Out-of-range values fall back to the defaults.
 	b = RetryPolicy{Multiplier: 0.5, Jitter: 1.5}.backOff()
-	if b.Multiplier != 2 || b.RandomizationFactor != 0.5 {
+	if b.multiplier != 2 || b.jitter != 0.5 {
 		t.Errorf("out of range: %+v", b)
+	}
+}
+
+// The schedule, with the random draw fixed: the interval grows by the
+// multiplier up to Max, and the random range is cut at Max.
+func TestRetryPolicySchedule(t *testing.T) {
+	for _, c := range []struct {
+		random float64
+		want   []time.Duration
+	}{
+		{0.5, []time.Duration{time.Second, 2 * time.Second, 3500 * time.Millisecond, 3750 * time.Millisecond, 3750 * time.Millisecond}},
+		{0, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 2500 * time.Millisecond, 2500 * time.Millisecond}},
+		{0.999999, []time.Duration{1499999 * time.Microsecond, 2999998 * time.Microsecond, 4999997 * time.Microsecond, 4999997500 * time.Nanosecond, 4999997500 * time.Nanosecond}},
+	} {
+		b := RetryPolicy{Initial: time.Second, Max: 5 * time.Second}.backOff()
+		b.random = func() float64 { return c.random }
+		var got []time.Duration
+		for range c.want {
+			got = append(got, b.NextBackOff())
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("random %v: waits %v, want %v", c.random, got, c.want)
+		}
+	}
+}
+
+// A Retry the agent stopped is a canceled update, whatever its last
+// attempt said and whatever cause the agent gave: errors.Is sees
+// context.Canceled, and Outcome says CANCELED.
+func TestRetryStoppedByTheAgentIsCanceled(t *testing.T) {
+	for name, last := range map[string]error{
+		"plain":   errFlaky,
+		"classed": classed{"ZTS_ERROR_503"},
+		"refused": &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cause := errors.New("received signal: interrupt")
+			ctx, cancel := context.WithCancelCause(context.Background())
+			err := Retry(ctx, RetryPolicy{Initial: time.Hour}, func(context.Context) error {
+				cancel(cause) // the agent's signal comes during the attempt
+				return last
+			}, nil)
+			if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrRetriesStopped) || !errors.Is(err, cause) || !errors.Is(err, last) {
+				t.Errorf("Retry = %v; want it to wrap context.Canceled, ErrRetriesStopped, the cause and the last error", err)
+			}
+			if got := Outcome(err); got != "CANCELED" {
+				t.Errorf("Outcome(%v) = %q, want CANCELED", err, got)
+			}
+			if want := "retries stopped: " + last.Error() + " (received signal: interrupt)"; err.Error() != want {
+				t.Errorf("Retry = %q, want %q", err, want)
+			}
+		})
+	}
+}
+
+// A Retry whose context's deadline passed, whatever its cause says, is a
+// timeout.
+func TestRetryPastItsDeadlineIsATimeout(t *testing.T) {
+	ctx, cancel := context.WithDeadlineCause(context.Background(), time.Now(), errors.New("init took too long"))
+	defer cancel()
+	err := Retry(ctx, RetryPolicy{Initial: time.Hour}, func(context.Context) error { return errFlaky }, nil)
+	if !errors.Is(err, context.DeadlineExceeded) || Outcome(err) != "TIMEOUT" {
+		t.Errorf("Retry past a deadline = %v, Outcome %q; want it to wrap context.DeadlineExceeded, TIMEOUT", err, Outcome(err))
+	}
+}
+
+// Max is the longest single wait: no draw exceeds it, not even with the
+// jitter on top of an interval already at Max. The waits at the cap still
+// spread, so that many agents do not retry in step.
+func TestRetryPolicyMaxBoundsEveryWait(t *testing.T) {
+	for _, p := range []RetryPolicy{
+		{Initial: time.Second, Max: 4 * time.Second},
+		{Initial: time.Second, Max: 4 * time.Second, Jitter: 0.9, Multiplier: 3},
+		{Initial: 10 * time.Second, Max: 4 * time.Second}, // Initial above Max
+		{},
+	} {
+		longest := orDefault(p.Max, time.Minute)
+		b := p.backOff()
+		lowest, highest := longest, time.Duration(0)
+		for i := range 20000 {
+			if i%20 == 0 {
+				b.Reset()
+			}
+			wait := b.NextBackOff()
+			if wait > longest || wait <= 0 {
+				t.Fatalf("%+v: draw %d waits %v, want more than 0 and at most Max %v", p, i, wait, longest)
+			}
+			if i%20 >= 10 { // at the cap by then
+				lowest, highest = min(lowest, wait), max(highest, wait)
+			}
+		}
+		if highest-lowest < longest/10 {
+			t.Errorf("%+v: waits at the cap range over [%v, %v]: no jitter left", p, lowest, highest)
+		}
 	}
 }

@@ -2,8 +2,10 @@ package sdk
 
 import (
 	"context"
+	"log"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,16 +22,22 @@ import (
 // agent reads its handshake there.
 //
 // Log through Runtime.Logger; it reaches the agent's log under the
-// provider's name at the level the agent runs at.
+// provider's name at the level the agent runs at. So does what the
+// standard library's log package writes (a library's complaint, say): at
+// warn level, unless a line starts with a level of its own ("[DEBUG]
+// ..."), without the package's timestamp, since the agent stamps every
+// line. Text printed to os.Stdout or os.Stderr once Serve runs reaches the
+// agent too, which logs it line by line (see package pluginpb, Output).
 func Serve(p Provider) {
 	// go-plugin replaces os.Stderr with a pipe once serving; logs go to the
 	// real standard error, which the agent reads line by line.
 	logger := hclog.New(&hclog.LoggerOptions{
 		Output:            os.Stderr,
 		JSONFormat:        true,
-		Level:             hclog.LevelFromString(os.Getenv(EnvLogLevel)),
+		Level:             hclog.LevelFromString(os.Getenv(pluginpb.EnvLogLevel)),
 		IndependentLevels: true, // go-plugin's sub-logger is quieter
 	})
+	routeStdlog(logger)
 	rules, err := fault.FromEnv()
 	if err != nil {
 		logger.Error("invalid fault rules", "env", fault.Env, "error", err)
@@ -46,8 +54,8 @@ func Serve(p Provider) {
 	pluginLogger := logger.Named("go-plugin")
 	pluginLogger.SetLevel(max(hclog.Warn, logger.GetLevel()))
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  Handshake(),
-		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {PluginName: &grpcPlugin{srv: srv}}},
+		HandshakeConfig:  pluginpb.Handshake(),
+		VersionedPlugins: map[int]plugin.PluginSet{pluginpb.ProtocolVersion: {pluginpb.PluginName: &grpcPlugin{srv: srv}}},
 		GRPCServer:       grpcServer,
 		TLSProvider:      pluginpb.ChannelTLS(),
 		Logger:           pluginLogger,
@@ -83,4 +91,38 @@ func exitWithParent(srv *server, logger hclog.Logger) {
 		cancel()
 		os.Exit(1)
 	}
+}
+
+// routeStdlog sends what the standard library's log package writes to
+// logger, each call one line.
+func routeStdlog(logger hclog.Logger) {
+	log.SetFlags(0)
+	log.SetOutput(stdlogWriter{logger: logger})
+}
+
+// stdlogWriter is the standard library log package's output in a plugin.
+type stdlogWriter struct{ logger hclog.Logger }
+
+func (w stdlogWriter) Write(p []byte) (int, error) {
+	level, msg := stdlogLevel(strings.TrimRight(string(p), "\r\n"))
+	w.logger.Log(level, msg)
+	return len(p), nil
+}
+
+// stdlogLevel splits a level prefix off msg, as hclog's own adapter of
+// the log package reads them; without one, msg is logged at
+// pluginpb.StdlibLogLevel.
+func stdlogLevel(msg string) (hclog.Level, string) {
+	for _, l := range [...]struct {
+		prefix string
+		level  hclog.Level
+	}{
+		{"[TRACE]", hclog.Trace}, {"[DEBUG]", hclog.Debug}, {"[INFO]", hclog.Info},
+		{"[WARN]", hclog.Warn}, {"[ERROR]", hclog.Error}, {"[ERR]", hclog.Error},
+	} {
+		if rest, ok := strings.CutPrefix(msg, l.prefix); ok {
+			return l.level, strings.TrimSpace(rest)
+		}
+	}
+	return pluginpb.StdlibLogLevel, msg
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/sia-agent/sia-agent/sdk/conf"
 	"github.com/sia-agent/sia-agent/sdk/fault"
@@ -160,14 +159,11 @@ func (s *server) Gather(context.Context, *pluginpb.GatherRequest) (*pluginpb.Gat
 	if err != nil {
 		return nil, fmt.Errorf("gathering metrics: %w", err)
 	}
-	resp := &pluginpb.GatherResponse{Families: make([][]byte, 0, len(families))}
-	for _, mf := range families {
-		b, err := proto.Marshal(mf)
-		if err != nil {
-			return nil, fmt.Errorf("encoding metric family %s: %w", mf.GetName(), err)
-		}
-		resp.Families = append(resp.Families, b)
+	raw, err := pluginpb.MarshalFamilies(families)
+	if err != nil {
+		return nil, err
 	}
+	resp := &pluginpb.GatherResponse{Families: raw}
 	return resp, nil
 }
 

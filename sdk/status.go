@@ -10,7 +10,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
@@ -39,11 +38,11 @@ type StatusRecord struct {
 	Credential string
 	// Kind is the credential's kind, e.g. "x509", "roletoken", "accesstoken".
 	Kind    string
-	Reason  Reason
-	Outcome string // OutcomeSuccess, or an error class
+	Reason  Reason // why the update ran
+	Outcome string // OutcomeSuccess, or an error class; Outcome(Err) when empty
 	Err     error  // why the update failed; nil on success
 
-	Started     time.Time
+	Started     time.Time     // when the update began
 	Duration    time.Duration // the whole update, local I/O included
 	RPCDuration time.Duration // the upstream calls, retries included
 
@@ -157,7 +156,7 @@ func (h hostClient) Metrics(ctx context.Context) ([]*dto.MetricFamily, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gathering the agent's metrics: %w", err)
 	}
-	return UnmarshalFamilies(resp.GetFamilies())
+	return pluginpb.UnmarshalFamilies(resp.GetFamilies())
 }
 
 func (h hostClient) Status(ctx context.Context) (*StatusReport, error) {
@@ -170,20 +169,6 @@ func (h hostClient) Status(ctx context.Context) (*StatusReport, error) {
 		return nil, fmt.Errorf("decoding the agent's status: %w", err)
 	}
 	return &rep, nil
-}
-
-// UnmarshalFamilies decodes metric families as the plugin protocol carries
-// them.
-func UnmarshalFamilies(raw [][]byte) ([]*dto.MetricFamily, error) {
-	out := make([]*dto.MetricFamily, 0, len(raw))
-	for _, b := range raw {
-		mf := &dto.MetricFamily{}
-		if err := proto.Unmarshal(b, mf); err != nil {
-			return nil, fmt.Errorf("decoding a metric family: %w", err)
-		}
-		out = append(out, mf)
-	}
-	return out, nil
 }
 
 // noHost is the Host of a provider run without an agent: status reports

@@ -13,7 +13,8 @@ import (
 // A tick that fires after ctx (the run context) was cancelled does not
 // refresh: onSkip is called instead and the loop keeps waiting for stop, so
 // the last interval before Shutdown is skipped rather than run (the
-// specification's cases 118 and 121).
+// lifecycle's cases 118 and 121). In a goroutine of Group.GoContext, stop
+// is the goroutine's ctx.Done().
 func RefreshLoop(ctx context.Context, stop <-chan struct{}, next func() time.Duration, refresh func(ctx context.Context), onSkip func()) {
 	timer := time.NewTimer(next())
 	defer timer.Stop()

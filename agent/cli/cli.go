@@ -39,7 +39,7 @@ const PluginCommand = "internal-plugin"
 // Main runs the command line and returns the exit code. sigs must already
 // be receiving SIGINT, SIGTERM and SIGHUP: main installs that first of all.
 // builtins are the providers the executable serves with PluginCommand.
-func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []string) int {
+func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []Builtin) int {
 	if len(args) < 1 {
 		usage(stderr)
 		return ExitUsage
@@ -86,9 +86,36 @@ type commonFlags struct {
 	config    string
 	profile   string
 	mode      string
-	logLevel  string   // overrides agent.log_level when set
-	logFormat string   // overrides agent.log_format when set
-	builtins  []string // the providers built into the executable
+	logLevel  string    // overrides agent.log_level when set
+	logFormat string    // overrides agent.log_format when set
+	builtins  []Builtin // the providers built into the executable
+}
+
+// Builtin is a provider the executable serves itself, and what its plugin
+// process needs in its environment.
+type Builtin struct {
+	Name string
+	Env  []string
+}
+
+// names returns the built-in providers' names.
+func (f *commonFlags) builtinNames() []string {
+	names := make([]string, len(f.builtins))
+	for i, b := range f.builtins {
+		names[i] = b.Name
+	}
+	return names
+}
+
+// builtinEnv is what the named built-in provider's process needs in its
+// environment.
+func (f *commonFlags) builtinEnv(name string) []string {
+	for _, b := range f.builtins {
+		if b.Name == name {
+			return b.Env
+		}
+	}
+	return nil
 }
 
 // commandHelp is what each command's --help says above its flags.
@@ -111,7 +138,7 @@ config, then lists every problem as file:line. Exit 78 when there is one.
 // parseFlags parses the flags of run (withMode) or validate. It returns
 // nil and the exit code when the command is not to run: 0 after --help
 // (printed to stdout), ExitUsage after a bad command line.
-func parseFlags(name string, args []string, stdout, stderr io.Writer, withMode bool, builtins []string) (*commonFlags, int) {
+func parseFlags(name string, args []string, stdout, stderr io.Writer, withMode bool, builtins []Builtin) (*commonFlags, int) {
 	fs := flag.NewFlagSet("sia-agent "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f := commonFlags{builtins: builtins}

@@ -81,7 +81,7 @@ func TestLogFlagsOverrideTheFile(t *testing.T) {
 	}
 	var stderr bytes.Buffer
 	f, code := parseFlags("run", []string{"--config", file, "--profile", "quiet", "--log-level", "DEBUG", "--log-format", "json"},
-		&stderr, &stderr, true, []string{"health"})
+		&stderr, &stderr, true, []Builtin{{Name: "health"}})
 	if f == nil {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}

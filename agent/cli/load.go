@@ -15,6 +15,7 @@ import (
 	"github.com/sia-agent/sia-agent/agent/pluginhost"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/conf"
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
 // loaded is a pipeline whose enabled providers are running and validated.
@@ -72,7 +73,7 @@ func (f *commonFlags) override(p *pipeline.Pipeline) {
 // pipelineOptions are how run and validate load the pipeline: the same
 // loader, with the same bounds, for both.
 func pipelineOptions(f *commonFlags) pipeline.Options {
-	return pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir(), Builtins: f.builtins}
+	return pipeline.Options{Profile: f.profile, DefaultPluginDir: executableDir(), Builtins: f.builtinNames()}
 }
 
 // launch starts every enabled plugin of p in parallel and has each
@@ -86,7 +87,7 @@ func launch(ctx context.Context, f *commonFlags, p *pipeline.Pipeline, mode sdk.
 	enabled := p.Enabled()
 	l := &loaded{pipeline: p}
 	var errs []error
-	l.plugins, errs = launchAll(ctx, f.config, p.Agent.LogLevel, enabled, mode, log, sink, socketDir)
+	l.plugins, errs = launchAll(ctx, f.config, p.Agent.LogLevel, enabled, mode, log, sink, socketDir, f.builtinEnv)
 	if ctx.Err() != nil {
 		l.kill()
 		return nil, context.Cause(ctx)
@@ -128,16 +129,16 @@ func exitCode(errs []error) int {
 // it could not be launched; errs[i] is what went wrong with it: Problems
 // for its configuration, or why it could not be launched or asked.
 func launchAll(ctx context.Context, file, logLevel string, providers []*pipeline.Provider, mode sdk.Mode, log hclog.Logger,
-	sink func(name, line string), socketDir string) (plugins []*pluginhost.Plugin, errs []error) {
+	sink func(name, line string), socketDir string, builtinEnv func(string) []string) (plugins []*pluginhost.Plugin, errs []error) {
 	plugins = make([]*pluginhost.Plugin, len(providers))
 	errs = make([]error, len(providers))
-	env := []string{sdk.EnvLogLevel + "=" + logLevel}
+	env := []string{pluginpb.EnvLogLevel + "=" + logLevel}
 	var wg sync.WaitGroup
 	for i, pr := range providers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			plug, err := pluginhost.Launch(ctx, spec(pr),
+			plug, err := pluginhost.Launch(ctx, spec(pr, builtinEnv),
 				pluginhost.Options{Logger: log, Env: env, LogSink: sink, SocketDir: socketDir})
 			if err != nil {
 				errs[i] = err
@@ -166,9 +167,9 @@ func launchAll(ctx context.Context, file, logLevel string, providers []*pipeline
 
 // spec is what to launch for pr: its plugin binary, or the agent's own
 // executable serving the built-in provider it names.
-func spec(pr *pipeline.Provider) pluginhost.Spec {
+func spec(pr *pipeline.Provider, builtinEnv func(string) []string) pluginhost.Spec {
 	if pr.Builtin != "" {
-		return pluginhost.Spec{Name: pr.Name, Path: self(), Args: []string{PluginCommand, pr.Builtin}, SHA256: pr.SHA256}
+		return pluginhost.Spec{Name: pr.Name, Path: self(), Args: []string{PluginCommand, pr.Builtin}, Env: builtinEnv(pr.Builtin), SHA256: pr.SHA256}
 	}
 	return pluginhost.Spec{Name: pr.Name, Path: pr.Path, SHA256: pr.SHA256}
 }

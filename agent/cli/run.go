@@ -24,7 +24,7 @@ import (
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
-func runCommand(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []string) int {
+func runCommand(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []Builtin) int {
 	f, code := parseFlags("run", args, stdout, stderr, true, builtins)
 	if f == nil {
 		return code

@@ -26,7 +26,7 @@ import (
 // those of the file and those of each plugin's config, even when the file
 // has problems (see salvage), each as file:line: key: message, and then
 // how many there are.
-func validateCommand(args []string, stdout, stderr io.Writer, builtins []string) int {
+func validateCommand(args []string, stdout, stderr io.Writer, builtins []Builtin) int {
 	f, code := parseFlags("validate", args, stdout, stderr, false, builtins)
 	if f == nil {
 		return code
@@ -121,7 +121,7 @@ func validatePlugins(f *commonFlags, p *pipeline.Pipeline, skip []conf.Path, std
 		}
 	}
 	log := newLogger(stderr, p).Named("validate")
-	plugins, errs := launchAll(context.Background(), f.config, p.Agent.LogLevel, providers, sdk.ModeRefresh, log, nil, "")
+	plugins, errs := launchAll(context.Background(), f.config, p.Agent.LogLevel, providers, sdk.ModeRefresh, log, nil, "", f.builtinEnv)
 	l := &loaded{pipeline: p}
 	for _, plug := range plugins {
 		if plug != nil {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
 // MaxLogLine bounds one line of a plugin's output as the agent relays it
@@ -119,9 +119,9 @@ func (w *logWriter) line(b []byte, cut int) {
 		w.keep(hclog.Error, string(b), nil)
 		return
 	}
-	if str(entry["@message"]) == sdk.LogSyncMessage {
-		if seq, ok := entry["seq"].(float64); ok && uint64(seq) > w.synced {
-			w.synced = uint64(seq)
+	if seq, ok := pluginpb.LogSyncSeq(entry); ok {
+		if seq > w.synced {
+			w.synced = seq
 			if w.syncedNext != nil {
 				close(w.syncedNext)
 				w.syncedNext = nil

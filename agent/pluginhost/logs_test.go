@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
 // captured is the agent's log as JSON entries.
@@ -184,7 +184,7 @@ func TestLogWriterSyncMarkers(t *testing.T) {
 	w.waitSynced(0, time.Hour) // 0: nothing to wait for
 
 	marker := func(seq int) string {
-		return fmt.Sprintf("{\"@level\":\"trace\",\"@message\":%q,\"seq\":%d}\n", sdk.LogSyncMessage, seq)
+		return fmt.Sprintf("{\"@level\":\"trace\",\"@message\":%q,\"seq\":%d}\n", pluginpb.LogSyncMessage, seq)
 	}
 	write(t, w, marker(1))
 	w.waitSynced(1, time.Hour) // already relayed: returns at once

@@ -41,6 +41,7 @@ type Spec struct {
 	Name   string   // the provider's name
 	Path   string   // the plugin binary
 	Args   []string // its arguments: which provider, for the agent's own binary
+	Env    []string // added to its environment, after Options.Env
 	SHA256 string   // pinned digest, lower-case hex; "" when not pinned
 }
 
@@ -116,10 +117,10 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 		sockets = &plugin.UnixSocketConfig{TempDir: opts.SocketDir}
 	}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake(),
-		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: &hostPlugin{p: p}}},
+		HandshakeConfig:  pluginpb.Handshake(),
+		VersionedPlugins: map[int]plugin.PluginSet{pluginpb.ProtocolVersion: {pluginpb.PluginName: &hostPlugin{p: p}}},
 		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
-			cmd.Env = append(cmd.Env, opts.Env...)
+			cmd.Env = append(append(cmd.Env, opts.Env...), spec.Env...)
 			r, err := newProcRunner(spec.Path, spec.Args, cmd, channel)
 			p.proc = r
 			launching <- r
@@ -167,7 +168,7 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 		}
 		return nil, fmt.Errorf("launching plugin %s: %w", spec.Path, err)
 	}
-	raw, err := rpcClient.Dispense(sdk.PluginName)
+	raw, err := rpcClient.Dispense(pluginpb.PluginName)
 	if err != nil {
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", spec.Path, err)

@@ -146,36 +146,50 @@ func clean(base string) ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tempLockPrefix) {
-			// A lock file whose creator died before renaming it.
-			if path := filepath.Join(base, e.Name()); !held(path) {
-				if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					errs = append(errs, err)
-				}
-			}
+		dead, ok := deadRun(base, e.Name(), entries)
+		if !ok {
 			continue
 		}
-		name, ok := strings.CutSuffix(e.Name(), ".lock")
-		if !strings.HasPrefix(e.Name(), runPrefix) || (!ok && hasLock(entries, e.Name())) {
-			continue // not ours, or a directory whose lock decides
-		}
-		dir := filepath.Join(base, name)
-		if ok && held(filepath.Join(base, e.Name())) {
-			continue
-		}
-		if err := os.RemoveAll(dir); err != nil {
+		if err := removeRun(dead); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if ok {
-			if err := os.Remove(filepath.Join(base, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, err)
-				continue
-			}
+		if !strings.HasPrefix(e.Name(), tempLockPrefix) {
+			removed = append(removed, strings.TrimSuffix(dead, ".lock"))
 		}
-		removed = append(removed, dir)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// deadRun says whether the entry name of base belongs to a run that is no
+// longer alive, and returns the path that stands for it: a lock file, a
+// run's directory without a lock file, or a lock file under its temporary
+// name whose creator died before renaming it.
+func deadRun(base, name string, entries []os.DirEntry) (string, bool) {
+	path := filepath.Join(base, name)
+	switch {
+	case strings.HasPrefix(name, tempLockPrefix):
+		return path, !held(path)
+	case !strings.HasPrefix(name, runPrefix):
+		return "", false // not ours
+	case strings.HasSuffix(name, ".lock"):
+		return path, !held(path)
+	}
+	return path, !hasLock(entries, name) // a directory whose lock decides
+}
+
+// removeRun removes what a dead run left: for its lock file, the run's
+// directory and then the lock.
+func removeRun(path string) error {
+	if dir, ok := strings.CutSuffix(path, ".lock"); ok && !strings.HasPrefix(filepath.Base(path), tempLockPrefix) {
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // hasLock reports whether the run directory name has a lock file.

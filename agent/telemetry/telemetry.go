@@ -12,7 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
 // ProviderLabel names the process a series comes from.
@@ -51,7 +51,7 @@ func Gather(ctx context.Context, own prometheus.Gatherer, sources []Source) ([][
 			defer wg.Done()
 			raw, err := src.Gather(ctx)
 			if err == nil {
-				results[i], err = sdk.UnmarshalFamilies(raw)
+				results[i], err = pluginpb.UnmarshalFamilies(raw)
 			}
 			if err != nil {
 				srcErrs[i] = fmt.Errorf("gathering the metrics of %s: %w", src.Name, err)

@@ -10,7 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
 // source returns the marshalled families of a registry holding cs.
@@ -41,7 +41,7 @@ func gauge(name string, labels prometheus.Labels, v float64) prometheus.Gauge {
 
 func decode(t *testing.T, raw [][]byte) map[string]*dto.MetricFamily {
 	t.Helper()
-	mfs, err := sdk.UnmarshalFamilies(raw)
+	mfs, err := pluginpb.UnmarshalFamilies(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

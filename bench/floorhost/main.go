@@ -21,7 +21,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
 type hostPlugin struct{ plugin.NetRPCUnsupportedPlugin }
@@ -50,8 +50,8 @@ func main() {
 		go func() {
 			defer wg.Done()
 			clients[i] = plugin.NewClient(&plugin.ClientConfig{
-				HandshakeConfig:  sdk.Handshake(),
-				VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: hostPlugin{}}},
+				HandshakeConfig:  pluginpb.Handshake(),
+				VersionedPlugins: map[int]plugin.PluginSet{pluginpb.ProtocolVersion: {pluginpb.PluginName: hostPlugin{}}},
 				Cmd:              exec.Command(flag.Arg(0)),
 				AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 				AutoMTLS:         *autoMTLS,
@@ -59,7 +59,7 @@ func main() {
 			})
 			rpc, err := clients[i].Client()
 			if err == nil {
-				_, err = rpc.Dispense(sdk.PluginName)
+				_, err = rpc.Dispense(pluginpb.PluginName)
 			}
 			errs[i] = err
 		}()

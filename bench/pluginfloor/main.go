@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
@@ -32,8 +31,8 @@ func (grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientCo
 
 func main() {
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  sdk.Handshake(),
-		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: grpcPlugin{}}},
+		HandshakeConfig:  pluginpb.Handshake(),
+		VersionedPlugins: map[int]plugin.PluginSet{pluginpb.ProtocolVersion: {pluginpb.PluginName: grpcPlugin{}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 		TLSProvider:      pluginpb.ChannelTLS(), // the agent's channel, when it launches it
 	})

@@ -24,7 +24,11 @@ func main() {
 	// default would end the agent without a word, and its plugins with it.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, sigs, builtin.Names()))
+	builtins := make([]cli.Builtin, 0, len(builtin.Names()))
+	for _, name := range builtin.Names() {
+		builtins = append(builtins, cli.Builtin{Name: name, Env: builtin.Env(name)})
+	}
+	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, sigs, builtins))
 }
 
 // serve runs the named built-in provider as a plugin process.

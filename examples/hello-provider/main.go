@@ -1,10 +1,14 @@
 // Command sia-plugin-hello is an example sia-agent provider plugin: a
 // greeting server whose pretend credential expires and is refreshed. It is
-// built from the SDK alone, as a third party's provider would be; sdk/README.md
-// walks through it.
+// a module of its own that requires the SDK by version, as a third party's
+// provider would; sdk/README.md walks through it. From the repository's
+// root (go.work builds it with the SDK of the clone):
 //
 //	go build -o bin/sia-plugin-hello ./examples/hello-provider
 //	bin/sia-agent run --config examples/hello-provider/pipeline.yaml
+//
+// Its tests run it under the agent that $SIA_AGENT names (make build-test
+// builds bin/test/sia-agent), or are skipped.
 package main
 
 import (

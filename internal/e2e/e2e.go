@@ -4,20 +4,20 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sia-agent/sia-agent/sdk/fault"
+	"github.com/sia-agent/sia-agent/sdk/sdktest"
 )
 
 // Binaries are the commands Build builds by default.
@@ -27,7 +27,7 @@ func Binaries() []string {
 
 // FaultsTag is the build tag that compiles fault points in: only a binary
 // built with it reads SIA_FAULTS.
-const FaultsTag = "siafaults"
+const FaultsTag = fault.Tag
 
 // Build builds the named commands (all of Binaries when none are named) of
 // this module into dir, with fault points (FaultsTag) and with the race
@@ -92,155 +92,31 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// Log collects a process's output line by line and lets tests wait for a
-// line to appear.
-type Log struct {
-	mu      sync.Mutex
-	lines   []string
-	changed chan struct{}
-	closed  bool
-	echo    func(string)
-}
+// Log is a process's output, line by line, that a test waits on.
+type Log = sdktest.Log
 
-// NewLog returns an empty log; echo, if not nil, sees every line.
-func NewLog(echo func(string)) *Log {
-	return &Log{changed: make(chan struct{}), echo: echo}
-}
-
-func (l *Log) add(line string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, line)
-	close(l.changed)
-	l.changed = make(chan struct{})
-	if l.echo != nil {
-		l.echo(line)
-	}
-}
-
-func (l *Log) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.closed = true
-	close(l.changed)
-	l.changed = make(chan struct{})
-}
-
-// consume reads r to its end, line by line.
-func (l *Log) consume(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		l.add(sc.Text())
-	}
-}
-
-// Lines returns the lines so far.
-func (l *Log) Lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.lines...)
-}
-
-// String returns the whole log.
-func (l *Log) String() string { return strings.Join(l.Lines(), "\n") }
-
-// Wait waits until a line containing substr appears, and returns its
-// index. It fails when the deadline passes or the output ends first.
-func (l *Log) Wait(substr string, timeout time.Duration) (int, error) {
-	return l.WaitFrom(0, substr, timeout)
-}
-
-// WaitFrom is Wait looking only at lines from index from on.
-func (l *Log) WaitFrom(from int, substr string, timeout time.Duration) (int, error) {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		l.mu.Lock()
-		for i := from; i < len(l.lines); i++ {
-			if strings.Contains(l.lines[i], substr) {
-				l.mu.Unlock()
-				return i, nil
-			}
-		}
-		from = max(from, len(l.lines))
-		closed, changed := l.closed, l.changed
-		l.mu.Unlock()
-		if closed {
-			return -1, fmt.Errorf("output ended without a line containing %q", substr)
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			return -1, fmt.Errorf("no line containing %q within %v", substr, timeout)
-		}
-	}
-}
-
-// Index returns the index of the first line containing substr, or -1.
-func (l *Log) Index(substr string) int {
-	for i, line := range l.Lines() {
-		if strings.Contains(line, substr) {
-			return i
-		}
-	}
-	return -1
-}
-
-// Process is a started binary.
+// Process is a started binary. Its methods fail the test they are given
+// rather than return errors.
 type Process struct {
-	Cmd  *exec.Cmd
-	Log  *Log // standard error and standard output, interleaved by line
-	done chan struct{}
-	err  error
+	*sdktest.Process
 }
 
 // Start runs bin with args and env (added to the test's environment).
 func Start(t testing.TB, bin string, env []string, args ...string) *Process {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
 	if raceEnabled {
 		// A race-detector binary sleeps a second at exit by default, which
 		// every plugin process and the agent would add to each test.
-		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0 halt_on_error=1")
+		env = append([]string{"GORACE=atexit_sleep_ms=0 halt_on_error=1"}, env...)
 	}
-	name := filepath.Base(bin)
-	p := &Process{Cmd: cmd, Log: NewLog(func(line string) {
-		if testing.Verbose() {
-			t.Logf("%s: %s", name, line)
-		}
-	}), done: make(chan struct{})}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout // one pipe, so that lines keep their order
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	go func() {
-		p.Log.consume(stdout)
-		p.err = cmd.Wait()
-		p.Log.close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
+	return &Process{Process: sdktest.Start(t, bin, env, args...)}
 }
 
 // Signal sends sig to the process.
 func (p *Process) Signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
-	if err := p.Cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signalling %d: %v", p.Cmd.Process.Pid, err)
+	if err := p.Process.Signal(sig); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -257,26 +133,12 @@ func (p *Process) WaitLog(t testing.TB, substr string, timeout time.Duration) in
 // Exit waits for the process to exit and returns its exit code.
 func (p *Process) Exit(t testing.TB, timeout time.Duration) int {
 	t.Helper()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-		t.Fatalf("process did not exit within %v; output so far:\n%s", timeout, p.Log.String())
+	code, err := p.Wait(timeout)
+	if err != nil {
+		t.Fatalf("%v; output so far:\n%s", err, p.Log.String())
 	}
-	var exitErr *exec.ExitError
-	switch {
-	case p.err == nil:
-		return 0
-	case errors.As(p.err, &exitErr):
-		return exitErr.ExitCode()
-	}
-	t.Fatalf("waiting for process: %v", p.err)
-	return -1
+	return code
 }
-
-// Done is closed when the process has exited.
-func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Children lists the processes whose parent is pid, from /proc.
 func Children(pid int) ([]int, error) {

@@ -7,6 +7,8 @@ package testprovider
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log"
 	"os"
 	"strings"
 	"time"
@@ -42,6 +44,13 @@ type Config struct {
 	// provider gone wrong might.
 	LogLines     []string `yaml:"log_lines"`
 	LogLineBytes int      `yaml:"log_line_bytes"`
+	// StdlogLines are written with the standard library's log package at
+	// Start, as a library a provider uses might; StdoutLines and
+	// StderrLines are printed to os.Stdout and os.Stderr, as a stray
+	// fmt.Println would be.
+	StdlogLines []string `yaml:"stdlog_lines"`
+	StdoutLines []string `yaml:"stdout_lines"`
+	StderrLines []string `yaml:"stderr_lines"`
 }
 
 // Provider is the test provider.
@@ -87,12 +96,21 @@ func (p *Provider) Start(ctx context.Context) error {
 	for _, line := range p.cfg.LogLines {
 		p.log.Info(line)
 	}
+	for _, line := range p.cfg.StdlogLines {
+		log.Print(line)
+	}
+	for _, line := range p.cfg.StdoutLines {
+		fmt.Fprintln(os.Stdout, line)
+	}
+	for _, line := range p.cfg.StderrLines {
+		fmt.Fprintln(os.Stderr, line)
+	}
 	if n := p.cfg.LogLineBytes; n > 0 {
 		p.log.Warn("A very long line", "payload", strings.Repeat("x", n))
 	}
 	for _, name := range p.cfg.Goroutines {
-		if err := p.group.Go(ctx, name, func(stop <-chan struct{}) {
-			<-stop
+		if err := p.group.GoContext(ctx, name, func(ctx context.Context) {
+			<-ctx.Done()
 			p.log.Info("Stopped " + name + " goroutine")
 		}); err != nil {
 			return err
@@ -104,9 +122,9 @@ func (p *Provider) Start(ctx context.Context) error {
 		if code == 0 {
 			code = 3
 		}
-		if err := p.group.Go(ctx, "crash timer", func(stop <-chan struct{}) {
+		if err := p.group.GoContext(ctx, "crash timer", func(ctx context.Context) {
 			select {
-			case <-stop:
+			case <-ctx.Done():
 			case <-time.After(d):
 				p.log.Error("Crashing as configured", "code", code)
 				os.Exit(code)

@@ -19,3 +19,17 @@ func TestEveryNameHasAProvider(t *testing.T) {
 		t.Error("New knows a binary's name")
 	}
 }
+
+func TestOnlyTheTokenProviderRunsOnEveryProcessor(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "")
+	for _, n := range Names() {
+		env := Env(n)
+		if n == "token" && len(env) != 0 || n != "token" && !slices.Equal(env, []string{"GOMAXPROCS=1"}) {
+			t.Errorf("Env(%q) = %q", n, env)
+		}
+	}
+	t.Setenv("GOMAXPROCS", "4")
+	if env := Env("cert"); len(env) != 0 {
+		t.Errorf("with the operator's GOMAXPROCS, Env(cert) = %q", env)
+	}
+}

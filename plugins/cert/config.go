@@ -60,6 +60,13 @@ type IdentityConfig struct {
 	// provider shuts down after a run (never after init mode, whose
 	// identity a sidecar goes on refreshing).
 	DeleteOnShutdown bool `yaml:"delete_on_shutdown"`
+
+	// X509SVID makes every CSR ask for an X.509-SVID, whose one URI SAN is
+	// the SPIFFE ID: the instance id goes in a DNS name and a role
+	// certificate's principal in an email address, forms ZTS reads too.
+	// SPIFFE libraries (go-spiffe, the spiffe provider's Workload API)
+	// refuse a certificate with more than one URI SAN.
+	X509SVID bool `yaml:"x509_svid"`
 }
 
 // SubjectConfig holds the optional subject attributes of every CSR.
@@ -269,6 +276,24 @@ var (
 	pathElementRE  = regexp.MustCompile(`^[a-zA-Z0-9-\._~=+@$,:]+$`)
 )
 
+// isDNSLabels reports whether s can lead a DNS name: labels of letters,
+// digits and inner hyphens, 63 bytes at most, joined by dots. (Not a
+// regular expression: its bounded repetitions would make every process of
+// the agent compile a large program at start.)
+func isDNSLabels(s string) bool {
+	for _, label := range strings.Split(s, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			strings.ContainsFunc(label, func(r rune) bool { return !isLabelRune(r) }) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLabelRune(r rune) bool {
+	return r == '-' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+}
+
 // parseRoleTarget parses "<domain>:role.<role>".
 func parseRoleTarget(s string) (roleTarget, error) {
 	d, r, ok := strings.Cut(s, roleSep)
@@ -413,6 +438,9 @@ func (id IdentityConfig) Validate() error {
 		if strings.ContainsAny(name, " /:") {
 			check.ErrorfAt(conf.P("extra_dns", i), "%q is not a DNS name", name)
 		}
+	}
+	if id.X509SVID && id.Mode == modeRegister && pathElementRE.MatchString(id.InstanceID) && !isDNSLabels(id.InstanceID) {
+		check.Errorf("instance_id", "%q cannot be part of a DNS name, where identity.x509_svid puts it (letters, digits, - and . only)", id.InstanceID)
 	}
 	return check.Err()
 }

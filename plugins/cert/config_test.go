@@ -130,6 +130,18 @@ files:
 			"cfg.yaml:6: files.combined: needs a file of its own",
 		},
 	}, {
+		name: "x509_svid needs an instance id fit for a DNS name",
+		yaml: `endpoint: https://zts.example.com:4443/zts/v1
+identity:
+  provider: sys.auth.dev
+  domain: sia.demo
+  service: agent
+  instance_id: host@pod_1
+  attestation_file: token
+  x509_svid: true
+`,
+		want: []string{`cfg.yaml:6: identity.instance_id: "host@pod_1" cannot be part of a DNS name, where identity.x509_svid puts it`},
+	}, {
 		name: "unknown key",
 		yaml: "identity:\n  mode: register\n  domian: sia.demo\n",
 		want: []string{`cfg.yaml:3: identity.domian`},
@@ -168,5 +180,17 @@ func TestConfigExistingWithoutZTS(t *testing.T) {
 	}
 	if s.caCertFile != "" || s.keyFile != "certs/service.key.pem" {
 		t.Errorf("ca %q, key %q", s.caCertFile, s.keyFile)
+	}
+}
+
+func TestIsDNSLabels(t *testing.T) {
+	for s, want := range map[string]bool{
+		"pod-1": true, "2c5e-41ab.pod": true, "A1": true, strings.Repeat("a", 63): true,
+		"": false, "-pod": false, "pod-": false, "a..b": false, "pod_1": false, "pod@1": false,
+		strings.Repeat("a", 64): false, "ü": false,
+	} {
+		if got := isDNSLabels(s); got != want {
+			t.Errorf("isDNSLabels(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

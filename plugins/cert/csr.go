@@ -11,10 +11,12 @@ import (
 	"strings"
 )
 
-// The SAN URIs ZTS reads (zts-api.md 3.3 and 4.1).
+// The SAN URIs ZTS reads (zts-api.md 3.3 and 4.1), and the DNS form of
+// the instance id, which ZTS reads when there is no URI for it.
 const (
 	uriInstanceIDPrefix = "athenz://instanceid/"
 	uriPrincipalPrefix  = "athenz://principal/"
+	dnsInstanceIDInfix  = ".instanceid.athenz."
 )
 
 // identityRequest is what the identity CSR asks for.
@@ -24,6 +26,9 @@ type identityRequest struct {
 	ExtraDNS                              []string
 	IPs                                   []net.IP
 	Subject                               SubjectConfig
+	// SVID asks for an X.509-SVID: the SPIFFE URI is the only URI SAN
+	// (identity.x509_svid).
+	SVID bool
 }
 
 // newIdentityRequest collects the identity CSR's contents from s.
@@ -37,22 +42,27 @@ func newIdentityRequest(s *settings) identityRequest {
 		ExtraDNS:   s.Identity.ExtraDNS,
 		IPs:        s.ips,
 		Subject:    s.Identity.Subject,
+		SVID:       s.Identity.X509SVID,
 	}
 }
 
 // csr builds the identity CSR the way the Athenz SIA does
 // (GenerateSvcCertCSR): CN domain.service, OU the provider, SAN DNS
 // <service>.<domain with dashes>.<suffix>, then the SPIFFE URI and the
-// instance id URI, which ZTS takes the instance id from.
+// instance id URI, which ZTS takes the instance id from. An X.509-SVID has
+// exactly one URI SAN, so with SVID the instance id is the DNS name
+// <instance id>.instanceid.athenz.<suffix> instead, which ZTS reads too.
 func (r identityRequest) csr(key *privateKey) ([]byte, error) {
 	tmpl := &x509.CertificateRequest{
 		Subject:     subject(r.Subject, r.Domain+"."+r.Service, r.Provider),
 		DNSNames:    append([]string{r.Service + "." + strings.ReplaceAll(r.Domain, ".", "-") + "." + r.DNSSuffix}, r.ExtraDNS...),
 		IPAddresses: r.IPs,
-		URIs: []*url.URL{
-			{Scheme: "spiffe", Host: r.Domain, Path: "/sa/" + r.Service},
-			instanceIDURI(r.Provider, r.InstanceID),
-		},
+		URIs:        []*url.URL{{Scheme: "spiffe", Host: r.Domain, Path: "/sa/" + r.Service}},
+	}
+	if r.SVID {
+		tmpl.DNSNames = append(tmpl.DNSNames, instanceIDDNS(r.InstanceID, r.DNSSuffix))
+	} else {
+		tmpl.URIs = append(tmpl.URIs, instanceIDURI(r.Provider, r.InstanceID))
 	}
 	return createCSR(tmpl, key)
 }
@@ -62,6 +72,10 @@ type roleRequest struct {
 	Target  roleTarget
 	IPs     []net.IP
 	Subject SubjectConfig
+	// SVID asks for an X.509-SVID (identity.x509_svid); the principal is
+	// then the email <principal>@<EmailSuffix>.
+	SVID        bool
+	EmailSuffix string
 }
 
 // csr builds a role certificate CSR as the Athenz SIA does
@@ -69,7 +83,11 @@ type roleRequest struct {
 // SAN URIs spiffe://<domain>/ra/<role>, the identity's instance id URI
 // (ZTS checks it against the client certificate) and
 // athenz://principal/<domain>.<service>, which names the principal.
-// identity is the certificate the request is made with.
+// identity is the certificate the request is made with. With SVID the
+// SPIFFE URI is the only URI SAN: the principal is named by the email
+// <domain>.<service>@<suffix>, the form ZTS reads when there is no
+// principal URI, and the instance id, which ZTS only checks when the CSR
+// carries it, is left out.
 func (r roleRequest) csr(key *privateKey, identity *x509.Certificate) ([]byte, error) {
 	principal := strings.ToLower(identity.Subject.CommonName)
 	if _, _, ok := splitServiceName(principal); !ok {
@@ -79,23 +97,30 @@ func (r roleRequest) csr(key *privateKey, identity *x509.Certificate) ([]byte, e
 	if len(identity.Subject.OrganizationalUnit) > 0 {
 		ou = identity.Subject.OrganizationalUnit[0]
 	}
-	uris := []*url.URL{{Scheme: "spiffe", Host: r.Target.Domain, Path: "/ra/" + r.Target.Role}}
-	for _, u := range identity.URIs {
-		if strings.HasPrefix(strings.ToLower(u.String()), uriInstanceIDPrefix) {
-			uris = append(uris, u)
-		}
-	}
-	uris = append(uris, &url.URL{Scheme: "athenz", Host: "principal", Path: "/" + principal})
 	tmpl := &x509.CertificateRequest{
 		Subject:     subject(r.Subject, r.Target.String(), ou),
 		IPAddresses: r.IPs,
-		URIs:        uris,
+		URIs:        []*url.URL{{Scheme: "spiffe", Host: r.Target.Domain, Path: "/ra/" + r.Target.Role}},
 	}
+	if r.SVID {
+		tmpl.EmailAddresses = []string{principal + "@" + r.EmailSuffix}
+		return createCSR(tmpl, key)
+	}
+	for _, u := range identity.URIs {
+		if strings.HasPrefix(strings.ToLower(u.String()), uriInstanceIDPrefix) {
+			tmpl.URIs = append(tmpl.URIs, u)
+		}
+	}
+	tmpl.URIs = append(tmpl.URIs, &url.URL{Scheme: "athenz", Host: "principal", Path: "/" + principal})
 	return createCSR(tmpl, key)
 }
 
 func instanceIDURI(provider, id string) *url.URL {
 	return &url.URL{Scheme: "athenz", Host: "instanceid", Path: "/" + provider + "/" + id}
+}
+
+func instanceIDDNS(id, suffix string) string {
+	return id + dnsInstanceIDInfix + suffix
 }
 
 func subject(sc SubjectConfig, cn, ou string) pkix.Name {

@@ -136,3 +136,46 @@ func TestKeys(t *testing.T) {
 		t.Error("parsed a key out of a certificate")
 	}
 }
+
+// With identity.x509_svid the CSRs ask for X.509-SVIDs: the SPIFFE URI is
+// the only URI SAN. The identity's instance id becomes the DNS name ZTS
+// also reads; a role CSR names its principal by email and leaves the
+// instance id out.
+func TestCSRsAsX509SVIDs(t *testing.T) {
+	key, err := generateKey(KeyConfig{Type: keyECDSA, Bits: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := identityRequest{
+		Provider: "sys.auth.dev", Domain: "sia.demo", Service: "agent", InstanceID: "pod-1",
+		DNSSuffix: "zts.athenz.cloud", SVID: true,
+	}
+	data, err := id.csr(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr := parseCSR(t, data)
+	if want := []string{"spiffe://sia.demo/sa/agent"}; !slices.Equal(uris(csr.URIs), want) {
+		t.Errorf("identity URIs %v, want %v", uris(csr.URIs), want)
+	}
+	if want := []string{"agent.sia-demo.zts.athenz.cloud", "pod-1.instanceid.athenz.zts.athenz.cloud"}; !slices.Equal(csr.DNSNames, want) {
+		t.Errorf("identity DNS names %v, want %v", csr.DNSNames, want)
+	}
+
+	identity := &x509.Certificate{DNSNames: csr.DNSNames, URIs: csr.URIs}
+	identity.Subject.CommonName = "sia.demo.agent"
+	role := roleRequest{Target: roleTarget{Domain: "sia.demo", Role: "reader"}, SVID: true, EmailSuffix: "zts.athenz.cloud"}
+	if data, err = role.csr(key, identity); err != nil {
+		t.Fatal(err)
+	}
+	csr = parseCSR(t, data)
+	if want := []string{"spiffe://sia.demo/ra/reader"}; !slices.Equal(uris(csr.URIs), want) {
+		t.Errorf("role URIs %v, want %v", uris(csr.URIs), want)
+	}
+	if want := []string{"sia.demo.agent@zts.athenz.cloud"}; !slices.Equal(csr.EmailAddresses, want) {
+		t.Errorf("role emails %v, want %v", csr.EmailAddresses, want)
+	}
+	if len(csr.DNSNames) != 0 {
+		t.Errorf("role DNS names %v, want none", csr.DNSNames)
+	}
+}

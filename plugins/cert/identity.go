@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,19 +45,38 @@ func (id *identity) usable(now time.Time) bool {
 }
 
 // checkIdentityCert reports why leaf is not the identity of the configured
-// instance, or nil.
+// instance, in the form asked for, or nil.
 func checkIdentityCert(leaf *x509.Certificate, r identityRequest) error {
 	want := r.Domain + "." + r.Service
 	if !strings.EqualFold(leaf.Subject.CommonName, want) {
 		return fmt.Errorf("certificate is for %q, not %q", leaf.Subject.CommonName, want)
 	}
-	wantURI := instanceIDURI(r.Provider, r.InstanceID).String()
-	for _, u := range leaf.URIs {
-		if strings.EqualFold(u.String(), wantURI) {
+	if err := checkSVIDForm(leaf, r.SVID); err != nil {
+		return err
+	}
+	if r.SVID {
+		if slices.ContainsFunc(leaf.DNSNames, func(n string) bool {
+			return strings.EqualFold(n, instanceIDDNS(r.InstanceID, r.DNSSuffix))
+		}) {
+			return nil
+		}
+	} else {
+		wantURI := instanceIDURI(r.Provider, r.InstanceID).String()
+		if slices.ContainsFunc(leaf.URIs, func(u *url.URL) bool { return strings.EqualFold(u.String(), wantURI) }) {
 			return nil
 		}
 	}
 	return fmt.Errorf("certificate is not for instance %s of provider %s", r.InstanceID, r.Provider)
+}
+
+// checkSVIDForm reports a certificate that is not in the form asked for:
+// with identity.x509_svid, an X.509-SVID has exactly one URI SAN, so that a
+// certificate of the other form is requested anew.
+func checkSVIDForm(leaf *x509.Certificate, svid bool) error {
+	if svid && len(leaf.URIs) != 1 {
+		return fmt.Errorf("certificate has %d URI SANs, and identity.x509_svid asks for an X.509-SVID, which has one", len(leaf.URIs))
+	}
+	return nil
 }
 
 // updateIdentity gets a new identity certificate from ZTS: by refresh over

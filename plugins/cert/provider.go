@@ -135,7 +135,8 @@ func (p *Provider) load(now time.Time) error {
 			return err
 		}
 		leaf, _, err := parseCertPEM(certPEM)
-		if err != nil || id == nil || !id.key.matches(leaf) || !now.Before(leaf.NotAfter) {
+		if err != nil || id == nil || !id.key.matches(leaf) || !now.Before(leaf.NotAfter) ||
+			checkSVIDForm(leaf, p.s.Identity.X509SVID) != nil {
 			continue // requested anew
 		}
 		p.setLeaf(c, leaf, leaf.NotBefore)

@@ -319,3 +319,40 @@ func TestTempFilesOfACrashAreRemoved(t *testing.T) {
 		t.Errorf("stale temporary file: %v", err)
 	}
 }
+
+// With identity.x509_svid, zts-dev issues certificates whose only URI SAN
+// is the SPIFFE ID, and they refresh. Certificates of the other form found
+// on disk are requested anew, identity and role alike.
+func TestX509SVIDCertificates(t *testing.T) {
+	e := newEnv(t)
+	roles := "role_certs:\n  targets: [sia.demo:role.reader]\n"
+	_, first, _ := start(t, e.config(roles))
+	first.Host.WaitRecord(t, waitRecord, isRecord(reader, sdk.ReasonNew, sdk.OutcomeSuccess))
+	if err := first.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(loadPair(t, e.path("service.cert.pem"), e.path("service.key.pem")).Leaf.URIs); n != 2 {
+		t.Fatalf("the default form has %d URI SANs, want 2", n)
+	}
+
+	svid := strings.Replace(e.config(roles), "  dns_suffix: zts.athenz.cloud\n", "  dns_suffix: zts.athenz.cloud\n  x509_svid: true\n", 1)
+	p, h, _ := start(t, svid)
+	h.Host.WaitRecord(t, waitRecord, isRecord(identityName, sdk.ReasonNew, sdk.OutcomeSuccess))
+	h.Host.WaitRecord(t, waitRecord, isRecord(reader, sdk.ReasonNew, sdk.OutcomeSuccess))
+	for file, want := range map[string]string{"service.cert.pem": "spiffe://sia.demo/sa/agent", readerPEM: "spiffe://sia.demo/ra/reader"} {
+		leaf := loadPair(t, e.path(file), e.path("service.key.pem")).Leaf
+		if got := uris(leaf.URIs); len(got) != 1 || got[0] != want {
+			t.Errorf("%s: URI SANs %v, want only %s", file, got, want)
+		}
+	}
+
+	// The DNS form of the instance id carries the refresh.
+	forceDue(p)
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.Host.WaitRecord(t, waitRecord, isRecord(identityName, sdk.ReasonExpires, sdk.OutcomeSuccess))
+	if n := e.zts.Server.Requests(ztsdev.OpRefresh); n != 1 {
+		t.Errorf("%d refresh calls, want 1", n)
+	}
+}

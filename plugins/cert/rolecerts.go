@@ -52,7 +52,8 @@ func (p *Provider) updateRole(ctx context.Context, c *credential, id *identity) 
 	if !id.usable(time.Now()) {
 		return fmt.Errorf("requesting role certificate %s: no usable identity certificate", c.role)
 	}
-	req := roleRequest{Target: *c.role, IPs: p.s.ips, Subject: p.s.Identity.Subject}
+	req := roleRequest{Target: *c.role, IPs: p.s.ips, Subject: p.s.Identity.Subject,
+		SVID: p.s.Identity.X509SVID, EmailSuffix: p.s.Identity.DNSSuffix}
 	csr, err := req.csr(id.key, id.leaf)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -36,11 +37,16 @@ func Decode(file string, path Path, n *yaml.Node, v any) error {
 	return validate(file, path, n, v)
 }
 
+// The patterns of yaml.v3's messages are compiled when a message comes:
+// every process that links the package would pay for them at start, and
+// most never see one.
 var (
-	lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+	lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line (\d+): (.*)$`) })
 	// valueRE picks the tag and value out of yaml.v3's "cannot unmarshal
 	// !!str `abc` into int"; the value is absent for sequences and mappings.
-	valueRE = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `([^`]*)`)? into ")
+	valueRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `([^`]*)`)? into ")
+	})
 )
 
 // typeProblems turns yaml.v3's "line N: cannot unmarshal ..." messages into
@@ -54,7 +60,7 @@ func typeProblems(file string, base Path, n *yaml.Node, err error) Problems {
 	ps := make(Problems, 0, len(msgs))
 	for _, msg := range msgs {
 		p := &Problem{File: file, Message: msg}
-		if m := lineRE.FindStringSubmatch(msg); m != nil {
+		if m := lineRE().FindStringSubmatch(msg); m != nil {
 			p.Line, _ = strconv.Atoi(m[1])
 			p.Message = m[2]
 			p.Path = base.Join(pathAt(n, p.Line, p.Message))
@@ -69,7 +75,7 @@ func typeProblems(file string, base Path, n *yaml.Node, err error) Problems {
 // the first key or scalar on that line, else the first node there.
 func pathAt(root *yaml.Node, line int, msg string) Path {
 	f := finder{line: line}
-	if m := valueRE.FindStringSubmatch(msg); m != nil {
+	if m := valueRE().FindStringSubmatch(msg); m != nil {
 		f.tag, f.value = m[1], m[2]
 		f.value, f.abbreviated = strings.CutSuffix(f.value, "...")
 	}

@@ -27,8 +27,8 @@ type Measurer struct {
 // A Cycle is an alias that refers to a value holding it: a value that
 // contains itself, which no reader can expand.
 type Cycle struct {
-	Alias *yaml.Node
-	Path  Path // of the alias, below the node whose measuring found it
+	Alias *yaml.Node // the alias node
+	Path  Path       // of the alias, below the node whose measuring found it
 }
 
 // measure is a YAML tree as a reader sees it, aliases expanded.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -87,7 +88,8 @@ func bytesSize(n int) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-var syntaxLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+// syntaxLineRE reads yaml.v3's syntax errors; compiled when one comes.
+var syntaxLineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 // parserErrors are the messages of yaml.v3's parser (as opposed to its
 // scanner). For these yaml.v3 v3.0.1 reports the 0-based line of the error's
@@ -111,7 +113,7 @@ var parserErrors = map[string]bool{
 func syntaxProblem(file string, data []byte, err error) *Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
-	if m := syntaxLineRE.FindStringSubmatch(err.Error()); m != nil {
+	if m := syntaxLineRE().FindStringSubmatch(err.Error()); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	}

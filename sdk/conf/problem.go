@@ -13,7 +13,7 @@ type Problem struct {
 	Line    int    // 1-based; 0 when unknown
 	Column  int    // 1-based, in characters; 0 when unknown or not worth saying
 	Path    Path   // the value the problem is about, e.g. providers[1].config.address
-	Message string
+	Message string // what is wrong, and what to write instead
 }
 
 // Error writes the problem as file:line: path: message, leaving out what
@@ -47,6 +47,7 @@ func (p *Problem) Error() string {
 // Problems is a list of problems; as an error, one problem a line.
 type Problems []*Problem
 
+// Error writes each problem on a line of its own, in the order held.
 func (ps Problems) Error() string {
 	msgs := make([]string, len(ps))
 	for i, p := range ps {

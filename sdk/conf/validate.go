@@ -26,6 +26,7 @@ import (
 // Checker to collect them. Any other error is a problem of the value
 // itself.
 type Validator interface {
+	// Validate returns nil, a Checker's Err, or another error.
 	Validate() error
 }
 

@@ -23,6 +23,11 @@
 //	crash[:code]       exit the process at once with code (default 3)
 //	hang               block until the process is killed
 //	wait:path          block until the FIFO at path is opened for writing
+//
+// A provider hits its fault points with sdk.Runtime.Fault, and gets
+// "start", "shutdown" and "before <name> goroutine" from the SDK. The rest
+// of this package is how the SDK and the agent carry them out (Points,
+// Signals), and how an in-process test makes them (Parse, NewPoints).
 package fault
 
 import (
@@ -39,6 +44,10 @@ import (
 // Env is the environment variable that holds the fault rules.
 const Env = "SIA_FAULTS"
 
+// Tag is the build tag that compiles fault points in: only a binary built
+// with it (go build -tags siafaults) reads Env.
+const Tag = "siafaults"
+
 // Kind is what a fault point does when it is hit.
 type Kind string
 
@@ -53,8 +62,8 @@ const (
 
 // Action is a parsed rule's right-hand side.
 type Action struct {
-	Kind Kind
-	Arg  string
+	Kind Kind   // what the point does
+	Arg  string // what follows the kind's colon: the message, signal, code or FIFO; may be empty
 }
 
 // Rules maps "<scope>:<point>" to its action.

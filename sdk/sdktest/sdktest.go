@@ -1,6 +1,14 @@
 // Package sdktest runs a provider under test: in-process, through the same
-// lifecycle steps the agent takes (Harness), or as a real plugin
-// subprocess under the real agent (RunPlugin).
+// lifecycle steps the agent takes (New, Harness), or as a real plugin
+// process under the real agent (RunPlugin).
+//
+// RunPlugin needs a sia-agent binary, which it finds through WithAgent,
+// $SIA_AGENT or the PATH; without one it skips the test. Any agent of the
+// SDK's protocol version will do; the test build of a clone of the agent
+// has fault points of its own too:
+//
+//	(cd sia-agent && make build-test)    # bin/test/sia-agent
+//	SIA_AGENT=$PWD/sia-agent/bin/test/sia-agent go test ./...
 package sdktest
 
 import (
@@ -116,10 +124,13 @@ func NewRuntime(t testing.TB, name, configYAML string) (*sdk.Runtime, *Host) {
 
 // Harness drives one provider through the lifecycle in-process.
 type Harness struct {
-	t        testing.TB
+	t testing.TB
+	// Provider is the provider under test.
 	Provider sdk.Provider
-	Runtime  *sdk.Runtime
-	Host     *Host
+	// Runtime is what its Init gets; a test may change it before.
+	Runtime *sdk.Runtime
+	// Host records its status reports.
+	Host *Host
 
 	initCtx, runCtx       context.Context
 	cancelInit, cancelRun context.CancelCauseFunc

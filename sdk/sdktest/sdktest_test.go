@@ -6,13 +6,40 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sia-agent/sia-agent/internal/testprovider"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/sdktest"
 )
 
+// waiter is a provider with one goroutine, which waits for Shutdown.
+type waiter struct {
+	group   *sdk.Group
+	stopped chan struct{}
+}
+
+func (p *waiter) Validate(context.Context, sdk.Config) error { return nil }
+
+func (p *waiter) Init(_ context.Context, rt *sdk.Runtime) error {
+	p.group, p.stopped = sdk.NewGroup(rt), make(chan struct{})
+	return nil
+}
+
+func (p *waiter) Start(ctx context.Context) error {
+	return p.group.GoContext(ctx, "waiter", func(ctx context.Context) {
+		<-ctx.Done()
+		close(p.stopped)
+	})
+}
+
+func (p *waiter) Shutdown(context.Context) error {
+	if p.group != nil {
+		p.group.Stop()
+	}
+	return nil
+}
+
 func TestHarnessRunsTheLifecycle(t *testing.T) {
-	h := sdktest.New(t, &testprovider.Provider{}, "test", "goroutines: [server]\n")
+	p := &waiter{}
+	h := sdktest.New(t, p, "test", "")
 	if err := h.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -22,6 +49,11 @@ func TestHarnessRunsTheLifecycle(t *testing.T) {
 	h.CancelRun(errors.New("received signal: interrupt"))
 	if err := h.Shutdown(); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-p.stopped:
+	default:
+		t.Error("Shutdown returned before the goroutine stopped")
 	}
 }
 
@@ -33,21 +65,5 @@ func TestHostRecordsStatus(t *testing.T) {
 	rec := host.WaitRecord(t, 10*time.Second, func(r sdk.StatusRecord) bool { return r.Credential == "identity" })
 	if rec.Outcome != sdk.OutcomeSuccess {
 		t.Errorf("outcome %q, want %q", rec.Outcome, sdk.OutcomeSuccess)
-	}
-}
-
-func TestRunPluginUnderTheRealAgent(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds two binaries")
-	}
-	p := sdktest.RunPlugin(t, "github.com/sia-agent/sia-agent/internal/cmd/sia-plugin-test", "goroutines: [server]\n")
-	if _, err := p.Log.Wait("sia-agent.under-test: Started server goroutine", 0); err != nil {
-		t.Error(err)
-	}
-	if code := p.Stop(); code != 0 {
-		t.Errorf("exit code %d, want 0\n%s", code, p.Log.String())
-	}
-	if _, err := p.Log.Wait("sia-agent.under-test: Stopped server goroutine", 0); err != nil {
-		t.Error(err)
 	}
 }

@@ -119,7 +119,7 @@ func (p *Provider) Start(ctx context.Context) error {
 	p.ln = ln
 	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
-	if err := p.group.Go(ctx, serverGoroutine, p.serve); err != nil {
+	if err := p.group.GoContext(ctx, serverGoroutine, p.serve); err != nil {
 		// The goroutine was not created (a fault point failed it): nothing
 		// will close the listener but us.
 		ln.Close()
@@ -133,15 +133,17 @@ func (p *Provider) Start(ctx context.Context) error {
 		return err
 	}
 
-	return p.group.Go(ctx, refreshGoroutine, func(stop <-chan struct{}) {
-		sdk.RefreshLoop(ctx, stop, p.untilRefresh,
+	// The goroutine's context is done at Shutdown (group.Stop); ctx, the
+	// run context, is cancelled first, and then the timer skips its ticks.
+	return p.group.GoContext(ctx, refreshGoroutine, func(gctx context.Context) {
+		sdk.RefreshLoop(ctx, gctx.Done(), p.untilRefresh,
 			func(ctx context.Context) { _ = p.refresh(ctx, sdk.ReasonExpires) },
 			func() { p.rt.Logger.Info("Skipped to refresh the credential") })
 	})
 }
 
 // serve runs the server until Shutdown closes it.
-func (p *Provider) serve(<-chan struct{}) {
+func (p *Provider) serve(context.Context) {
 	if err := p.srv.Serve(p.ln); !errors.Is(err, http.ErrServerClosed) {
 		p.rt.Logger.Error("The "+serverGoroutine+" stopped serving", "error", err)
 	}
