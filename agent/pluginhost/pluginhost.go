@@ -87,7 +87,9 @@ type Plugin struct {
 	health healthpb.HealthClient
 	broker *plugin.GRPCBroker
 	proc   *procRunner
-	logs   *logWriter
+	logs   *logWriter // the real standard error: log lines and sync markers
+	stdout *logWriter // what the plugin prints once it serves
+	stderr *logWriter
 }
 
 // Launch starts the plugin and completes the handshake. When ctx is done
@@ -99,11 +101,8 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 			return nil, err
 		}
 	}
-	p := &Plugin{Name: spec.Name, logs: &logWriter{logger: opts.Logger.Named(spec.Name)}}
+	p := newPlugin(spec.Name, opts)
 	launching := make(chan *procRunner, 1)
-	if opts.LogSink != nil {
-		p.logs.sink = func(line string) { opts.LogSink(spec.Name, line) }
-	}
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -137,6 +136,11 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 		// is parsed and re-logged by logs.
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
 		Stderr: p.logs,
+		// What the plugin prints to os.Stdout and os.Stderr once it
+		// serves comes through go-plugin's stdio stream; without these
+		// it is dropped.
+		SyncStdout: p.stdout,
+		SyncStderr: p.stderr,
 	})
 	p.client = client
 	// go-plugin's Start holds the client's lock until the handshake, so
@@ -175,6 +179,22 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 	}
 	p.rpc = raw.(pluginpb.ProviderClient)
 	return p, nil
+}
+
+// newPlugin returns the Plugin of a provider about to be launched, with
+// the writers that relay its output to opts' logger and sink.
+func newPlugin(name string, opts Options) *Plugin {
+	logger := opts.Logger.Named(name)
+	var sink func(string)
+	if opts.LogSink != nil {
+		sink = func(line string) { opts.LogSink(name, line) }
+	}
+	return &Plugin{
+		Name:   name,
+		logs:   &logWriter{logger: logger, sink: sink, plain: hclog.Error},
+		stdout: &logWriter{logger: logger, sink: sink, plain: pluginpb.StdoutLevel, stdio: true},
+		stderr: &logWriter{logger: logger, sink: sink, plain: pluginpb.StderrLevel, stdio: true},
+	}
 }
 
 func verify(path, want string) error {
@@ -309,6 +329,8 @@ func (p *Plugin) kill(grace time.Duration) {
 	// readers ended, which the dead process makes prompt.
 	<-asked
 	p.logs.Flush()
+	p.stdout.Flush()
+	p.stderr.Flush()
 }
 
 // ExitError is the error of a call the plugin could not answer because
