@@ -260,6 +260,7 @@ func (r *Runner) startAll() {
 			continue
 		}
 		if err == nil {
+			r.Logger.Info("Starting " + name)
 			err = u.Start(context.WithoutCancel(r.runCtx))
 		}
 		if err != nil {
@@ -268,6 +269,7 @@ func (r *Runner) startAll() {
 			r.cancel(Cancellation{Run: true, Cause: &StartFailedError{Name: name, Err: err}})
 			continue
 		}
+		r.Logger.Info("Started " + name)
 		r.state(name, StateStarted, nil)
 	}
 }

@@ -943,3 +943,22 @@ func TestCauseErrors(t *testing.T) {
 		t.Errorf("causes do not unwrap")
 	}
 }
+
+// Every Start the runner calls is logged before it runs and, when it
+// succeeded, after; a skipped one is not, and a failed one ends with its
+// error instead.
+func TestStartIsLogged(t *testing.T) {
+	h := newHarness(t)
+	h.byName["metrics"].start = func(context.Context) error { return errors.New("no luck") }
+	if code := h.run(); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	h.checkLogs(
+		"INFO Starting certificate", "INFO Started certificate",
+		"INFO Starting token", "INFO Started token",
+		"INFO Starting metrics", "ERROR Error starting metrics: no luck",
+		"INFO Skipped healthcheck start",
+	)
+	h.checkNoLog("Started metrics")
+	h.checkNoLog("Starting healthcheck")
+}
