@@ -246,7 +246,7 @@ func (p *Process) Validate(ctx context.Context, file string, config *yaml.Node, 
 		Name:   p.Name,
 		File:   file,
 		Config: pluginpb.FromYAML(config),
-		Mode:   string(mode),
+		Mode:   pluginpb.ModeOf(string(mode)),
 	})
 	if err != nil {
 		return nil, p.rpcError("validate", err)

@@ -128,7 +128,7 @@ func (s *Store) Record(provider string, rec *pluginpb.StatusRecord) {
 		Provider:            provider,
 		Credential:          rec.GetCredential(),
 		Kind:                rec.GetKind(),
-		UpdateReason:        rec.GetUpdateReason(),
+		UpdateReason:        rec.GetUpdateReason().Word(),
 		UpdateOutcome:       rec.GetUpdateOutcome(),
 		FailureError:        bounded(rec.GetFailureError()),
 		StartedTS:           rec.GetStartedUnixMicros() / 1e6,

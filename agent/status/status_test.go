@@ -29,7 +29,7 @@ func newStore(providers ...string) *Store {
 }
 
 func record(cred, outcome string, last, expiry time.Time) *pluginpb.StatusRecord {
-	r := &pluginpb.StatusRecord{Credential: cred, Kind: "x509", UpdateReason: "EXPIRES", UpdateOutcome: outcome}
+	r := &pluginpb.StatusRecord{Credential: cred, Kind: "x509", UpdateReason: pluginpb.UpdateReason_UPDATE_REASON_EXPIRES, UpdateOutcome: outcome}
 	if !last.IsZero() {
 		r.LastUpdateUnix = last.Unix()
 	}
