@@ -40,8 +40,9 @@ const PluginCommand = agent.PluginCommand
 
 // Main runs the command line and returns the exit code. sigs must already
 // be receiving SIGINT, SIGTERM and SIGHUP: main installs that first of all.
-// builtins are the providers the executable serves with PluginCommand.
-func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []agent.Builtin) int {
+// builtins are the providers the executable serves with PluginCommand;
+// convert is what the convert command runs.
+func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []agent.Builtin, convert Converter) int {
 	if len(args) < 1 {
 		usage(stderr)
 		return ExitUsage
@@ -52,7 +53,7 @@ func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builti
 	case "validate":
 		return validateCommand(args[1:], stdout, stderr, builtins)
 	case "convert":
-		return convertCommand(args[1:], os.Stdin, stdout, stderr)
+		return Convert(args[1:], os.Stdin, stdout, stderr, convert)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "sia-agent %s (commit %s, %s, %s/%s)\n", Version, Commit, goVersion(), runtime.GOOS, runtime.GOARCH)
 		return ExitOK

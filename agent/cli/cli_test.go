@@ -17,7 +17,7 @@ func TestCommandHelp(t *testing.T) {
 	} {
 		for _, help := range []string{"--help", "-h"} {
 			var stdout, stderr bytes.Buffer
-			if code := Main([]string{cmd, help}, &stdout, &stderr, nil, nil); code != ExitOK || stderr.Len() > 0 {
+			if code := Main([]string{cmd, help}, &stdout, &stderr, nil, nil, nil); code != ExitOK || stderr.Len() > 0 {
 				t.Errorf("sia-agent %s %s: exit %d, want 0 and nothing on stderr\n%s", cmd, help, code, stderr.String())
 			}
 			for _, w := range want {
@@ -41,7 +41,7 @@ func TestBadFlag(t *testing.T) {
 		{"convert", "--nope"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := Main(args, &stdout, &stderr, nil, nil); code != ExitUsage {
+		if code := Main(args, &stdout, &stderr, nil, nil, nil); code != ExitUsage {
 			t.Errorf("%q: exit %d, want %d", args, code, ExitUsage)
 		}
 		if stderr.Len() == 0 || stdout.Len() > 0 {

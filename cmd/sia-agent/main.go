@@ -29,7 +29,7 @@ func main() {
 	for _, name := range builtin.Names() {
 		builtins = append(builtins, agent.Builtin{Name: name, Env: builtin.Env(name)})
 	}
-	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, sigs, builtins))
+	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, sigs, builtins, convert))
 }
 
 // serve runs the named built-in provider as a plugin process.

@@ -16,7 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sia-agent/sia-agent/agent/pipeline"
-	"github.com/sia-agent/sia-agent/agent/siaenv"
+	"github.com/sia-agent/sia-agent/siaenv"
 	"github.com/sia-agent/sia-agent/plugins/cert"
 	"github.com/sia-agent/sia-agent/plugins/health"
 	"github.com/sia-agent/sia-agent/plugins/metrics"
