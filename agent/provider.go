@@ -5,9 +5,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sia-agent/sia-agent/agent/lifecycle"
 	"github.com/sia-agent/sia-agent/agent/pipeline"
 	"github.com/sia-agent/sia-agent/agent/pluginhost"
+	"github.com/sia-agent/sia-agent/agent/telemetry"
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
+)
+
+// A provider is what the lifecycle drives and what metrics come from.
+var (
+	_ lifecycle.Provider = (*provider)(nil)
+	_ telemetry.Provider = (*provider)(nil)
 )
 
 // provider is one enabled provider as the agent runs it: its entry in the

@@ -961,3 +961,21 @@ func TestStartIsLogged(t *testing.T) {
 	h.checkNoLog("Started metrics")
 	h.checkNoLog("Starting healthcheck")
 }
+
+// States and phases read, and marshal, as the words of the status report.
+func TestStateAndPhaseWords(t *testing.T) {
+	states := map[State]string{StateLoaded: "loaded", StateInitialized: "initialized", StateStarted: "started",
+		StateSkipped: "skipped", StateFailed: "failed", StateStopped: "stopped", StateExited: "exited", State(99): "State(99)"}
+	for s, want := range states {
+		if b, _ := s.MarshalText(); s.String() != want || string(b) != want {
+			t.Errorf("%d: %q, %q; want %q", uint8(s), s.String(), b, want)
+		}
+	}
+	phases := map[Phase]string{PhaseLoading: "loading", PhaseInit: "init", PhaseStart: "start",
+		PhaseRunning: "running", PhaseShutdown: "shutdown", Phase(0): "Phase(0)"}
+	for p, want := range phases {
+		if b, _ := p.MarshalText(); p.String() != want || string(b) != want {
+			t.Errorf("%d: %q, %q; want %q", uint8(p), p.String(), b, want)
+		}
+	}
+}

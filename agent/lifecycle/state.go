@@ -27,6 +27,7 @@ var stateNames = [...]string{
 	StateExited:      "exited",
 }
 
+// String is the state's word: "started", "failed", ...
 func (s State) String() string {
 	if int(s) < len(stateNames) && stateNames[s] != "" {
 		return stateNames[s]
@@ -58,6 +59,7 @@ var phaseNames = [...]string{
 	PhaseShutdown: "shutdown",
 }
 
+// String is the phase's word: "init", "running", ...
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) && phaseNames[p] != "" {
 		return phaseNames[p]
