@@ -30,3 +30,32 @@ func TestLogOptionsOverrideTheFile(t *testing.T) {
 		t.Errorf("the logger wrote %q, want a JSON debug line", out.String())
 	}
 }
+
+// Validate reports what validate prints: a file it cannot read at all
+// as Err, and a file with problems as every problem, in the order of the
+// file, with the configuration's exit code.
+func TestValidateReports(t *testing.T) {
+	v := Validate(t.Context(), Options{Config: filepath.Join(t.TempDir(), "missing.yaml")})
+	if v.Err == nil || v.Code != ExitConfig || v.Pipeline != nil {
+		t.Errorf("missing file: %+v", v)
+	}
+
+	file := filepath.Join(t.TempDir(), "pipeline.yaml")
+	text := "version: 1\nagent:\n  log_levl: debug\nproviders:\n  - name: health\n    plugin: health\n    enabled: maybe\n"
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v = Validate(t.Context(), Options{Config: file, Log: &bytes.Buffer{}})
+	// The plugin is not found either: no built-in providers here.
+	if v.Err != nil || v.Code != ExitConfig || len(v.Problems) != 3 {
+		t.Fatalf("three problems: %+v", v)
+	}
+	for i, line := range []int{3, 6, 7} {
+		if v.Problems[i].Line != line {
+			t.Errorf("problem %d at line %d, want %d: %v", i, v.Problems[i].Line, line, v.Problems)
+		}
+	}
+	if !strings.HasPrefix(v.Problems[2].Path.String(), "providers.health.") {
+		t.Errorf("problem %v does not name the provider by name", v.Problems[2])
+	}
+}
