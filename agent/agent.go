@@ -2,6 +2,16 @@
 // launched as plugin processes and run through the lifecycle, with the
 // status report and the metrics they share. The command line (package
 // cli) parses flags and prints; everything between the two is here.
+//
+// A provider is one entry of the pipeline and the plugin process that
+// serves it. pipeline.Provider is its entry as configured,
+// pluginhost.Process its process and the protocol to it,
+// lifecycle.Provider what the lifecycle drives and telemetry.Provider
+// what metrics are gathered from; this package's provider joins them, one
+// record per provider. sdk.Provider is the other end: what a plugin
+// implements. lifecycle.State is where a provider is, lifecycle.Phase
+// where the agent is, and lifecycle.ExitError says that a provider's
+// process died.
 package agent
 
 import (
@@ -72,7 +82,10 @@ type Error struct {
 	Logged bool
 }
 
+// Error returns Err's message.
 func (e *Error) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Agent is a loaded pipeline: every enabled provider's plugin is running

@@ -105,6 +105,7 @@ type ExitError struct {
 	Unexpected bool
 }
 
+// Error says which provider exited, and how.
 func (e *ExitError) Error() string {
 	msg := "provider " + e.Name + " exited"
 	if e.Unexpected {
@@ -116,6 +117,7 @@ func (e *ExitError) Error() string {
 	return msg
 }
 
+// Unwrap returns how the process exited.
 func (e *ExitError) Unwrap() error { return e.Err }
 
 // Runner runs providers through the lifecycle.
