@@ -60,7 +60,7 @@ func pipelineOptions(opts Options) pipeline.Options {
 // that cannot be run is a failure (exit 1). When ctx is done first (a
 // signal), the launch stops at once and returns ctx's cause.
 func (a *Agent) launch(ctx context.Context) error {
-	l := a.launcher(a.log, a.store.Log, a.run.Dir)
+	l := newLauncher(a.opts, a.pipeline, a.log, a.store.Log, a.run.Dir)
 	providers := l.launchAll(ctx, a.pipeline.Enabled(), a.opts.Mode)
 	if ctx.Err() != nil {
 		kill(providers)
@@ -107,15 +107,15 @@ type launcher struct {
 	opts     pluginhost.Options
 }
 
-// launcher returns the launcher of a's pipeline: plugin logs go to log and
-// sink (if set), sockets below socketDir.
-func (a *Agent) launcher(log hclog.Logger, sink func(name, line string), socketDir string) *launcher {
+// newLauncher returns the launcher of p, loaded with opts: plugin logs go
+// to log and sink (if set), sockets below socketDir.
+func newLauncher(opts Options, p *pipeline.Pipeline, log hclog.Logger, sink func(name, line string), socketDir string) *launcher {
 	return &launcher{
-		file:     a.opts.Config,
-		builtins: a.opts.Builtins,
+		file:     opts.Config,
+		builtins: opts.Builtins,
 		opts: pluginhost.Options{
 			Logger:    log,
-			Env:       []string{pluginpb.EnvLogLevel + "=" + a.pipeline.Agent.LogLevel},
+			Env:       []string{pluginpb.EnvLogLevel + "=" + p.Agent.LogLevel},
 			LogSink:   sink,
 			SocketDir: socketDir,
 		},

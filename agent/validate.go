@@ -125,8 +125,8 @@ func (v *Validation) validateProviders(ctx context.Context, opts Options, skip [
 			entries = append(entries, pr)
 		}
 	}
-	a := &Agent{opts: opts, pipeline: p}
-	providers := a.launcher(newLogger(opts.Log, p).Named("validate"), nil, "").launchAll(ctx, entries, sdk.ModeRefresh)
+	l := newLauncher(opts, p, newLogger(opts.Log, p).Named("validate"), nil, "")
+	providers := l.launchAll(ctx, entries, sdk.ModeRefresh)
 	defer kill(providers)
 	var problems conf.Problems
 	var failed []error
