@@ -16,6 +16,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -262,6 +263,10 @@ func TestCertRoleCertPartialFailure(t *testing.T) {
 		}
 		if c.UpdateOutcome != want[c.Credential] || c.Kind != "x509" || c.NextUpdateTS == 0 {
 			t.Errorf("%s: outcome %s, kind %q, next update %d; want %s", c.Credential, c.UpdateOutcome, c.Kind, c.NextUpdateTS, want[c.Credential])
+		}
+		// The reason crosses the wire as an enum and reads as its word.
+		if !slices.Contains([]string{"NEW", "EXPIRES", "PARAMS_CHANGE", "FORCE_REFRESH"}, c.UpdateReason) {
+			t.Errorf("%s: update reason %q", c.Credential, c.UpdateReason)
 		}
 		delete(want, c.Credential)
 	}

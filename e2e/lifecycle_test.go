@@ -300,3 +300,28 @@ profiles:
 		t.Errorf("disabled provider a ran: %s", p2.Log.Lines()[i])
 	}
 }
+
+// The agent logs each provider's Start as it begins and once it
+// succeeded, around what the provider logs in it, in pipeline order.
+func TestStartsAreLogged(t *testing.T) {
+	t.Parallel()
+	p := runAgent(t, seedPipeline(t, nil), nil)
+	p.WaitLog(t, "All 4 providers started", waitLine)
+	if code := stop(t, p); code != 0 {
+		t.Fatalf("exit code %d\n%s", code, p.Log)
+	}
+	from := 0
+	for _, name := range seedOrder {
+		for _, line := range []string{
+			"sia-agent: Starting " + name,
+			"sia-agent." + name + ": Started ", // its first goroutine
+			"sia-agent: Started " + name,
+		} {
+			i, err := p.Log.WaitFrom(from, line, 0)
+			if err != nil {
+				t.Fatalf("%v, in order:\n%s", err, p.Log)
+			}
+			from = i + 1
+		}
+	}
+}

@@ -65,7 +65,7 @@ func (s *server) Validate(ctx context.Context, req *pluginpb.ValidateRequest) (*
 	cfg := NewConfig(req.GetFile(), conf.P("providers", req.GetName(), "config"), req.GetConfig().YAML())
 	rt := &Runtime{
 		Name:    req.GetName(),
-		Mode:    Mode(req.GetMode()),
+		Mode:    Mode(req.GetMode().Word()),
 		Config:  cfg,
 		Logger:  s.logger,
 		Metrics: s.registry,

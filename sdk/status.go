@@ -103,7 +103,7 @@ func (r StatusRecord) proto() *pluginpb.StatusRecord {
 	p := &pluginpb.StatusRecord{
 		Credential:          r.Credential,
 		Kind:                r.Kind,
-		UpdateReason:        string(r.Reason),
+		UpdateReason:        pluginpb.UpdateReasonOf(string(r.Reason)),
 		UpdateOutcome:       r.Outcome,
 		StartedUnixMicros:   unixMicros(r.Started),
 		TotalDurationMicros: r.Duration.Microseconds(),
