@@ -159,7 +159,8 @@ func (a *Agent) removeRunDir() {
 func (a *Agent) Run(sigs <-chan os.Signal) int {
 	a.ran = true
 	defer a.writeStatusFile()()
-	gather := a.gatherer()
+	hooks := a.startHooks()
+	gather := a.gatherer(hooks.Collector())
 	providers := make([]lifecycle.Provider, len(a.providers))
 	for i, p := range a.providers {
 		p.host = a.store.Host(p.Name(), gather)
@@ -175,6 +176,9 @@ func (a *Agent) Run(sigs <-chan os.Signal) int {
 		Signals:   signals,
 		OnState:   a.store.SetState,
 		OnPhase: func(phase lifecycle.Phase) {
+			if phase == lifecycle.PhaseShutdown {
+				stopHooks(hooks)
+			}
 			a.store.SetPhase(phase)
 			notify(phase)
 		},
@@ -182,7 +186,9 @@ func (a *Agent) Run(sigs <-chan os.Signal) int {
 		UnresponsiveTimeout: a.pipeline.Agent.UnresponsiveTimeout.Std(),
 		OnResponsive:        a.store.SetResponsive,
 	}
-	return r.Run(sigs)
+	code := r.Run(sigs)
+	stopHooks(hooks) // init mode, or a run that never reached shutdown
+	return code
 }
 
 // writeStatusFile keeps the status file, when the pipeline names one,

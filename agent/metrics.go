@@ -17,9 +17,10 @@ const gatherTimeout = 5 * time.Second
 
 // gatherer returns what the Host service's Gather serves: the agent's own
 // metrics (its process, build, status) and every provider's.
-func (a *Agent) gatherer() status.Gatherer {
+func (a *Agent) gatherer(more ...prometheus.Collector) status.Gatherer {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(a.store.Collector())
+	reg.MustRegister(more...)
 	own := prometheus.WrapRegistererWith(prometheus.Labels{telemetry.ProviderLabel: telemetry.AgentName}, reg)
 	own.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{

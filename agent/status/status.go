@@ -7,6 +7,7 @@ package status
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -31,6 +32,8 @@ type Store struct {
 	silent    map[string]string // providers that do not answer: why
 	changed   chan struct{}     // signalled (non-blocking) on every change
 	now       func() time.Time
+	hooks     []sdk.HookStatus // in the pipeline's order
+	onRecord  func(provider string, rec *pluginpb.StatusRecord)
 }
 
 // provider is a provider's entry in the report, with its state typed.
@@ -143,6 +146,31 @@ func (s *Store) Record(provider string, rec *pluginpb.StatusRecord) {
 		c.LastUpdateTS = last // a failed update does not forget the last success
 	}
 	c.updates[c.UpdateOutcome]++
+	onRecord := s.onRecord
+	s.mu.Unlock()
+	s.touch()
+	if onRecord != nil {
+		onRecord(provider, rec)
+	}
+}
+
+// OnRecord has f called with every record a provider reports, after the
+// store kept it. f must not block.
+func (s *Store) OnRecord(f func(provider string, rec *pluginpb.StatusRecord)) {
+	s.mu.Lock()
+	s.onRecord = f
+	s.mu.Unlock()
+}
+
+// SetHook keeps the latest status of one of the pipeline's hooks; a
+// failed hook never makes the agent unready.
+func (s *Store) SetHook(h sdk.HookStatus) {
+	s.mu.Lock()
+	if i := slices.IndexFunc(s.hooks, func(o sdk.HookStatus) bool { return o.Name == h.Name }); i >= 0 {
+		s.hooks[i] = h
+	} else {
+		s.hooks = append(s.hooks, h)
+	}
 	s.mu.Unlock()
 	s.touch()
 }
@@ -217,6 +245,7 @@ func (s *Store) Report() sdk.StatusReport {
 			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: c.Provider, Credential: c.Credential, Reason: reason})
 		}
 	}
+	rep.Hooks = slices.Clone(s.hooks)
 	rep.Ready = s.phase == lifecycle.PhaseRunning && len(rep.NotReady) == 0
 	if s.phase != lifecycle.PhaseRunning {
 		rep.NotReady = append([]sdk.NotReady{{Reason: "agent is in phase " + rep.Phase}}, rep.NotReady...)

@@ -1045,7 +1045,10 @@ type StatusRecord struct {
 	ExpiryUnix          int64                  `protobuf:"varint,12,opt,name=expiry_unix,json=expiryUnix,proto3" json:"expiry_unix,omitempty"`
 	// optional marks a credential kept only while clients use it (an
 	// on-demand token): it is reported, but never makes the agent unready.
-	Optional      bool `protobuf:"varint,13,opt,name=optional,proto3" json:"optional,omitempty"`
+	Optional bool `protobuf:"varint,13,opt,name=optional,proto3" json:"optional,omitempty"`
+	// files are the paths the update wrote (a key, a certificate, a token
+	// file): the agent names them to the hooks that run on the change.
+	Files         []string `protobuf:"bytes,15,rep,name=files,proto3" json:"files,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1169,6 +1172,13 @@ func (x *StatusRecord) GetOptional() bool {
 		return x.Optional
 	}
 	return false
+}
+
+func (x *StatusRecord) GetFiles() []string {
+	if x != nil {
+		return x.Files
+	}
+	return nil
 }
 
 type ReportStatusRequest struct {
@@ -1469,7 +1479,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\alog_seq\x18\x02 \x01(\x04R\x06logSeq\"\x0f\n" +
 	"\rGatherRequest\",\n" +
 	"\x0eGatherResponse\x12\x1a\n" +
-	"\bfamilies\x18\x01 \x03(\fR\bfamilies\"\x97\x04\n" +
+	"\bfamilies\x18\x01 \x03(\fR\bfamilies\"\xad\x04\n" +
 	"\fStatusRecord\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x1e\n" +
 	"\n" +
@@ -1487,7 +1497,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x10next_update_unix\x18\v \x01(\x03R\x0enextUpdateUnix\x12\x1f\n" +
 	"\vexpiry_unix\x18\f \x01(\x03R\n" +
 	"expiryUnix\x12\x1a\n" +
-	"\boptional\x18\r \x01(\bR\boptionalJ\x04\b\x04\x10\x05\"J\n" +
+	"\boptional\x18\r \x01(\bR\boptional\x12\x14\n" +
+	"\x05files\x18\x0f \x03(\tR\x05filesJ\x04\b\x04\x10\x05\"J\n" +
 	"\x13ReportStatusRequest\x123\n" +
 	"\x06record\x18\x01 \x01(\v2\x1b.sia.plugin.v1.StatusRecordR\x06record\"\x16\n" +
 	"\x14ReportStatusResponse\"5\n" +
