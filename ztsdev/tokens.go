@@ -2,6 +2,7 @@ package ztsdev
 
 import (
 	"context"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -129,7 +130,10 @@ func (s *Server) accessToken(_ context.Context, rq *request) (*response, *apiErr
 	if err != nil {
 		return nil, serverError("%s: %v", caller, err)
 	}
-	expiresIn := int32(timeout)
+	var expiresIn int32 = math.MaxInt32
+	if timeout >= math.MinInt32 && timeout <= math.MaxInt32 {
+		expiresIn = int32(timeout)
+	}
 	resp := &zts.AccessTokenResponse{Access_token: accessJWT, Token_type: "Bearer", Expires_in: &expiresIn}
 
 	if openID {

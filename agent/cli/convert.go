@@ -56,7 +56,7 @@ printed then. Exit 64 for a bad command line.
 				fmt.Fprintf(stderr, "sia-agent convert: %v\n", err)
 				return ExitConfig
 			}
-			defer f.Close()
+			defer f.Close() //nolint:errcheck // read only: a failed close loses nothing
 			r = f
 		}
 		var err error

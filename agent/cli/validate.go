@@ -176,7 +176,7 @@ func printProviders(w io.Writer, f *commonFlags, l *loaded) {
 		}
 		fmt.Fprintf(tw, "  %d\t%s\tenabled\t%s\t%s\n", i+1, pr.Name, sdk.Duration(pr.ShutdownTimeout), plugin)
 	}
-	tw.Flush()
+	_ = tw.Flush() // the writes above are to the terminal, unchecked too
 	fmt.Fprintf(w, "\nProviders start in this order and shut down in reverse. Shutdown takes at most %s\n", sdk.Duration(budget))
 	fmt.Fprintln(w, "(the enabled providers' shutdown timeouts added up): keep systemd's TimeoutStopSec and")
 	fmt.Fprintln(w, "a pod's terminationGracePeriodSeconds above it.")
@@ -251,15 +251,15 @@ func under(path conf.Path, paths []conf.Path) bool {
 func salvage(file string, problems conf.Problems, opts pipeline.Options) (*pipeline.Pipeline, []conf.Path, conf.Problems) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, nil //nolint:nilerr // best effort: the problems are reported already
 	}
 	data, err := pipeline.ReadFile(abs)
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, nil //nolint:nilerr // best effort: the problems are reported already
 	}
 	doc, err := pipeline.Document(file, data)
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, nil //nolint:nilerr // best effort: the problems are reported already
 	}
 	ix := &lineIndex{removed: make(map[int]conf.Path), ends: make(map[conf.Path]int)}
 	ix.add(doc.Content[0], conf.Path{}, 1)

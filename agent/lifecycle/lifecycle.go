@@ -193,11 +193,9 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 	r.phase("init")
 	r.initAll()
 	if r.Mode == sdk.ModeInit {
-		cause := context.Cause(r.initCtx)
-		switch {
-		case cause == nil:
+		if cause := context.Cause(r.initCtx); cause == nil {
 			r.Logger.Info("Init completed!")
-		default:
+		} else {
 			r.Logger.Info(fmt.Sprintf("Initiating shutdown by cause: %v ...", cause))
 		}
 	} else {
@@ -351,7 +349,8 @@ func (r *Runner) finish() int {
 		r.Logger.Error(fmt.Sprintf("Init failed by cause: %v", cause))
 	case errors.As(cause, &startFailed):
 		r.Logger.Error(fmt.Sprintf("Start failed by cause: %v", cause))
-	case cause == context.Canceled: // init mode, nothing went wrong
+	case cause == context.Canceled: //nolint:errorlint // the sentinel itself: init mode ended as it should; a wrapped one is a failure
+		// init mode, nothing went wrong
 		r.Logger.Info("Shutdown completed!")
 		return 0
 	default:

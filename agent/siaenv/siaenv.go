@@ -169,7 +169,9 @@ func Convert(env map[string]string, opts Options) *Result {
 		// The document is built of strings, bools and an int.
 		panic("siaenv: encoding the pipeline: " + err.Error())
 	}
-	enc.Close()
+	if err := enc.Close(); err != nil {
+		panic("siaenv: encoding the pipeline: " + err.Error())
+	}
 	r.Pipeline = b.Bytes()
 	r.Findings = c.findings
 	return r

@@ -221,7 +221,7 @@ func svidID(leaf *x509.Certificate) (spiffeid.ID, error) {
 		return id, fmt.Errorf("it has %d URI SANs (%s), and an X.509-SVID has exactly one, its SPIFFE ID: set the cert provider's identity.x509_svid", len(leaf.URIs), uriList(leaf))
 	case id.IsZero():
 		_, err := spiffeid.FromURI(leaf.URIs[0])
-		return id, fmt.Errorf("its URI SAN %s is not a SPIFFE ID: %v", leaf.URIs[0], err)
+		return id, fmt.Errorf("its URI SAN %s is not a SPIFFE ID: %w", leaf.URIs[0], err)
 	case leaf.IsCA:
 		return id, errors.New("it is a CA certificate")
 	case leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0:

@@ -112,7 +112,7 @@ func start(t *testing.T, opts Options) (*Server, *sdk.Group) {
 func TestServeAndShutdown(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	s, g := start(t, Options{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, "hello")
+		_, _ = io.WriteString(w, "hello")
 	})})
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Get("http://" + s.Addr().String() + "/")
