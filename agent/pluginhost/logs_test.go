@@ -213,11 +213,12 @@ func TestLogWriterSyncMarkers(t *testing.T) {
 	write(t, w, marker(1))
 	w.waitSynced(3, time.Hour)
 
-	// A marker that never comes: waitSynced gives up after its timeout.
+	// A marker that never comes: waitSynced gives up after its timeout,
+	// not before (returning at all is the giving up).
 	start := time.Now()
 	w.waitSynced(9, 20*time.Millisecond)
-	if d := time.Since(start); d < 20*time.Millisecond || d > 5*time.Second {
-		t.Errorf("waitSynced without the marker returned after %v", d)
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("waitSynced without the marker returned after %v, before its timeout", d)
 	}
 }
 
