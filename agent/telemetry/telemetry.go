@@ -42,23 +42,7 @@ func Gather(ctx context.Context, own prometheus.Gatherer, sources []Source) ([][
 		families[mf.GetName()] = mf
 	}
 
-	results := make([][]*dto.MetricFamily, len(sources))
-	srcErrs := make([]error, len(sources))
-	var wg sync.WaitGroup
-	for i, src := range sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			raw, err := src.Gather(ctx)
-			if err == nil {
-				results[i], err = pluginpb.UnmarshalFamilies(raw)
-			}
-			if err != nil {
-				srcErrs[i] = fmt.Errorf("gathering the metrics of %s: %w", src.Name, err)
-			}
-		}()
-	}
-	wg.Wait()
+	results, srcErrs := gatherSources(ctx, sources)
 	for i, src := range sources {
 		if srcErrs[i] != nil {
 			errs = append(errs, srcErrs[i])
@@ -92,6 +76,27 @@ func Gather(ctx context.Context, own prometheus.Gatherer, sources []Source) ([][
 		out = append(out, b)
 	}
 	return out, joinErrors(errs)
+}
+
+// gatherSources asks every source at once; each one's families or error
+// is at its index.
+func gatherSources(ctx context.Context, sources []Source) ([][]*dto.MetricFamily, []error) {
+	results := make([][]*dto.MetricFamily, len(sources))
+	errs := make([]error, len(sources))
+	var wg sync.WaitGroup
+	for i, src := range sources {
+		wg.Go(func() {
+			raw, err := src.Gather(ctx)
+			if err == nil {
+				results[i], err = pluginpb.UnmarshalFamilies(raw)
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("gathering the metrics of %s: %w", src.Name, err)
+			}
+		})
+	}
+	wg.Wait()
+	return results, errs
 }
 
 // label sets provider=name on every series of mf, keeping labels sorted.
