@@ -258,14 +258,3 @@ func TestLogWriterCutsLongLines(t *testing.T) {
 		}
 	}
 }
-
-func TestTruncateKeepsRunes(t *testing.T) {
-	s := strings.Repeat("é", 10) // 2 bytes each
-	got := truncate(s, 5)
-	if want := "éé ... [16 bytes cut]"; got != want {
-		t.Errorf("truncate = %q, want %q", got, want)
-	}
-	if got := truncate("short", 5); got != "short" {
-		t.Errorf("truncate of a short string = %q", got)
-	}
-}

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sia-agent/sia-agent/internal/truncate"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
@@ -359,7 +360,7 @@ func remoteError(msg string) error {
 	if msg == "" {
 		return nil
 	}
-	return errors.New(truncate(msg, maxRemoteError))
+	return errors.New(truncate.String(msg, maxRemoteError))
 }
 
 // hostPlugin is the agent's side of the go-plugin plugin definition.
