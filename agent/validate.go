@@ -212,15 +212,15 @@ func under(path conf.Path, paths []conf.Path) bool {
 func salvage(file string, problems conf.Problems, opts pipeline.Options) (*pipeline.Pipeline, []conf.Path, conf.Problems) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, nil //nolint:nilerr // best effort: the problems are reported already
 	}
 	data, err := pipeline.ReadFile(abs)
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, nil //nolint:nilerr // best effort: the problems are reported already
 	}
 	doc, err := pipeline.Document(file, data)
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, nil //nolint:nilerr // best effort: the problems are reported already
 	}
 	ix := &lineIndex{removed: make(map[int]conf.Path), ends: make(map[conf.Path]int)}
 	ix.add(doc.Content[0], conf.Path{}, 1)

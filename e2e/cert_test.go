@@ -516,20 +516,8 @@ func children(t *testing.T, pid int) []int {
 // waitGone waits until process pid no longer runs (or is a zombie).
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(waitExit)
-	for {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return
-		}
-		// The state follows the parenthesised command name.
-		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && strings.HasPrefix(string(stat[i:]), ") Z") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still runs after its parent was killed", pid)
-		}
-		time.Sleep(5 * time.Millisecond) // polling /proc: there is nothing to wait on
+	if err := e2e.WaitExit(pid, waitExit); err != nil {
+		t.Fatalf("after its parent was killed: %v", err)
 	}
 }
 

@@ -128,7 +128,7 @@ func (s *server) Cancel(_ context.Context, req *pluginpb.CancelRequest) (*plugin
 func (s *server) Shutdown(ctx context.Context, _ *pluginpb.ShutdownRequest) (*pluginpb.ShutdownResponse, error) {
 	if rt, err := s.runtime(); err == nil {
 		if err := rt.Fault(ctx, "shutdown"); err != nil {
-			return &pluginpb.ShutdownResponse{Error: err.Error(), LogSeq: s.logSync.mark()}, nil
+			return &pluginpb.ShutdownResponse{Error: err.Error(), LogSeq: s.logSync.mark()}, nil //nolint:nilerr // the protocol carries a plugin's error in the response
 		}
 	}
 	err := s.shutdown(ctx)

@@ -145,7 +145,7 @@ func parseFlags(name string, args []string, stdout, stderr io.Writer, withMode b
 	if code, ok := parse(fs, args, stdout, stderr, commandHelp[name]); !ok {
 		return nil, code
 	}
-	if err := f.check(name, fs.Args(), withMode); err != nil {
+	if err := f.check(fs.Args(), withMode); err != nil {
 		fmt.Fprintf(stderr, "sia-agent %s: %v\n", name, err)
 		return nil, ExitUsage
 	}
@@ -171,7 +171,7 @@ func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, help strin
 }
 
 // check reports what is wrong with the command line.
-func (f *commonFlags) check(name string, rest []string, withMode bool) error {
+func (f *commonFlags) check(rest []string, withMode bool) error {
 	switch {
 	case len(rest) > 0:
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))

@@ -84,7 +84,7 @@ func readEnv(file string, stdin io.Reader) (env map[string]string, lines map[str
 		if err != nil {
 			return nil, nil, "", err
 		}
-		defer f.Close()
+		defer f.Close() //nolint:errcheck // read only: a failed close loses nothing
 		r = f
 	}
 	env, lines, err = readEnvFile(name, r)

@@ -28,7 +28,7 @@ const maxOutput = 4 << 10
 // The environment a command runs with, beside the agent's own.
 const (
 	EnvHook        = "SIA_HOOK"                // the hook's name
-	EnvCredentials = "SIA_CHANGED_CREDENTIALS" // provider/credential, one a line
+	EnvCredentials = "SIA_CHANGED_CREDENTIALS" //nolint:gosec // G101: a variable's name, not a credential
 	EnvFiles       = "SIA_CHANGED_FILES"       // the files the updates wrote, one a line
 )
 
@@ -87,7 +87,9 @@ func environment(name string, changes []Change) []string {
 func runCommand(ctx context.Context, e *Exec, env []string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.Command[0], e.Command[1:]...)
+	// The operator's command from the pipeline file, run without a shell:
+	// running it is the hook's job.
+	cmd := exec.CommandContext(ctx, e.Command[0], e.Command[1:]...) //nolint:gosec // G204: see above
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -139,7 +141,7 @@ func readPIDFile(path string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("reading the pid file: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: a failed close loses nothing
 	buf := make([]byte, 32)
 	n, _ := f.Read(buf)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(buf[:n])))

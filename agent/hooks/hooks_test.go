@@ -162,7 +162,7 @@ func TestFailingAndHangingCommands(t *testing.T) {
 
 func TestCommandOutputIsBounded(t *testing.T) {
 	var b limitedBuffer
-	b.Write([]byte(strings.Repeat("x", maxOutput+10)))
+	_, _ = b.Write([]byte(strings.Repeat("x", maxOutput+10)))
 	if s := b.String(); !strings.HasSuffix(s, "[10 more bytes]") || len(s) > maxOutput+32 {
 		t.Errorf("%d bytes kept: ...%q", len(s), s[len(s)-20:])
 	}

@@ -352,7 +352,8 @@ func (r *Runner) finish() int {
 		r.Logger.Error(fmt.Sprintf("Init failed by cause: %v", cause))
 	case errors.As(cause, &startFailed):
 		r.Logger.Error(fmt.Sprintf("Start failed by cause: %v", cause))
-	case cause == context.Canceled: // init mode, nothing went wrong
+	case cause == context.Canceled: //nolint:errorlint // the sentinel itself: init mode ended as it should; a wrapped one is a failure
+		// init mode, nothing went wrong
 		r.Logger.Info("Shutdown completed!")
 		return 0
 	default:

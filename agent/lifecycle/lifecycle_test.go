@@ -32,9 +32,8 @@ var names = []string{"certificate", "token", "metrics", "healthcheck"}
 // recorder keeps the calls the runner makes, in order. Cancellations are
 // relayed to every unit concurrently, so they are kept per unit instead.
 type recorder struct {
-	mu     sync.Mutex
-	calls  []string
-	states []string
+	mu    sync.Mutex
+	calls []string
 }
 
 func (r *recorder) add(call string) {
@@ -190,9 +189,7 @@ var logRE = regexp.MustCompile(`^\[(\w+)\]\s+(.*)$`)
 func (l *logLines) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		l.lines = append(l.lines, line)
-	}
+	l.lines = append(l.lines, strings.Split(strings.TrimRight(string(p), "\n"), "\n")...)
 	return len(p), nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -194,19 +193,6 @@ func truncatedLevel(b []byte, plain hclog.Level) hclog.Level {
 		return level
 	}
 	return plain
-}
-
-// truncate cuts s to at most n bytes, on a rune boundary, saying how much
-// was cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	end := n
-	for end > 0 && !utf8.RuneStart(s[end]) {
-		end--
-	}
-	return fmt.Sprintf("%s ... [%d bytes cut]", s[:end], len(s)-end)
 }
 
 func str(v any) string {

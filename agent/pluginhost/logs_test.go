@@ -258,17 +258,6 @@ func TestLogWriterCutsLongLines(t *testing.T) {
 	}
 }
 
-func TestTruncateKeepsRunes(t *testing.T) {
-	s := strings.Repeat("é", 10) // 2 bytes each
-	got := truncate(s, 5)
-	if want := "éé ... [16 bytes cut]"; got != want {
-		t.Errorf("truncate = %q, want %q", got, want)
-	}
-	if got := truncate("short", 5); got != "short" {
-		t.Errorf("truncate of a short string = %q", got)
-	}
-}
-
 // The stdout and stderr go-plugin relays carry prints: a line that is not
 // hclog JSON is logged at the stream's level, a JSON line keeps its own,
 // and a sync marker there is not honoured.

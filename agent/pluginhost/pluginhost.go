@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sia-agent/sia-agent/agent/lifecycle"
+	"github.com/sia-agent/sia-agent/internal/truncate"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
@@ -175,7 +176,7 @@ func clientConfig(p *Process, spec Spec, opts Options, channel *pluginpb.Channel
 func handshake(ctx context.Context, client *plugin.Client, launching <-chan *procRunner) (plugin.ClientProtocol, error) {
 	stop := make(chan struct{})
 	watched := make(chan struct{})
-	go func() {
+	go func() { //nolint:gosec // G118: Kill runs once ctx is done, so it cannot take ctx
 		defer close(watched)
 		var r *procRunner
 		select {
@@ -225,7 +226,7 @@ func verify(path, want string) error {
 	if err != nil {
 		return fmt.Errorf("checking the digest of plugin %s: %w", path, err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: a failed close loses nothing
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return fmt.Errorf("checking the digest of plugin %s: %w", path, err)
@@ -397,7 +398,7 @@ func remoteError(msg string) error {
 	if msg == "" {
 		return nil
 	}
-	return errors.New(truncate(msg, maxRemoteError))
+	return errors.New(truncate.String(msg, maxRemoteError))
 }
 
 // hostPlugin is the agent's side of the go-plugin plugin definition.

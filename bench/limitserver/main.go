@@ -34,7 +34,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil) //nolint:bodyclose // read from memory: no connection to release
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reading the captured response:", err)
 		os.Exit(1)
