@@ -33,16 +33,28 @@ func waitForServerReady(url string, tlsConfig *tls.Config, readyTimeout time.Dur
 	}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, Timeout: 5 * time.Second}
+	return waitReady("server at "+url, readyTimeout, func() error { return probe(client, url) })
+}
 
+// WaitReady is WaitForServerReady for a server that is not HTTP: it calls
+// probe until it returns nil, with the same waits, and gives up after
+// ReadyTimeout with probe's last error. what names the server in that
+// error ("gRPC server on /run/x.sock"). Like WaitForServerReady it takes
+// no context, on purpose.
+func WaitReady(what string, probe func() error) error {
+	return waitReady(what, ReadyTimeout, probe)
+}
+
+func waitReady(what string, readyTimeout time.Duration, probe func() error) error {
 	deadline := time.Now().Add(readyTimeout)
 	wait := firstReadyWait
 	for {
-		err := probe(client, url)
+		err := probe()
 		if err == nil {
 			return nil
 		}
 		if time.Now().Add(wait).After(deadline) {
-			return fmt.Errorf("server at %s not ready after %v: %w", url, readyTimeout, err)
+			return fmt.Errorf("%s not ready after %v: %w", what, readyTimeout, err)
 		}
 		time.Sleep(wait)
 		wait = nextReadyWait(wait)

@@ -3,12 +3,14 @@ package sdk
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,5 +157,23 @@ func TestWaitForServerReadyGivesUp(t *testing.T) {
 func TestReadyTimeoutIsAMinute(t *testing.T) {
 	if ReadyTimeout != time.Minute {
 		t.Errorf("ReadyTimeout %v, want the specification's minute", ReadyTimeout)
+	}
+}
+
+// WaitReady retries a probe of any kind until it answers, and names the
+// server and the probe's last error when it gives up.
+func TestWaitReady(t *testing.T) {
+	calls := 0
+	if err := WaitReady("socket", func() error {
+		if calls++; calls < 3 {
+			return errors.New("not yet")
+		}
+		return nil
+	}); err != nil || calls != 3 {
+		t.Errorf("WaitReady = %v after %d calls, want nil after 3", err, calls)
+	}
+	err := waitReady("gRPC server on x.sock", 10*time.Millisecond, func() error { return errors.New("refused") })
+	if err == nil || !strings.Contains(err.Error(), "gRPC server on x.sock not ready after 10ms: refused") {
+		t.Errorf("giving up: %v", err)
 	}
 }

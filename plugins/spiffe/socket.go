@@ -114,19 +114,7 @@ func (c *limitedConn) Close() error {
 // gives up after sdk.ReadyTimeout, and its first retry comes within a
 // millisecond.
 func waitReady(path string) error {
-	deadline := time.Now().Add(sdk.ReadyTimeout)
-	wait := time.Millisecond
-	for {
-		err := probe(path)
-		if err == nil {
-			return nil
-		}
-		if time.Now().Add(wait).After(deadline) {
-			return fmt.Errorf("server on %s not ready after %v: %w", path, sdk.ReadyTimeout, err)
-		}
-		time.Sleep(wait)
-		wait = min(wait*2, 250*time.Millisecond)
-	}
+	return sdk.WaitReady("server on "+path, func() error { return probe(path) })
 }
 
 // The HTTP/2 client preface, then an empty SETTINGS frame (RFC 9113, 3.4).
