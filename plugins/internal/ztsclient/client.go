@@ -9,6 +9,7 @@ package ztsclient
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -176,6 +177,15 @@ func (c *Call) Fail(method string, err error) *Error {
 	e.unread = seen.unread
 	if code := statusOf(err); code != 0 {
 		e.Status = code
+		return e
+	}
+	// A call whose deadline passed or that was cancelled failed for that,
+	// whatever the transport made of it meanwhile (an answer cut off reads
+	// as an empty body).
+	if ctxErr := c.transport.ctx.Err(); ctxErr != nil {
+		if !errors.Is(err, ctxErr) {
+			e.Err = fmt.Errorf("%w: %w", ctxErr, err)
+		}
 		return e
 	}
 	// A success whose body could not be decoded, as opposed to one that
