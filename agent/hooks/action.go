@@ -35,7 +35,7 @@ const (
 // run runs h for changes and reports the outcome.
 func (r *Runner) run(h *hook, changes []Change) {
 	start := time.Now()
-	creds := names(changes)
+	creds := credentialNames(changes)
 	var (
 		output string
 		err    error
@@ -76,7 +76,7 @@ func environment(name string, changes []Change) []string {
 	}
 	return []string{
 		EnvHook + "=" + name,
-		EnvCredentials + "=" + strings.Join(names(changes), "\n"),
+		EnvCredentials + "=" + strings.Join(credentialNames(changes), "\n"),
 		EnvFiles + "=" + strings.Join(files, "\n"),
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sia-agent/sia-agent/internal/names"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/conf"
 )
@@ -85,7 +86,7 @@ func (l List) Validate() error {
 // Validate checks one hook.
 func (h *Config) Validate() error {
 	var c conf.Checker
-	if !validName(h.Name) {
+	if !names.Valid(h.Name) {
 		c.Errorf("name", "required: letters, digits, '.', '_' and '-', starting with a letter or digit")
 	}
 	if len(h.On) == 0 {
@@ -178,14 +179,4 @@ func signalOf(name string) (syscall.Signal, bool) {
 		return syscall.SIGWINCH, true
 	}
 	return 0, false
-}
-
-func validName(name string) bool {
-	for i, c := range []byte(name) {
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
-			return false
-		}
-	}
-	return name != ""
 }

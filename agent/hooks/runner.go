@@ -139,7 +139,7 @@ func (r *Runner) loop(h *hook) {
 		case <-r.stop:
 			timer.Stop()
 			if changes := h.take(); len(changes) > 0 {
-				r.log.Warn("Hook not run: the agent is shutting down", "hook", h.cfg.Name, "credentials", names(changes))
+				r.log.Warn("Hook not run: the agent is shutting down", "hook", h.cfg.Name, "credentials", credentialNames(changes))
 			}
 			return
 		case <-h.kick:
@@ -153,7 +153,7 @@ func (r *Runner) loop(h *hook) {
 	}
 }
 
-func names(changes []Change) []string {
+func credentialNames(changes []Change) []string {
 	out := make([]string, len(changes))
 	for i, c := range changes {
 		out[i] = c.name()

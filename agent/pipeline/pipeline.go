@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sia-agent/sia-agent/agent/hooks"
+	"github.com/sia-agent/sia-agent/internal/names"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/conf"
 )
@@ -129,19 +130,6 @@ const (
 	DefaultPingInterval        = 5 * time.Second
 	DefaultUnresponsiveTimeout = 30 * time.Second
 )
-
-// validProviderName reports a provider name of letters, digits, '.', '_' and '-'
-// that starts with a letter or digit. (A function rather than a regexp
-// compiled at init: every plugin process runs the agent's package inits.)
-func validProviderName(name string) bool {
-	for i, c := range []byte(name) {
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
-			return false
-		}
-	}
-	return name != ""
-}
 
 // validSHA256 reports 64 lower-case hex digits.
 func validSHA256(s string) bool {
@@ -402,7 +390,7 @@ func (v *validator) name(entry conf.Path, name string, seen map[string]int) {
 	switch {
 	case name == "":
 		v.errorf(entry, "missing name: every provider needs a unique `name`")
-	case !validProviderName(name):
+	case !names.Valid(name):
 		v.errorf(entry.Key("name"), "invalid name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", name)
 	case seen[name] > 0:
 		v.errorf(entry.Key("name"), "duplicate name %q (also used by %s)", name, conf.P("providers", seen[name]-1))
