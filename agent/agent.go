@@ -159,6 +159,7 @@ func (a *Agent) removeRunDir() {
 func (a *Agent) Run(sigs <-chan os.Signal) int {
 	a.ran = true
 	defer a.writeStatusFile()()
+	a.store.LogReadiness(a.log)
 	hooks := a.startHooks()
 	gather := a.gatherer(hooks.Collector())
 	providers := make([]lifecycle.Provider, len(a.providers))

@@ -87,20 +87,13 @@ func fetch(t *testing.T, url string, header http.Header) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-// waitReady asks /readyz until it answers 200. Readiness is a state, not
-// an event with a log line, so this polls, briefly, under a deadline.
-func waitReady(t *testing.T, health string) {
+// waitReady waits until the agent says it is ready, and checks that
+// /readyz agrees.
+func waitReady(t *testing.T, p *e2e.Process, health string) {
 	t.Helper()
-	deadline := time.Now().Add(waitLine)
-	for {
-		code, body := fetch(t, health+"/readyz", nil)
-		if code == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 within %v; last %d %s", waitLine, code, body)
-		}
-		time.Sleep(20 * time.Millisecond)
+	p.WaitLog(t, "sia-agent: Agent is ready", waitLine)
+	if code, body := fetch(t, health+"/readyz", nil); code != http.StatusOK {
+		t.Fatalf("the agent said it is ready; /readyz answers %d %s", code, body)
 	}
 }
 
@@ -151,7 +144,7 @@ func TestObservabilityOfARunningAgent(t *testing.T) {
 	p := runAgent(t, observedPipeline(t, nil), nil)
 	metrics := serverURL(t, p, "metrics", "metrics exporter server")
 	health := serverURL(t, p, "healthcheck", "health check server")
-	waitReady(t, health)
+	waitReady(t, p, health)
 
 	code, body := fetch(t, health+"/healthz", nil)
 	if code != http.StatusOK || strings.TrimSpace(string(body)) != "{\n  \"status\": \"ok\"\n}" {

@@ -136,24 +136,6 @@ func tokenStatus(t *testing.T, a *defectsAgent) map[string]sdk.CredentialStatus 
 	return out
 }
 
-// waitStatus asks /status until cond holds of the token's credentials.
-// The status report is a state, not an event with a log line: this
-// polls, briefly, under a deadline.
-func waitStatus(t *testing.T, a *defectsAgent, what string, cond func(map[string]sdk.CredentialStatus) bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLine)
-	for {
-		creds := tokenStatus(t, a)
-		if cond(creds) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v; token credentials: %+v", what, waitLine, creds)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // One request for a 1-second access token started a ZTS hot loop. It is
 // refused with a 400 naming the minimum lifetime, and ZTS is not called.
 // A browser's requests (text/plain, a rebound Host) are refused too.
@@ -198,7 +180,7 @@ func TestTokenDefectEvictedTokenLeavesTheStatusReport(t *testing.T) {
 	t.Parallel()
 	env := newTokenEnv(t, string(ztsdev.DemoConfig()))
 	a := runDefectsAgent(t, env.tokenConfig("[{domain: sia.demo, roles: [reader]}]", "concurrency: 4\n")+"cache: {idle_timeout: 3s}\n")
-	waitReady(t, a.health)
+	waitReady(t, a.Process, a.health)
 
 	code, _, body := call(t, keepAlive, "POST", a.token+"/roletoken", jsonHeader, `{"domain":"sia.demo","role":"writer"}`)
 	if code != 200 {
@@ -213,10 +195,10 @@ func TestTokenDefectEvictedTokenLeavesTheStatusReport(t *testing.T) {
 		t.Errorf("the target's record is optional: %+v", c)
 	}
 	a.WaitLog(t, tokenLine("Evicted idle token: credential="+cred), waitLine)
-	waitStatus(t, a, "the evicted token's record leaves /status", func(c map[string]sdk.CredentialStatus) bool {
-		_, ok := c[cred]
-		return !ok
-	})
+	a.WaitLog(t, tokenLine("Removed an evicted token's status record: credential="+cred), waitLine)
+	if _, ok := tokenStatus(t, a)[cred]; ok {
+		t.Errorf("the evicted token's record is still in /status")
+	}
 	if code, body := fetch(t, a.health+"/readyz", nil); code != 200 {
 		t.Errorf("/readyz after the eviction: %d %s", code, body)
 	}
@@ -333,7 +315,13 @@ func TestTokenDefectDistinctKeysAreBounded(t *testing.T) {
 	if calls := ztsCalls(t, a, "accesstoken"); calls != codes[200] {
 		t.Errorf("%d ZTS calls for %d tokens", calls, codes[200])
 	}
-	waitStatus(t, a, "at most 50 token records (the cache)", func(c map[string]sdk.CredentialStatus) bool { return len(c) <= 50 })
+	// Every token evicted to keep the cache at 50 takes its record along.
+	for from, k := 0, 0; k < codes[200]-50; k++ {
+		from = waitFrom(t, a.Process, from, tokenLine("Removed an evicted token's status record")) + 1
+	}
+	if records := tokenStatus(t, a); len(records) > 50 {
+		t.Errorf("%d token records, more than the cache holds (50)", len(records))
+	}
 	mfs := scrape(t, a.metrics)
 	for _, name := range []string{"sia_credential_expiry_timestamp_seconds", "sia_token_expiry_timestamp_seconds"} {
 		if k, _ := series(mfs[name], map[string]string{"provider": "token"}); k > 50 || k == 0 {

@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/sia-agent/sia-agent/agent/lifecycle"
 	"github.com/sia-agent/sia-agent/sdk"
@@ -34,6 +37,10 @@ type Store struct {
 	now       func() time.Time
 	hooks     []sdk.HookStatus // in the pipeline's order
 	onRecord  func(provider string, rec *pluginpb.StatusRecord)
+
+	readyMu  sync.Mutex   // serialises the readiness log
+	readyLog hclog.Logger // nil: readiness is not logged
+	ready    bool         // as last logged
 }
 
 // provider is a provider's entry in the report, with its state typed.
@@ -78,6 +85,39 @@ func (s *Store) touch() {
 	select {
 	case s.changed <- struct{}{}:
 	default:
+	}
+	s.logReadiness()
+}
+
+// LogReadiness has the store log when a change makes the agent ready
+// ("Agent is ready") and, while it runs, when one makes it unready, with
+// the reasons. A credential that expires is logged at the next change.
+func (s *Store) LogReadiness(log hclog.Logger) {
+	s.readyMu.Lock()
+	s.readyLog = log
+	s.readyMu.Unlock()
+}
+
+func (s *Store) logReadiness() {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if s.readyLog == nil {
+		return
+	}
+	rep := s.Report()
+	if rep.Ready == s.ready {
+		return
+	}
+	s.ready = rep.Ready
+	switch {
+	case rep.Ready:
+		s.readyLog.Info("Agent is ready")
+	case rep.Phase == lifecycle.PhaseRunning.String():
+		reasons := make([]string, len(rep.NotReady))
+		for i, n := range rep.NotReady {
+			reasons[i] = strings.TrimPrefix(n.Provider+" "+n.Credential+": "+n.Reason, " : ")
+		}
+		s.readyLog.Warn("Agent is not ready", "reasons", reasons)
 	}
 }
 

@@ -81,5 +81,7 @@ func (c *cache) removeStatus(e *entry) {
 	defer cancel()
 	if err := c.host.RemoveStatus(ctx, cred); err != nil {
 		c.log.Warn("Failed to remove an evicted token's status from the agent", "credential", cred, "error", err)
+		return
 	}
+	c.log.Debug("Removed an evicted token's status record", "credential", cred)
 }
