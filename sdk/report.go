@@ -16,7 +16,23 @@ type StatusReport struct {
 	NotReady     []NotReady         `json:"not_ready,omitempty"`
 	Providers    []ProviderStatus   `json:"providers"`   // in pipeline order
 	Credentials  []CredentialStatus `json:"credentials"` // the latest record of each
+	// LastReload is how the last reload of the pipeline ended; nil
+	// before the first.
+	LastReload *ReloadStatus `json:"last_reload,omitempty"`
 }
+
+// ReloadStatus is how a reload of the pipeline (SIGHUP) ended.
+type ReloadStatus struct {
+	TS      int64  `json:"ts"`              // when it ended
+	Outcome string `json:"outcome"`         // success or failure
+	Error   string `json:"error,omitempty"` // why it failed: every problem found
+}
+
+// Outcomes of a reload.
+const (
+	ReloadSuccess = "success"
+	ReloadFailure = "failure"
+)
 
 // NotReady says why a provider keeps the agent from being ready.
 type NotReady struct {

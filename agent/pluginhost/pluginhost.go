@@ -307,6 +307,29 @@ func (p *Process) Shutdown(ctx context.Context) error {
 	return remoteError(resp.GetError())
 }
 
+// ErrRestartRequired says that a provider cannot apply a configuration
+// change in place: it must be restarted.
+var ErrRestartRequired = errors.New("the provider must be restarted to apply it")
+
+// Reconfigure asks the plugin to apply config to its running provider.
+// It returns an error wrapping ErrRestartRequired when the provider
+// cannot (a plugin built before the call existed among them), or the
+// provider's error when it failed.
+func (p *Process) Reconfigure(ctx context.Context, file string, config *yaml.Node) error {
+	resp, err := p.rpc.Reconfigure(ctx, &pluginpb.ReconfigureRequest{File: file, Config: pluginpb.FromYAML(config)})
+	if status.Code(err) == codes.Unimplemented {
+		return fmt.Errorf("%w: its plugin cannot be reconfigured", ErrRestartRequired)
+	}
+	if err != nil {
+		return p.rpcError("reconfigure", err)
+	}
+	p.logs.waitSynced(resp.GetLogSeq(), logSyncTimeout)
+	if resp.GetRestartRequired() {
+		return fmt.Errorf("%w: %s", ErrRestartRequired, truncate(resp.GetError(), maxRemoteError))
+	}
+	return remoteError(resp.GetError())
+}
+
 // Gather returns the plugin's metric families, marshalled.
 func (p *Process) Gather(ctx context.Context) ([][]byte, error) {
 	resp, err := p.rpc.Gather(ctx, &pluginpb.GatherRequest{})

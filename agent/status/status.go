@@ -29,6 +29,7 @@ type Store struct {
 	creds     map[credKey]*credential
 	logs      map[string]*ring
 	silent    map[string]string // providers that do not answer: why
+	reload    *sdk.ReloadStatus // the last reload's outcome; nil before one
 	changed   chan struct{}     // signalled (non-blocking) on every change
 	now       func() time.Time
 }
@@ -216,6 +217,10 @@ func (s *Store) Report() sdk.StatusReport {
 		if reason := unfresh(c, now); reason != "" && !c.Optional {
 			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: c.Provider, Credential: c.Credential, Reason: reason})
 		}
+	}
+	if s.reload != nil {
+		r := *s.reload
+		rep.LastReload = &r
 	}
 	rep.Ready = s.phase == lifecycle.PhaseRunning && len(rep.NotReady) == 0
 	if s.phase != lifecycle.PhaseRunning {
