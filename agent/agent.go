@@ -91,14 +91,24 @@ func (e *Error) Unwrap() error { return e.Err }
 // Agent is a loaded pipeline: every enabled provider's plugin is running
 // and has validated its configuration.
 type Agent struct {
-	opts      Options
+	opts   Options
+	log    hclog.Logger
+	logs   *agentLog // log, whose settings a reload changes
+	faults fault.Rules
+	store  *status.Store
+	run    *rundir.Run
+	ran    bool // Run ran, and ended every process
+	// hangup says that a SIGHUP came while Load launched the plugins.
+	hangup bool
+
+	// Set by Run, and by a reload (see reload.go):
+	runner     *lifecycle.Runner
+	gather     status.Gatherer
+	stopStatus func() // stops writing the status file
+
+	mu        sync.Mutex
 	pipeline  *pipeline.Pipeline
-	log       hclog.Logger
-	faults    fault.Rules
-	store     *status.Store
-	run       *rundir.Run
 	providers []*provider // the enabled ones, in pipeline order
-	ran       bool        // Run ran, and ended every process
 }
 
 // Load reads the pipeline, opens the runtime directory, then launches
@@ -115,7 +125,8 @@ func Load(ctx context.Context, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, &Error{Code: ExitConfig, Err: err}
 	}
-	a := &Agent{opts: opts, pipeline: p, log: newLogger(opts.Log, p), faults: rules}
+	logs := newLogger(opts.Log, p.Agent.LogLevel, p.Agent.LogFormat)
+	a := &Agent{opts: opts, pipeline: p, log: logs, logs: logs, faults: rules}
 	if fault.Ignored() {
 		a.log.Warn("Ignoring " + fault.Env + ": this build has no fault points (they are compiled into test builds only)")
 	}
@@ -158,11 +169,12 @@ func (a *Agent) removeRunDir() {
 // delivers SIGINT, SIGTERM and SIGHUP.
 func (a *Agent) Run(sigs <-chan os.Signal) int {
 	a.ran = true
-	defer a.writeStatusFile()()
-	gather := a.gatherer()
+	a.stopStatus = a.writeStatusFile(a.pipeline.Agent.StatusFile)
+	defer func() { a.stopStatus() }()
+	a.gather = a.gatherer()
 	providers := make([]lifecycle.Provider, len(a.providers))
 	for i, p := range a.providers {
-		p.host = a.store.Host(p.Name(), gather)
+		p.host = a.store.Host(p.Name(), a.gather)
 		providers[i] = p
 	}
 	notify := notifyPhase(a.log)
@@ -181,14 +193,16 @@ func (a *Agent) Run(sigs <-chan os.Signal) int {
 		PingInterval:        a.pipeline.Agent.PingInterval.Std(),
 		UnresponsiveTimeout: a.pipeline.Agent.UnresponsiveTimeout.Std(),
 		OnResponsive:        a.store.SetResponsive,
+		Reload:              a.reload,
+		ReloadPending:       a.hangup,
 	}
+	a.runner = r
 	return r.Run(sigs)
 }
 
-// writeStatusFile keeps the status file, when the pipeline names one,
-// until the returned function is called.
-func (a *Agent) writeStatusFile() (stop func()) {
-	file := a.pipeline.Agent.StatusFile
+// writeStatusFile keeps the status file, when file is set, until the
+// returned function is called.
+func (a *Agent) writeStatusFile(file string) (stop func()) {
 	if file == "" {
 		return func() {}
 	}
@@ -250,7 +264,8 @@ func (a *Agent) watchSignals(launched <-chan struct{}, cancel context.CancelCaus
 		case sig := <-a.opts.Signals:
 			a.log.Info("Received signal: " + sig.String())
 			if sig == syscall.SIGHUP {
-				a.log.Warn("Ignoring SIGHUP: reloading the pipeline is not supported; restart the agent to apply a changed pipeline")
+				a.log.Info("Reloading once every provider started")
+				a.hangup = true
 				continue
 			}
 			cancel(&lifecycle.SignalError{Signal: sig})

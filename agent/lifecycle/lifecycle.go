@@ -149,6 +149,9 @@ type Runner struct {
 	// cancelled when the run is. Reloads run one at a time, and never
 	// during start-up or shutdown (see reload.go).
 	Reload func(ctx context.Context)
+	// ReloadPending says that a SIGHUP came before Run (while the agent
+	// loaded the pipeline): a reload runs once every provider started.
+	ReloadPending bool
 
 	initCtx, runCtx       context.Context
 	cancelInit, cancelRun context.CancelCauseFunc

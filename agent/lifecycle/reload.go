@@ -37,15 +37,18 @@ type Step struct {
 // its own timeout; then the added and restarted ones are initialised in
 // the new pipeline's order, and started in it. Unchanged providers keep
 // running throughout. A failed Init or Start cancels the run, as it does
-// at start-up. Apply is called only by Reload.
-func (r *Runner) Apply(ctx context.Context, plan Plan) {
+// at start-up. Apply is called only by Reload. It returns false when the
+// run was cancelled before anything was shut down: then it ended the new
+// providers, and the pipeline is the one that ran (changes applied in
+// place aside).
+func (r *Runner) Apply(ctx context.Context, plan Plan) bool {
 	steps := slices.Clone(plan.Steps)
 	r.reconfigure(ctx, steps)
 	if r.runCtx.Err() != nil {
 		// A crash or a failure during the reload: shutdown comes next, of
 		// the pipeline as it ran.
 		r.endUnused(steps)
-		return
+		return false
 	}
 	r.stopReplaced(steps)
 	added := r.replaceSlots(steps)
@@ -55,6 +58,7 @@ func (r *Runner) Apply(ctx context.Context, plan Plan) {
 	for _, s := range added {
 		r.startOne(s)
 	}
+	return true
 }
 
 // reconfigure tries every step that may be applied in place; those that
@@ -148,7 +152,7 @@ type reloads struct {
 // handleSignals handles every signal until quit: SIGHUP reloads, any
 // other signal cancels the run.
 func (r *Runner) handleSignals(sigs <-chan os.Signal) {
-	var st reloads
+	st := reloads{pending: r.ReloadPending}
 	started := r.started
 	done := make(chan struct{}, 1)
 	for {

@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sia-agent/sia-agent/sdk"
+)
+
+// testProviders is a pipeline body of test providers by name, each with
+// the config lines given (indented under config:), if any.
+func testProviders(entries ...string) string {
+	var b strings.Builder
+	b.WriteString("providers:\n")
+	for _, e := range entries {
+		name, config, _ := strings.Cut(e, "|")
+		fmt.Fprintf(&b, "  - name: %s\n    plugin: sia-plugin-test\n", name)
+		if config != "" {
+			b.WriteString("    config:\n")
+			for _, line := range strings.Split(config, "|") {
+				fmt.Fprintf(&b, "      %s\n", line)
+			}
+		}
+	}
+	return b.String()
+}
+
+// rewrite replaces the pipeline file's body (what follows the agent block)
+// with body, keeping agentExtra.
+func rewrite(t *testing.T, file, agentExtra, body string) {
+	t.Helper()
+	text := fmt.Sprintf("version: 1\nagent:\n  plugin_dir: %s\n  log_level: debug\n%s%s", bins, agentExtra, body)
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitReport waits until the status file's report satisfies cond.
+func waitReport(t *testing.T, path, what string, cond func(sdk.StatusReport) bool) sdk.StatusReport {
+	t.Helper()
+	deadline := time.Now().Add(waitLine)
+	for {
+		if data, err := os.ReadFile(path); err == nil && len(data) > 0 {
+			if rep := readStatus(t, path); cond(rep) {
+				return rep
+			}
+		}
+		if time.Now().After(deadline) {
+			data, _ := os.ReadFile(path)
+			t.Fatalf("%s: not within %v; status file:\n%s", what, waitLine, data)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a file: the condition is what the test waits for
+	}
+}
+
+// SIGHUP used to be logged and ignored. It reloads the pipeline: what is
+// unchanged keeps running; a removed provider is shut down; a changed one
+// whose plugin cannot be reconfigured (the test provider) is restarted in
+// order: shut down after the removed one that came after it, started
+// before the added one that comes after it.
+func TestSIGHUPReloadsThePipeline(t *testing.T) {
+	t.Parallel()
+	status := filepath.Join(t.TempDir(), "status.json")
+	extra := "  status_file: " + status + "\n"
+	file := pipelineWith(t, extra, testProviders("first", "second", "third"))
+	p := runAgent(t, file, nil)
+	first := providerPid(t, p, "first")
+	p.WaitLog(t, "All 3 providers started", waitLine)
+
+	rewrite(t, file, extra, testProviders("first", "second|log_lines: [second runs the new config]", "added"))
+	p.Signal(t, syscall.SIGHUP)
+	done := p.WaitLog(t, "sia-agent: Reloaded pipeline", waitLine)
+	for _, line := range []string{
+		"Received signal: hangup",
+		"Reloading the pipeline",
+		"Restarting second to apply its new configuration",
+		"Initiating shutdown of third ...", "sia-agent: Stopped third",
+		"Initiating shutdown of second ...", "sia-agent: Stopped second",
+		"Starting second", "second runs the new config", "Started second",
+		"Starting added", "Started added",
+		"sia-agent: Reloaded pipeline",
+	} {
+		i, err := p.Log.WaitFrom(0, line, 0)
+		if err != nil || i > done {
+			t.Fatalf("no %q line before the reload ended: %v\n%s", line, err, p.Log)
+		}
+	}
+	order := []string{"Initiating shutdown of third ...", "sia-agent: Stopped third", "Initiating shutdown of second ...",
+		"sia-agent: Stopped second", "Starting second", "Started second", "Starting added", "Started added"}
+	last := 0
+	for _, line := range order {
+		i, err := p.Log.WaitFrom(last, line, 0)
+		if err != nil {
+			t.Fatalf("%q does not follow %q: %v\n%s", line, p.Log.Lines()[last], err, p.Log)
+		}
+		last = i
+	}
+	if i := p.Log.Index("Initiating shutdown of first"); i >= 0 {
+		t.Errorf("the unchanged provider was shut down: %s", p.Log.Lines()[i])
+	}
+	if !alive(first) {
+		t.Errorf("the unchanged provider's process %d is gone", first)
+	}
+	rep := waitReport(t, status, "the reload in the status file", func(r sdk.StatusReport) bool { return r.LastReload != nil })
+	if rep.LastReload.Outcome != sdk.ReloadSuccess {
+		t.Errorf("last reload %+v, want a success", rep.LastReload)
+	}
+	var names []string
+	for _, pr := range rep.Providers {
+		names = append(names, pr.Name+"="+pr.State)
+	}
+	if got := strings.Join(names, " "); got != "first=started second=started added=started" {
+		t.Errorf("status file providers %q", got)
+	}
+	// Shutdown goes by the new pipeline.
+	code := stop(t, p)
+	assertRow(t, p, []string{"first", "second", "added"}, row{succeeded: []string{"first", "second", "added"}}, code)
+}
