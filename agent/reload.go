@@ -45,6 +45,10 @@ func (a *Agent) reload(ctx context.Context) {
 func (a *Agent) prepare(ctx context.Context) (*pipeline.Pipeline, []Diff, map[string]*provider, error) {
 	next, err := loadPipeline(a.opts)
 	if err != nil {
+		// validate's report has every problem, the plugins' included.
+		if v := Validate(ctx, a.opts); len(v.Problems) > 0 {
+			err = v.Problems
+		}
 		a.logProblems([]error{err})
 		return nil, nil, nil, err
 	}

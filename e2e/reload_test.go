@@ -121,3 +121,96 @@ func TestSIGHUPReloadsThePipeline(t *testing.T) {
 	code := stop(t, p)
 	assertRow(t, p, []string{"first", "second", "added"}, row{succeeded: []string{"first", "second", "added"}}, code)
 }
+
+// A pipeline with problems changes nothing: every problem is logged with
+// file and line, those of the file and of a plugin's config alike, the
+// old pipeline keeps running, and the status file says the reload failed.
+func TestBrokenReloadChangesNothing(t *testing.T) {
+	t.Parallel()
+	status := filepath.Join(t.TempDir(), "status.json")
+	extra := "  status_file: " + status + "\n"
+	file := pipelineWith(t, extra, testProviders("first", "second"))
+	p := runAgent(t, file, nil)
+	p.WaitLog(t, "All 2 providers started", waitLine)
+
+	// A problem only the plugin finds.
+	rewrite(t, file, extra, testProviders("first", "second|crash_code: 300", "added"))
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, "Reload refused: the pipeline runs as it was", waitLine)
+	p.WaitLog(t, "Reload: "+file+":12: providers.second.config.crash_code: must be between 0 and 255", 0)
+	rep := waitReport(t, status, "the failed reload", func(r sdk.StatusReport) bool { return r.LastReload != nil })
+	if rep.LastReload.Outcome != sdk.ReloadFailure || !strings.Contains(rep.LastReload.Error, "crash_code") {
+		t.Errorf("last reload %+v, want a failure naming crash_code", rep.LastReload)
+	}
+
+	// Problems of the file and of the plugin, all reported at once.
+	rewrite(t, file, "  log_levl: info\n"+extra, testProviders("first", "second|crash_code: 300"))
+	p.Signal(t, syscall.SIGHUP)
+	i := p.WaitLog(t, "Reload: "+file+":5: agent.log_levl", waitLine)
+	if _, err := p.Log.WaitFrom(i, "Reload: "+file+":13: providers.second.config.crash_code: must be between 0 and 255", waitLine); err != nil {
+		t.Errorf("the plugin's problem is not reported with the file's: %v\n%s", err, p.Log)
+	}
+	p.WaitLog(t, "Reload refused: the pipeline runs as it was", waitLine)
+
+	for _, line := range []string{"Initiating shutdown of", "Starting added", "Reloaded pipeline"} {
+		if j := p.Log.Index(line); j >= 0 {
+			t.Errorf("a refused reload changed something: %s", p.Log.Lines()[j])
+		}
+	}
+	code := stop(t, p)
+	assertRow(t, p, []string{"first", "second"}, row{succeeded: []string{"first", "second"}}, code)
+}
+
+// A SIGHUP during start-up reloads once every provider started; one
+// during shutdown is ignored, and says so.
+func TestSIGHUPDuringStartUpAndShutdown(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	startFIFO, shutdownFIFO := filepath.Join(dir, "start"), filepath.Join(dir, "shutdown")
+	for _, f := range []string{startFIFO, shutdownFIFO} {
+		if err := syscall.Mkfifo(f, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := pipeline(t, testProviders("first", "second"))
+	p := runAgent(t, file, faults("agent:before second start=wait:"+startFIFO))
+	p.WaitLog(t, "Started first", waitLine)
+	rewrite(t, file, "", testProviders("first|shutdown_wait_fifo: "+shutdownFIFO, "second"))
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, "Reloading once every provider started", waitLine)
+	if i := p.Log.Index("Reloading the pipeline"); i >= 0 {
+		t.Fatalf("the reload ran during start-up: %s", p.Log.Lines()[i])
+	}
+	openFIFO(t, startFIFO)
+	started := p.WaitLog(t, "All 2 providers started", waitLine)
+	reloaded := p.WaitLog(t, "sia-agent: Reloaded pipeline", waitLine)
+	if reloaded < started {
+		t.Errorf("the reload ended before start-up did")
+	}
+	p.WaitLog(t, "Restarting first to apply its new configuration", 0)
+
+	from := len(p.Log.Lines())
+	p.Signal(t, syscall.SIGTERM)
+	if _, err := p.Log.WaitFrom(from, "sia-agent.first: Shutdown called", waitLine); err != nil {
+		t.Fatalf("%v\n%s", err, p.Log)
+	}
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, "Ignoring SIGHUP: shutdown is in progress", waitLine)
+	openFIFO(t, shutdownFIFO)
+	code := p.Exit(t, waitExit)
+	assertRow(t, p, []string{"first", "second"}, row{succeeded: []string{"first", "second"}}, code)
+	if n := strings.Count(p.Log.String(), "Reloading the pipeline"); n != 1 {
+		t.Errorf("%d reloads ran, want 1", n)
+	}
+}
+
+// openFIFO opens a FIFO for writing, which lets the process waiting on it
+// go on.
+func openFIFO(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}

@@ -307,25 +307,27 @@ func (p *Process) Shutdown(ctx context.Context) error {
 	return remoteError(resp.GetError())
 }
 
-// ErrRestartRequired says that a provider cannot apply a configuration
-// change in place: it must be restarted.
-var ErrRestartRequired = errors.New("the provider must be restarted to apply it")
+// RestartRequiredError says that a provider cannot apply a configuration
+// change in place, and why: it must be restarted.
+type RestartRequiredError struct{ Reason string }
+
+func (e *RestartRequiredError) Error() string { return e.Reason }
 
 // Reconfigure asks the plugin to apply config to its running provider.
-// It returns an error wrapping ErrRestartRequired when the provider
-// cannot (a plugin built before the call existed among them), or the
-// provider's error when it failed.
+// It returns a *RestartRequiredError when the provider cannot (a plugin
+// built before the call existed among them), or the provider's error
+// when it failed.
 func (p *Process) Reconfigure(ctx context.Context, file string, config *yaml.Node) error {
 	resp, err := p.rpc.Reconfigure(ctx, &pluginpb.ReconfigureRequest{File: file, Config: pluginpb.FromYAML(config)})
 	if status.Code(err) == codes.Unimplemented {
-		return fmt.Errorf("%w: its plugin cannot be reconfigured", ErrRestartRequired)
+		return &RestartRequiredError{Reason: "its plugin predates reconfiguration in place"}
 	}
 	if err != nil {
 		return p.rpcError("reconfigure", err)
 	}
 	p.logs.waitSynced(resp.GetLogSeq(), logSyncTimeout)
 	if resp.GetRestartRequired() {
-		return fmt.Errorf("%w: %s", ErrRestartRequired, truncate(resp.GetError(), maxRemoteError))
+		return &RestartRequiredError{Reason: truncate(resp.GetError(), maxRemoteError)}
 	}
 	return remoteError(resp.GetError())
 }
