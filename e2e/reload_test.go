@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/ztsdev"
 )
 
 // testProviders is a pipeline body of test providers by name, each with
@@ -213,4 +216,91 @@ func openFIFO(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	f.Close()
+}
+
+// A reload that adds a token target applies it in place: the new target
+// is served and its files written once the reload ends, and a client that
+// asks for the old target all along never sees a failed request: the
+// token server never went down.
+func TestReloadAddsATokenTargetWithoutAFailedRequest(t *testing.T) {
+	t.Parallel()
+	env := newTokenEnv(t, string(ztsdev.DemoConfig()))
+	one := env.tokenConfig("[{domain: sia.demo, roles: [reader]}]", tokenFastRetries)
+	file := tokenPipeline(t, "", one, nil)
+	p := runAgent(t, file, nil)
+	waitAllStarted(t, p)
+	url := serverURL(t, p, "token", "token provider server")
+
+	stopLoop := make(chan struct{})
+	loop := make(chan []string, 1)
+	first := make(chan struct{})
+	go func() {
+		var failures []string
+		for n := 0; ; n++ {
+			select {
+			case <-stopLoop:
+				loop <- failures
+				return
+			default:
+			}
+			code, body, err := tryGet(url+"/", http.Header{"X-Athenz-Domain": {"sia.demo"}, "X-Athenz-Role": {"reader"}})
+			if err != nil || code != http.StatusOK {
+				failures = append(failures, fmt.Sprintf("request %d: %d %s %v", n, code, body, err))
+			}
+			if n == 0 {
+				close(first)
+			}
+		}
+	}()
+	<-first
+
+	two := env.tokenConfig("[{domain: sia.demo, roles: [reader]}, {domain: sia.demo, roles: [writer]}]", tokenFastRetries)
+	body, err := os.ReadFile(tokenPipeline(t, "", two, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, "sia-agent: Reloaded pipeline", waitLine)
+	close(stopLoop)
+	if failures := <-loop; len(failures) > 0 {
+		t.Errorf("%d requests failed during the reload, the first: %s", len(failures), failures[0])
+	}
+	p.WaitLog(t, "Reconfigured token in place", 0)
+	if n := strings.Count(p.Log.String(), "Starting token provider server["); n != 1 {
+		t.Errorf("the token server started %d times, want once", n)
+	}
+	if i := p.Log.Index("Initiating shutdown of token"); i >= 0 {
+		t.Errorf("the token provider was shut down: %s", p.Log.Lines()[i])
+	}
+	// Served, and written, as soon as the reload ended.
+	if code, body := fetch(t, url+"/", http.Header{"X-Athenz-Domain": {"sia.demo"}, "X-Athenz-Role": {"writer"}}); code != http.StatusOK {
+		t.Errorf("the new target: %d %s", code, body)
+	}
+	for _, name := range []string{"sia.demo:role.writer.accesstoken", "sia.demo:role.writer.roletoken"} {
+		if _, err := os.Stat(filepath.Join(env.tokenDir, name)); err != nil {
+			t.Errorf("the new target's file: %v", err)
+		}
+	}
+	code := stop(t, p)
+	assertRow(t, p, seedOrder, row{succeeded: seedOrder}, code)
+}
+
+// tryGet is a GET that returns what went wrong instead of failing the
+// test: for a goroutine of the test.
+func tryGet(url string, header http.Header) (int, string, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header = header
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	return resp.StatusCode, string(b), nil
 }
