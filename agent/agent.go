@@ -105,6 +105,8 @@ type Agent struct {
 	runner     *lifecycle.Runner
 	gather     status.Gatherer
 	stopStatus func() // stops writing the status file
+	stopWatch  func() // stops watching the pipeline file
+	changed    chan struct{}
 
 	mu        sync.Mutex
 	pipeline  *pipeline.Pipeline
@@ -170,7 +172,12 @@ func (a *Agent) removeRunDir() {
 func (a *Agent) Run(sigs <-chan os.Signal) int {
 	a.ran = true
 	a.stopStatus = a.writeStatusFile(a.pipeline.Agent.StatusFile)
-	defer func() { a.stopStatus() }()
+	a.changed = make(chan struct{}, 1)
+	a.stopWatch = a.watch(a.pipeline.Agent.WatchConfig)
+	defer func() {
+		a.stopWatch()
+		a.stopStatus()
+	}()
 	a.gather = a.gatherer()
 	providers := make([]lifecycle.Provider, len(a.providers))
 	for i, p := range a.providers {
@@ -195,6 +202,7 @@ func (a *Agent) Run(sigs <-chan os.Signal) int {
 		OnResponsive:        a.store.SetResponsive,
 		Reload:              a.reload,
 		ReloadPending:       a.hangup,
+		Requests:            a.changed,
 	}
 	a.runner = r
 	return r.Run(sigs)
@@ -213,6 +221,15 @@ func (a *Agent) writeStatusFile(file string) (stop func()) {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.store.WriteFile(ctx, file, a.log) })
 	return func() { cancel(); wg.Wait() }
+}
+
+// watch watches the pipeline file, when on says so, until the returned
+// function is called.
+func (a *Agent) watch(on bool) (stop func()) {
+	if !on {
+		return func() {}
+	}
+	return watchFile(a.opts.Config, a.changed)
 }
 
 // openRunDir opens this run's directory in the pipeline's runtime

@@ -205,6 +205,11 @@ func (a *Agent) applySettings(next *pipeline.Pipeline) {
 		a.stopStatus = a.writeStatusFile(now.StatusFile)
 		a.log.Info("Applied the status file", "status_file", now.StatusFile)
 	}
+	if old.WatchConfig != now.WatchConfig {
+		a.stopWatch()
+		a.stopWatch = a.watch(now.WatchConfig)
+		a.log.Info("Applied the watch of the pipeline file", "watch_config", now.WatchConfig)
+	}
 	for _, s := range []struct {
 		key     string
 		was, is any

@@ -304,3 +304,37 @@ func tryGet(url string, header http.Header) (int, string, error) {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	return resp.StatusCode, string(b), nil
 }
+
+// With agent.watch_config, a changed file reloads as SIGHUP does: here a
+// ConfigMap's update, which swaps the ..data symlink the file goes
+// through.
+func TestWatchConfigReloadsAChangedFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	extra := "  watch_config: true\n"
+	v1 := pipelineWith(t, extra, testProviders("first"))
+	must(t, os.Mkdir(filepath.Join(dir, "..v1"), 0o700))
+	must(t, os.Rename(v1, filepath.Join(dir, "..v1", "pipeline.yaml")))
+	must(t, os.Symlink("..v1", filepath.Join(dir, "..data")))
+	file := filepath.Join(dir, "pipeline.yaml")
+	must(t, os.Symlink("..data/pipeline.yaml", file))
+	p := runAgent(t, file, nil)
+	p.WaitLog(t, "All 1 providers started", waitLine)
+
+	must(t, os.Mkdir(filepath.Join(dir, "..v2"), 0o700))
+	rewrite(t, filepath.Join(dir, "..v2", "pipeline.yaml"), extra, testProviders("first", "added"))
+	must(t, os.Symlink("..v2", filepath.Join(dir, "..data_tmp")))
+	must(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
+	p.WaitLog(t, "The pipeline file changed", waitLine)
+	p.WaitLog(t, "Started added", waitLine)
+	p.WaitLog(t, "sia-agent: Reloaded pipeline", waitLine)
+	code := stop(t, p)
+	assertRow(t, p, []string{"first", "added"}, row{succeeded: []string{"first", "added"}}, code)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -152,6 +152,9 @@ type Runner struct {
 	// ReloadPending says that a SIGHUP came before Run (while the agent
 	// loaded the pipeline): a reload runs once every provider started.
 	ReloadPending bool
+	// Requests, if set, asks for reloads: each value is handled as a
+	// SIGHUP is (the agent's watch of the pipeline file sends them).
+	Requests <-chan struct{}
 
 	initCtx, runCtx       context.Context
 	cancelInit, cancelRun context.CancelCauseFunc

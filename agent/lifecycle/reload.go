@@ -171,6 +171,9 @@ func (r *Runner) handleSignals(sigs <-chan os.Signal) {
 		case sig := <-sigs:
 			r.Logger.Info("Received signal: " + sig.String())
 			r.received(&st, sig)
+		case <-r.Requests:
+			r.Logger.Info("The pipeline file changed")
+			r.received(&st, syscall.SIGHUP)
 		}
 		if r.nextReload(&st) {
 			r.wg.Go(func() {
