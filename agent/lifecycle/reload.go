@@ -65,10 +65,14 @@ func (r *Runner) Apply(ctx context.Context, plan Plan) bool {
 // are lose their New, which is ended, and the others their Reconfigure.
 func (r *Runner) reconfigure(ctx context.Context, steps []Step) {
 	for i, st := range steps {
-		if st.Running == nil || st.New == nil || st.Reconfigure == nil || r.runCtx.Err() != nil {
+		if st.Running == nil || st.New == nil || r.runCtx.Err() != nil {
 			continue
 		}
 		name := st.Running.Name()
+		if st.Reconfigure == nil {
+			r.Logger.Info(fmt.Sprintf("Restarting %s to apply its new plugin", name))
+			continue
+		}
 		if err := st.Reconfigure(ctx); err != nil {
 			r.Logger.Info(fmt.Sprintf("Restarting %s to apply its new configuration: %v", name, err))
 			steps[i].Reconfigure = nil

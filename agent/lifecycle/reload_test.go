@@ -226,3 +226,32 @@ func TestCrashDuringReloadEndsIt(t *testing.T) {
 	await(t, extra.Exited(), "the end of the process the reload launched")
 	h.checkLogs("ERROR provider metrics exited unexpectedly: exit status 2", "INFO Initiating shutdown of healthcheck ...")
 }
+
+// A provider whose plugin changed is restarted without a Reconfigure.
+func TestReloadRestartsAReplacedProvider(t *testing.T) {
+	h := newHarness(t)
+	replacement := newUnit("healthcheck", h.rec)
+	reloaded := make(chan struct{})
+	h.runner.Reload = func(ctx context.Context) {
+		defer close(reloaded)
+		steps := []Step{}
+		for _, u := range h.units[:3] {
+			steps = append(steps, Step{Running: u})
+		}
+		h.runner.Apply(ctx, Plan{Steps: append(steps, Step{Running: h.byName["healthcheck"], New: replacement})})
+	}
+	done := h.runAsync()
+	h.awaitStarted("healthcheck")
+	h.sendSignal(syscall.SIGHUP)
+	await(t, reloaded, "the reload")
+	h.signalAndWait(h.units[0], syscall.SIGINT)
+	if code := h.awaitExit(done); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	want := append(calls(4, names...)[:8], "shutdown healthcheck", "init healthcheck", "start healthcheck",
+		"shutdown healthcheck", "shutdown metrics", "shutdown token", "shutdown certificate")
+	if got := withoutKills(h.rec.Calls()); !slices.Equal(got, want) {
+		t.Errorf("calls:\n got %q\nwant %q", got, want)
+	}
+	h.checkLogs("INFO Restarting healthcheck to apply its new plugin", "INFO Initiating shutdown of healthcheck ...", "INFO Started healthcheck")
+}
