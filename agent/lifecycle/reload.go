@@ -156,7 +156,10 @@ type reloads struct {
 // handleSignals handles every signal until quit: SIGHUP reloads, any
 // other signal cancels the run.
 func (r *Runner) handleSignals(sigs <-chan os.Signal) {
-	st := reloads{pending: r.ReloadPending}
+	st := reloads{pending: r.ReloadPending && r.Mode != sdk.ModeInit}
+	if r.ReloadPending && !st.pending {
+		r.Logger.Warn("Ignoring SIGHUP: the agent runs in init mode, which does not reload")
+	}
 	started := r.started
 	done := make(chan struct{}, 1)
 	for {
