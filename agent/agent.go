@@ -91,14 +91,27 @@ func (e *Error) Unwrap() error { return e.Err }
 // Agent is a loaded pipeline: every enabled provider's plugin is running
 // and has validated its configuration.
 type Agent struct {
-	opts      Options
+	opts   Options
+	log    hclog.Logger
+	logs   *agentLog // log, whose settings a reload changes
+	faults fault.Rules
+	store  *status.Store
+	run    *rundir.Run
+	ran    bool // Run ran, and ended every process
+	// hangup says that a SIGHUP came while Load launched the plugins.
+	hangup bool
+
+	// Set by Run, and by a reload (see reload.go):
+	runner     *lifecycle.Runner
+	gather     status.Gatherer
+	stopStatus func() // stops writing the status file
+	stopWatch  func() // stops watching the pipeline file
+	changed    chan struct{}
+	hooks      *runningHooks
+
+	mu        sync.Mutex
 	pipeline  *pipeline.Pipeline
-	log       hclog.Logger
-	faults    fault.Rules
-	store     *status.Store
-	run       *rundir.Run
 	providers []*provider // the enabled ones, in pipeline order
-	ran       bool        // Run ran, and ended every process
 }
 
 // Load reads the pipeline, opens the runtime directory, then launches
@@ -115,7 +128,8 @@ func Load(ctx context.Context, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, &Error{Code: ExitConfig, Err: err}
 	}
-	a := &Agent{opts: opts, pipeline: p, log: newLogger(opts.Log, p), faults: rules}
+	logs := newLogger(opts.Log, p.Agent.LogLevel, p.Agent.LogFormat)
+	a := &Agent{opts: opts, pipeline: p, log: logs, logs: logs, faults: rules}
 	if fault.Ignored() {
 		a.log.Warn("Ignoring " + fault.Env + ": this build has no fault points (they are compiled into test builds only)")
 	}
@@ -158,13 +172,20 @@ func (a *Agent) removeRunDir() {
 // delivers SIGINT, SIGTERM and SIGHUP.
 func (a *Agent) Run(sigs <-chan os.Signal) int {
 	a.ran = true
-	defer a.writeStatusFile()()
+	a.stopStatus = a.writeStatusFile(a.pipeline.Agent.StatusFile)
+	a.changed = make(chan struct{}, 1)
+	a.stopWatch = a.watch(a.pipeline.Agent.WatchConfig)
+	defer func() {
+		a.stopWatch()
+		a.stopStatus()
+	}()
 	a.store.LogReadiness(a.log)
-	hooks := a.startHooks()
-	gather := a.gatherer(hooks.Collector())
+	a.hooks = a.startHooks()
+	defer stopHooks(a.hooks) // init mode, or a run that never reached shutdown
+	a.gather = a.gatherer(a.hooks)
 	providers := make([]lifecycle.Provider, len(a.providers))
 	for i, p := range a.providers {
-		p.host = a.store.Host(p.Name(), gather)
+		p.host = a.store.Host(p.Name(), a.gather)
 		providers[i] = p
 	}
 	notify := notifyPhase(a.log)
@@ -178,7 +199,7 @@ func (a *Agent) Run(sigs <-chan os.Signal) int {
 		OnState:   a.store.SetState,
 		OnPhase: func(phase lifecycle.Phase) {
 			if phase == lifecycle.PhaseShutdown {
-				stopHooks(hooks)
+				stopHooks(a.hooks)
 			}
 			a.store.SetPhase(phase)
 			notify(phase)
@@ -186,16 +207,17 @@ func (a *Agent) Run(sigs <-chan os.Signal) int {
 		PingInterval:        a.pipeline.Agent.PingInterval.Std(),
 		UnresponsiveTimeout: a.pipeline.Agent.UnresponsiveTimeout.Std(),
 		OnResponsive:        a.store.SetResponsive,
+		Reload:              a.reload,
+		ReloadPending:       a.hangup,
+		Requests:            a.changed,
 	}
-	code := r.Run(sigs)
-	stopHooks(hooks) // init mode, or a run that never reached shutdown
-	return code
+	a.runner = r
+	return r.Run(sigs)
 }
 
-// writeStatusFile keeps the status file, when the pipeline names one,
-// until the returned function is called.
-func (a *Agent) writeStatusFile() (stop func()) {
-	file := a.pipeline.Agent.StatusFile
+// writeStatusFile keeps the status file, when file is set, until the
+// returned function is called.
+func (a *Agent) writeStatusFile(file string) (stop func()) {
 	if file == "" {
 		return func() {}
 	}
@@ -206,6 +228,15 @@ func (a *Agent) writeStatusFile() (stop func()) {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.store.WriteFile(ctx, file, a.log) })
 	return func() { cancel(); wg.Wait() }
+}
+
+// watch watches the pipeline file, when on says so, until the returned
+// function is called.
+func (a *Agent) watch(on bool) (stop func()) {
+	if !on {
+		return func() {}
+	}
+	return watchFile(a.opts.Config, a.changed)
 }
 
 // openRunDir opens this run's directory in the pipeline's runtime
@@ -257,7 +288,8 @@ func (a *Agent) watchSignals(launched <-chan struct{}, cancel context.CancelCaus
 		case sig := <-a.opts.Signals:
 			a.log.Info("Received signal: " + sig.String())
 			if sig == syscall.SIGHUP {
-				a.log.Warn("Ignoring SIGHUP: reloading the pipeline is not supported; restart the agent to apply a changed pipeline")
+				a.log.Info("Reloading once every provider started")
+				a.hangup = true
 				continue
 			}
 			cancel(&lifecycle.SignalError{Signal: sig})

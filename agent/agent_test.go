@@ -25,7 +25,7 @@ func TestLogOptionsOverrideTheFile(t *testing.T) {
 		t.Errorf("log level %q, format %q; want debug, json", p.Agent.LogLevel, p.Agent.LogFormat)
 	}
 	var out bytes.Buffer
-	newLogger(&out, p).Debug("hello")
+	newLogger(&out, p.Agent.LogLevel, p.Agent.LogFormat).Debug("hello")
 	if !strings.HasPrefix(out.String(), "{") || !strings.Contains(out.String(), `"hello"`) {
 		t.Errorf("the logger wrote %q, want a JSON debug line", out.String())
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -74,7 +73,7 @@ func (a *Agent) launch(ctx context.Context) error {
 		err := p.err
 		var problems conf.Problems
 		if !errors.As(err, &problems) {
-			err = fmt.Errorf("%s:%d: provider %s: %w", a.opts.Config, p.entry.Line, p.entry.Name, err)
+			err = fmt.Errorf("%s:%d: provider %s: %w", a.opts.Config, p.entry().Line, p.entry().Name, err)
 		}
 		failed = append(failed, err)
 	}
@@ -131,7 +130,7 @@ func (l *launcher) launchAll(ctx context.Context, entries []*pipeline.Provider, 
 	providers := make([]*provider, len(entries))
 	var wg sync.WaitGroup
 	for i, entry := range entries {
-		providers[i] = &provider{entry: entry}
+		providers[i] = newProvider(entry)
 		wg.Go(func() { l.launch(ctx, providers[i], mode) })
 	}
 	wg.Wait()
@@ -140,7 +139,7 @@ func (l *launcher) launchAll(ctx context.Context, entries []*pipeline.Provider, 
 
 // launch launches p's plugin and has it validate its configuration.
 func (l *launcher) launch(ctx context.Context, p *provider, mode sdk.Mode) {
-	proc, err := pluginhost.Launch(ctx, l.spec(p.entry), l.opts)
+	proc, err := pluginhost.Launch(ctx, l.spec(p.entry()), l.opts)
 	if err != nil {
 		p.err = err
 		return
@@ -148,7 +147,7 @@ func (l *launcher) launch(ctx context.Context, p *provider, mode sdk.Mode) {
 	p.Process = proc
 	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
 	defer cancel()
-	problems, err := proc.Validate(ctx, l.file, p.entry.Config, mode)
+	problems, err := proc.Validate(ctx, l.file, p.entry().Config, mode)
 	if err != nil {
 		p.err = err
 		return
@@ -173,17 +172,6 @@ func (l *launcher) spec(entry *pipeline.Provider) pluginhost.Spec {
 		}
 	}
 	return pluginhost.Spec{Name: entry.Name, Path: self(), Args: []string{PluginCommand, entry.Builtin}, Env: env, SHA256: entry.SHA256}
-}
-
-// newLogger builds the agent's logger from the pipeline's settings.
-func newLogger(w io.Writer, p *pipeline.Pipeline) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{
-		Name:       "sia-agent",
-		Level:      hclog.LevelFromString(p.Agent.LogLevel),
-		JSONFormat: p.Agent.LogFormat == "json",
-		Output:     w,
-		Color:      hclog.ColorOff,
-	})
 }
 
 // self is the agent's own executable, as built-in providers are launched

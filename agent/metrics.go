@@ -30,18 +30,26 @@ func (a *Agent) gatherer(more ...prometheus.Collector) status.Gatherer {
 	build.WithLabelValues(a.opts.Version, runtime.Version()).Set(1)
 	reg.MustRegister(build)
 
-	providers := make([]telemetry.Provider, len(a.providers))
-	for i, p := range a.providers {
-		providers[i] = p
-	}
 	return func(ctx context.Context) ([][]byte, error) {
 		ctx, cancel := context.WithTimeout(ctx, gatherTimeout)
 		defer cancel()
-		families, err := telemetry.Gather(ctx, reg, providers)
+		families, err := telemetry.Gather(ctx, reg, a.telemetryProviders())
 		if err != nil {
 			// A scrape with one process missing beats no scrape.
 			a.log.Warn("gathering metrics", "error", err)
 		}
 		return families, nil
 	}
+}
+
+// telemetryProviders are the providers that run, as metrics are gathered
+// from them.
+func (a *Agent) telemetryProviders() []telemetry.Provider {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	providers := make([]telemetry.Provider, len(a.providers))
+	for i, p := range a.providers {
+		providers[i] = p
+	}
+	return providers
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sia-agent/sia-agent/agent/lifecycle"
@@ -22,17 +23,30 @@ var (
 // pipeline, its plugin process, and the Host service the agent serves
 // it. It is what the lifecycle drives and what metrics are gathered from.
 type provider struct {
-	*pluginhost.Process                    // nil until launched
-	entry               *pipeline.Provider // its entry in the pipeline
+	*pluginhost.Process // nil until launched
 	host                pluginpb.HostServer
 	err                 error // what went wrong launching or validating it
+	// current is its entry in the pipeline; a reload that changes what
+	// needs no restart (its config applied in place, its shutdown
+	// timeout) replaces it while the provider runs.
+	current atomic.Pointer[pipeline.Provider]
 }
 
+// newProvider returns the provider of entry, not launched yet.
+func newProvider(entry *pipeline.Provider) *provider {
+	p := &provider{}
+	p.current.Store(entry)
+	return p
+}
+
+// entry is the provider's entry in the pipeline.
+func (p *provider) entry() *pipeline.Provider { return p.current.Load() }
+
 // Name is the provider's name in the pipeline.
-func (p *provider) Name() string { return p.entry.Name }
+func (p *provider) Name() string { return p.entry().Name }
 
 // ShutdownTimeout is the provider's shutdown_timeout.
-func (p *provider) ShutdownTimeout() time.Duration { return p.entry.ShutdownTimeout }
+func (p *provider) ShutdownTimeout() time.Duration { return p.entry().ShutdownTimeout }
 
 // Init runs the provider's Init, serving it the agent's Host service.
 func (p *provider) Init(ctx context.Context) error { return p.Process.Init(ctx, p.host) }

@@ -125,7 +125,7 @@ func (v *Validation) validateProviders(ctx context.Context, opts Options, skip [
 			entries = append(entries, pr)
 		}
 	}
-	l := newLauncher(opts, p, newLogger(opts.Log, p).Named("validate"), nil, "")
+	l := newLauncher(opts, p, newLogger(opts.Log, p.Agent.LogLevel, p.Agent.LogFormat).Named("validate"), nil, "")
 	providers := l.launchAll(ctx, entries, sdk.ModeRefresh)
 	defer kill(providers)
 	var problems conf.Problems
@@ -145,8 +145,8 @@ func (v *Validation) validateProviders(ctx context.Context, opts Options, skip [
 			}
 		default:
 			failed = append(failed, err)
-			problems = append(problems, &conf.Problem{File: opts.Config, Line: pr.entry.Line,
-				Path: byName(conf.P("providers", slices.Index(p.Providers, pr.entry)), p), Message: fmt.Sprintf("cannot run the plugin: %v", err)})
+			problems = append(problems, &conf.Problem{File: opts.Config, Line: pr.entry().Line,
+				Path: byName(conf.P("providers", slices.Index(p.Providers, pr.entry())), p), Message: fmt.Sprintf("cannot run the plugin: %v", err)})
 		}
 	}
 	return problems, failed

@@ -310,6 +310,7 @@ func TestSystemdUnit(t *testing.T) {
 		"Service.PrivateTmp":      "yes",
 		"Service.Type":            "notify",
 		"Service.NotifyAccess":    "main",
+		"Service.ExecReload":      "/bin/kill -HUP $MAINPID",
 	} {
 		if got := unit[key]; len(got) != 1 || got[0] != want {
 			t.Errorf("%s=%q, want %s", key, got, want)

@@ -108,23 +108,6 @@ func TestUnresponsivePluginIsTreatedAsCrashed(t *testing.T) {
 	p.WaitLog(t, "sia-agent: Stopped certificate", 0)
 }
 
-// SIGHUP used to kill the agent without a word (exit 129, no shutdown):
-// until reload exists, it is logged and ignored.
-func TestSIGHUPIsLoggedAndIgnored(t *testing.T) {
-	t.Parallel()
-	p := runAgent(t, seedPipeline(t, nil), nil)
-	waitAllStarted(t, p)
-	p.Signal(t, syscall.SIGHUP)
-	p.WaitLog(t, "Ignoring SIGHUP", waitLine)
-	select {
-	case <-p.Done():
-		t.Fatalf("the agent exited on SIGHUP:\n%s", p.Log)
-	default:
-	}
-	code := stop(t, p)
-	assertRow(t, p, seedOrder, row{succeeded: seedOrder, exit: 0}, code)
-}
-
 // A signal while the plugins launch used to be ignored until the launch
 // timed out (30 s), then exit 1. It stops the launch at once, ends the
 // plugins already running and exits 0.

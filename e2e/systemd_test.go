@@ -3,6 +3,7 @@ package e2e
 import (
 	"net"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,5 +83,28 @@ func TestSystemdNotifyNotReadyAfterAFailedStart(t *testing.T) {
 	}
 	if m := nextNotify(t, msgs); !strings.HasPrefix(m, "STOPPING=1\n") {
 		t.Errorf("message %q, want STOPPING=1 and no READY=1", m)
+	}
+}
+
+// A reload says RELOADING=1, with the monotonic time that
+// Type=notify-reload asks for, and READY=1 when it ends.
+func TestSystemdNotifyReload(t *testing.T) {
+	t.Parallel()
+	socket, msgs := notifySocket(t)
+	file := pipeline(t, "providers:\n  - name: first\n    plugin: sia-plugin-test\n")
+	p := runAgent(t, file, []string{"NOTIFY_SOCKET=" + socket})
+	p.WaitLog(t, "All 1 providers started", waitLine)
+	if m := nextNotify(t, msgs); !strings.HasPrefix(m, "READY=1\n") {
+		t.Errorf("first message %q, want READY=1", m)
+	}
+	p.Signal(t, syscall.SIGHUP)
+	if m := nextNotify(t, msgs); !regexp.MustCompile(`^RELOADING=1\n(.*\n)*MONOTONIC_USEC=\d+$`).MatchString(m) {
+		t.Errorf("message %q after SIGHUP, want RELOADING=1 with MONOTONIC_USEC", m)
+	}
+	if m := nextNotify(t, msgs); !strings.HasPrefix(m, "READY=1\n") {
+		t.Errorf("message %q after the reload, want READY=1", m)
+	}
+	if code := stop(t, p); code != 0 {
+		t.Errorf("exit code %d", code)
 	}
 }

@@ -17,6 +17,9 @@ type StatusReport struct {
 	Providers    []ProviderStatus   `json:"providers"`       // in pipeline order
 	Credentials  []CredentialStatus `json:"credentials"`     // the latest record of each
 	Hooks        []HookStatus       `json:"hooks,omitempty"` // the pipeline's hooks, in file order
+	// LastReload is how the last reload of the pipeline ended; nil
+	// before the first.
+	LastReload *ReloadStatus `json:"last_reload,omitempty"`
 }
 
 // HookStatus is what the last run of one of the pipeline's hooks did: the
@@ -33,6 +36,19 @@ type HookStatus struct {
 	Error       string   `json:"error,omitempty"`       // why it failed, bounded
 	Credentials []string `json:"credentials,omitempty"` // provider/credential of the changes it ran for
 }
+
+// ReloadStatus is how a reload of the pipeline (SIGHUP) ended.
+type ReloadStatus struct {
+	TS      int64  `json:"ts"`              // when it ended
+	Outcome string `json:"outcome"`         // success or failure
+	Error   string `json:"error,omitempty"` // why it failed: every problem found
+}
+
+// Outcomes of a reload.
+const (
+	ReloadSuccess = "success"
+	ReloadFailure = "failure"
+)
 
 // NotReady says why a provider keeps the agent from being ready.
 type NotReady struct {

@@ -148,6 +148,27 @@ func (s *server) shutdown(ctx context.Context) error {
 	return s.shutdownErr
 }
 
+// Reconfigure applies a changed config through the provider's
+// Reconfigurer. A provider without one answers that it needs a restart.
+func (s *server) Reconfigure(ctx context.Context, req *pluginpb.ReconfigureRequest) (*pluginpb.ReconfigureResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	r, ok := s.provider.(Reconfigurer)
+	if !ok {
+		return &pluginpb.ReconfigureResponse{Error: "the provider cannot be reconfigured in place", RestartRequired: true}, nil
+	}
+	cfg := NewConfig(req.GetFile(), conf.P("providers", rt.Name, "config"), req.GetConfig().YAML())
+	err = r.Reconfigure(ctx, cfg)
+	if err == nil {
+		s.mu.Lock()
+		rt.Config = cfg
+		s.mu.Unlock()
+	}
+	return &pluginpb.ReconfigureResponse{Error: errString(err), RestartRequired: IsRestartRequired(err), LogSeq: s.logSync.mark()}, nil
+}
+
 func (s *server) Gather(context.Context, *pluginpb.GatherRequest) (*pluginpb.GatherResponse, error) {
 	// The Go and process collectors hold a description of every runtime
 	// metric: made at the first scrape, they cost nothing to a pipeline

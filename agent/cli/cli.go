@@ -116,6 +116,8 @@ var commandHelp = map[string]string{
 
 Runs the pipeline: launches every enabled provider, initializes and starts
 them in order, and shuts them down in reverse order on SIGINT or SIGTERM.
+SIGHUP reloads the pipeline file, applying only what changed; a file with
+a problem changes nothing.
 --mode init runs the init phase only and exits, as an init container.
 Exit 0 after a signal, 1 when a start or init failed or a provider crashed,
 64 for a bad command line, 78 for a pipeline that cannot be used.

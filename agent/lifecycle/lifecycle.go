@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -145,13 +144,33 @@ type Runner struct {
 	// failed ping) and answer again (nil).
 	OnResponsive func(name string, err error)
 
+	// Reload, if set, is what a SIGHUP runs once every provider started:
+	// it reads the pipeline again and hands what changed to Apply. ctx is
+	// cancelled when the run is. Reloads run one at a time, and never
+	// during start-up or shutdown (see reload.go).
+	Reload func(ctx context.Context)
+	// ReloadPending says that a SIGHUP came before Run (while the agent
+	// loaded the pipeline): a reload runs once every provider started.
+	ReloadPending bool
+	// Requests, if set, asks for reloads: each value is handled as a
+	// SIGHUP is (the agent's watch of the pipeline file sends them).
+	Requests <-chan struct{}
+
 	initCtx, runCtx       context.Context
 	cancelInit, cancelRun context.CancelCauseFunc
 
-	slots []*slot // one per provider, in pipeline order
-
 	mu       sync.Mutex
-	stopping bool // shutdown has begun
+	slots    []*slot // one per provider, in pipeline order; a reload changes them
+	stopping bool    // shutdown has begun
+
+	// wg holds the runner's goroutines; quit ends them.
+	wg   sync.WaitGroup
+	quit chan struct{}
+	// started is closed once every provider started: reloads may run.
+	started chan struct{}
+	// reloading holds a token while a reload runs, so that shutdown
+	// waits for it to end.
+	reloading chan struct{}
 
 	// relaying holds a token while a cancellation is relayed to the
 	// providers: a channel rather than a mutex, so that waiting for it is
@@ -178,16 +197,16 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 		r.slots[i] = &slot{Provider: p}
 	}
 	r.relaying = make(chan struct{}, 1)
+	r.reloading = make(chan struct{}, 1)
+	r.started = make(chan struct{})
 	if r.Signals == nil {
 		r.Signals = &fault.Signals{}
 	}
 
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { r.handleSignals(sigs, quit) })
+	r.quit = make(chan struct{})
+	r.wg.Go(func() { r.handleSignals(sigs) })
 	for _, s := range r.slots {
-		wg.Go(func() { r.watchExit(s, quit) })
-		wg.Go(func() { r.watchPings(s, quit) })
+		r.watch(s)
 	}
 
 	r.phase(PhaseInit)
@@ -204,72 +223,92 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 		if r.runCtx.Err() == nil {
 			r.phase(PhaseRunning)
 			r.Logger.Info(fmt.Sprintf("All %d providers started; running until a signal", len(r.slots)))
+			close(r.started)
 		}
 		<-r.runCtx.Done()
 		r.Logger.Info(fmt.Sprintf("Initiating shutdown by cause: %v ...", context.Cause(r.runCtx)))
 	}
 
+	r.awaitReload()
 	r.phase(PhaseShutdown)
 	r.awaitRelay()
 	r.shutdownAll()
-	close(quit)
-	wg.Wait()
+	close(r.quit)
+	r.wg.Wait()
 	r.cancelInit(context.Canceled)
 	r.cancelRun(context.Canceled)
 	return r.finish()
 }
 
+// watch watches s's process and pings it until quit.
+func (r *Runner) watch(s *slot) {
+	r.wg.Go(func() { r.watchExit(s, r.quit) })
+	r.wg.Go(func() { r.watchPings(s, r.quit) })
+}
+
 func (r *Runner) initAll() {
 	for _, s := range r.slots {
-		name := s.Name()
-		err := r.Faults.Hit(r.initCtx, "before "+name+" init")
-		if err == nil && r.initCtx.Err() != nil {
-			r.Logger.Info(fmt.Sprintf("Skipped %s initiation", name))
-			r.state(s, StateSkipped, nil)
-			continue
-		}
-		if err == nil {
-			err = s.Init(context.WithoutCancel(r.initCtx))
-		}
-		switch {
-		case err == nil:
-			r.state(s, StateInitialized, nil)
-		case r.initCtx.Err() != nil:
-			// A signal stopped it: not a failure.
-			r.Logger.Info(fmt.Sprintf("Stopped %s initiation: %v", name, err))
-			r.state(s, StateSkipped, err)
-		default:
-			r.Logger.Error(fmt.Sprintf("Error initializing %s: %v", name, err))
-			r.state(s, StateFailed, err)
-			r.cancel(Cancellation{Init: true, Run: true, Cause: &InitFailedError{Name: name, Err: err}})
-		}
+		r.initOne(s)
+	}
+}
+
+// initOne runs s's Init, unless the init is cancelled; a failure cancels
+// the run.
+func (r *Runner) initOne(s *slot) {
+	name := s.Name()
+	err := r.Faults.Hit(r.initCtx, "before "+name+" init")
+	if err == nil && r.initCtx.Err() != nil {
+		r.Logger.Info(fmt.Sprintf("Skipped %s initiation", name))
+		r.state(s, StateSkipped, nil)
+		return
+	}
+	if err == nil {
+		err = s.Init(context.WithoutCancel(r.initCtx))
+	}
+	switch {
+	case err == nil:
+		r.state(s, StateInitialized, nil)
+	case r.initCtx.Err() != nil:
+		// A signal stopped it: not a failure.
+		r.Logger.Info(fmt.Sprintf("Stopped %s initiation: %v", name, err))
+		r.state(s, StateSkipped, err)
+	default:
+		r.Logger.Error(fmt.Sprintf("Error initializing %s: %v", name, err))
+		r.state(s, StateFailed, err)
+		r.cancel(Cancellation{Init: true, Run: true, Cause: &InitFailedError{Name: name, Err: err}})
 	}
 }
 
 func (r *Runner) startAll() {
 	for _, s := range r.slots {
-		name := s.Name()
-		err := r.Faults.Hit(r.runCtx, "before "+name+" start")
-		if err == nil && r.runCtx.Err() != nil {
-			r.Logger.Info(fmt.Sprintf("Skipped %s start", name))
-			if r.lastState(s) != StateFailed { // a failed init says more
-				r.state(s, StateSkipped, nil)
-			}
-			continue
-		}
-		if err == nil {
-			r.Logger.Info("Starting " + name)
-			err = s.Start(context.WithoutCancel(r.runCtx))
-		}
-		if err != nil {
-			r.Logger.Error(fmt.Sprintf("Error starting %s: %v", name, err))
-			r.state(s, StateFailed, err)
-			r.cancel(Cancellation{Run: true, Cause: &StartFailedError{Name: name, Err: err}})
-			continue
-		}
-		r.Logger.Info("Started " + name)
-		r.state(s, StateStarted, nil)
+		r.startOne(s)
 	}
+}
+
+// startOne runs s's Start, unless the run is cancelled; a failure cancels
+// the run.
+func (r *Runner) startOne(s *slot) {
+	name := s.Name()
+	err := r.Faults.Hit(r.runCtx, "before "+name+" start")
+	if err == nil && r.runCtx.Err() != nil {
+		r.Logger.Info(fmt.Sprintf("Skipped %s start", name))
+		if r.lastState(s) != StateFailed { // a failed init says more
+			r.state(s, StateSkipped, nil)
+		}
+		return
+	}
+	if err == nil {
+		r.Logger.Info("Starting " + name)
+		err = s.Start(context.WithoutCancel(r.runCtx))
+	}
+	if err != nil {
+		r.Logger.Error(fmt.Sprintf("Error starting %s: %v", name, err))
+		r.state(s, StateFailed, err)
+		r.cancel(Cancellation{Run: true, Cause: &StartFailedError{Name: name, Err: err}})
+		return
+	}
+	r.Logger.Info("Started " + name)
+	r.state(s, StateStarted, nil)
 }
 
 // shutdownAll shuts every provider down in reverse order, skipped ones
@@ -277,12 +316,18 @@ func (r *Runner) startAll() {
 func (r *Runner) shutdownAll() {
 	r.mu.Lock()
 	r.stopping = true
+	slots := slices.Clone(r.slots)
 	r.mu.Unlock()
-	for _, s := range slices.Backward(r.slots) {
+	for _, s := range slices.Backward(slots) {
 		r.shutdown(s)
 	}
+	r.killAll(slots)
+}
+
+// killAll ends every one of slots' processes, all at once.
+func (r *Runner) killAll(slots []*slot) {
 	var wg sync.WaitGroup
-	for _, s := range r.slots {
+	for _, s := range slots {
 		wg.Go(func() { r.kill(s) })
 	}
 	wg.Wait()
@@ -362,31 +407,6 @@ func (r *Runner) finish() int {
 	return 1
 }
 
-func (r *Runner) handleSignals(sigs <-chan os.Signal, quit <-chan struct{}) {
-	for {
-		select {
-		case <-quit:
-			return
-		case sig := <-sigs:
-			r.Logger.Info("Received signal: " + sig.String())
-			if sig == syscall.SIGHUP {
-				// Until the agent can reload its pipeline, a hangup must
-				// neither kill it nor go unnoticed.
-				r.Logger.Warn("Ignoring SIGHUP: reloading the pipeline is not supported; restart the agent to apply a changed pipeline")
-				continue
-			}
-			r.mu.Lock()
-			stopping := r.stopping
-			r.mu.Unlock()
-			if stopping {
-				r.Logger.Info("Shutdown is in progress; it runs to the end")
-			}
-			r.cancel(Cancellation{Init: true, Run: true, Cause: &SignalError{Signal: sig}, Signal: sig})
-			r.Signals.Handled()
-		}
-	}
-}
-
 func (r *Runner) watchExit(s *slot, quit <-chan struct{}) {
 	select {
 	case <-quit:
@@ -415,8 +435,11 @@ func (r *Runner) cancel(c Cancellation) {
 	if c.Run {
 		r.cancelRun(c.Cause)
 	}
+	r.mu.Lock()
+	slots := slices.Clone(r.slots)
+	r.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, s := range r.slots {
+	for _, s := range slots {
 		select {
 		case <-s.Exited():
 			continue

@@ -251,8 +251,9 @@ func newHarness(t *testing.T) *harness {
 			h.statesMu.Lock()
 			defer h.statesMu.Unlock()
 			h.states[name] = append(h.states[name], s)
-			if s == StateStarted {
-				close(h.startedC[name])
+			// Only the first start of a name: a reload starts again.
+			if c, ok := h.startedC[name]; ok && s == StateStarted && !slices.Contains(h.states[name][:len(h.states[name])-1], StateStarted) {
+				close(c)
 			}
 		},
 	}

@@ -64,6 +64,9 @@ type Agent struct {
 	// (0 never kills it, but readiness still says it is silent).
 	PingInterval        Duration `yaml:"ping_interval"`
 	UnresponsiveTimeout Duration `yaml:"unresponsive_timeout"`
+	// WatchConfig reloads the pipeline when its file changes, as SIGHUP
+	// does: for a ConfigMap, whose updates no one signals.
+	WatchConfig bool `yaml:"watch_config"`
 }
 
 // Provider is one entry of the pipeline.

@@ -308,6 +308,31 @@ func (p *Process) Shutdown(ctx context.Context) error {
 	return remoteError(resp.GetError())
 }
 
+// RestartRequiredError says that a provider cannot apply a configuration
+// change in place, and why: it must be restarted.
+type RestartRequiredError struct{ Reason string }
+
+func (e *RestartRequiredError) Error() string { return e.Reason }
+
+// Reconfigure asks the plugin to apply config to its running provider.
+// It returns a *RestartRequiredError when the provider cannot (a plugin
+// built before the call existed among them), or the provider's error
+// when it failed.
+func (p *Process) Reconfigure(ctx context.Context, file string, config *yaml.Node) error {
+	resp, err := p.rpc.Reconfigure(ctx, &pluginpb.ReconfigureRequest{File: file, Config: pluginpb.FromYAML(config)})
+	if status.Code(err) == codes.Unimplemented {
+		return &RestartRequiredError{Reason: "its plugin predates reconfiguration in place"}
+	}
+	if err != nil {
+		return p.rpcError("reconfigure", err)
+	}
+	p.logs.waitSynced(resp.GetLogSeq(), logSyncTimeout)
+	if resp.GetRestartRequired() {
+		return &RestartRequiredError{Reason: truncate.String(resp.GetError(), maxRemoteError)}
+	}
+	return remoteError(resp.GetError())
+}
+
 // Gather returns the plugin's metric families, marshalled.
 func (p *Process) Gather(ctx context.Context) ([][]byte, error) {
 	resp, err := p.rpc.Gather(ctx, &pluginpb.GatherRequest{})

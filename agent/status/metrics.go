@@ -2,6 +2,8 @@ package status
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // Collector exports the store as Prometheus metrics: credential freshness
@@ -23,10 +25,12 @@ var (
 	descUpdates     = prometheus.NewDesc("sia_credential_updates_total", "Credential updates, by outcome.", append(credLabels, "outcome"), nil)
 	descState       = prometheus.NewDesc("sia_provider_state", "The provider's lifecycle state (1 for the current one).", []string{"provider", "state"}, nil)
 	descReady       = prometheus.NewDesc("sia_agent_ready", "Whether the agent is ready: every provider started and every credential valid.", nil, nil)
+	descReloadOK    = prometheus.NewDesc("sia_agent_last_reload_success", "Whether the last reload of the pipeline succeeded (1) or changed nothing because of a problem (0); absent before the first.", nil, nil)
+	descReloadTS    = prometheus.NewDesc("sia_agent_last_reload_timestamp_seconds", "When the last reload of the pipeline ended, as a Unix timestamp; absent before the first.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descExpiry, descLastUpdate, descNextUpdate, descDuration, descRPCDuration, descLastOutcome, descUpdates, descState, descReady} {
+	for _, d := range []*prometheus.Desc{descExpiry, descLastUpdate, descNextUpdate, descDuration, descRPCDuration, descLastOutcome, descUpdates, descState, descReady, descReloadOK, descReloadTS} {
 		ch <- d
 	}
 }
@@ -41,6 +45,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+	if r := rep.LastReload; r != nil {
+		ok := 0.0
+		if r.Outcome == sdk.ReloadSuccess {
+			ok = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descReloadOK, prometheus.GaugeValue, ok)
+		ch <- prometheus.MustNewConstMetric(descReloadTS, prometheus.GaugeValue, float64(r.TS))
+	}
 
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()

@@ -33,6 +33,7 @@ type Store struct {
 	creds     map[credKey]*credential
 	logs      map[string]*ring
 	silent    map[string]string // providers that do not answer: why
+	reload    *sdk.ReloadStatus // the last reload's outcome; nil before one
 	changed   chan struct{}     // signalled (non-blocking) on every change
 	now       func() time.Time
 	hooks     []sdk.HookStatus // in the pipeline's order
@@ -202,6 +203,14 @@ func (s *Store) OnRecord(f func(provider string, rec *pluginpb.StatusRecord)) {
 	s.mu.Unlock()
 }
 
+// ResetHooks forgets the hooks' statuses: a reload replaced them.
+func (s *Store) ResetHooks() {
+	s.mu.Lock()
+	s.hooks = nil
+	s.mu.Unlock()
+	s.touch()
+}
+
 // SetHook keeps the latest status of one of the pipeline's hooks; a
 // failed hook never makes the agent unready.
 func (s *Store) SetHook(h sdk.HookStatus) {
@@ -286,6 +295,10 @@ func (s *Store) Report() sdk.StatusReport {
 		}
 	}
 	rep.Hooks = slices.Clone(s.hooks)
+	if s.reload != nil {
+		r := *s.reload
+		rep.LastReload = &r
+	}
 	rep.Ready = s.phase == lifecycle.PhaseRunning && len(rep.NotReady) == 0
 	if s.phase != lifecycle.PhaseRunning {
 		rep.NotReady = append([]sdk.NotReady{{Reason: "agent is in phase " + rep.Phase}}, rep.NotReady...)

@@ -89,6 +89,15 @@ func (c *cache) addTarget(k Key) {
 	c.wake()
 }
 
+// removeTarget makes k a target no more: its entry leaves the cache, and
+// its status record the agent's report.
+func (c *cache) removeTarget(k Key) {
+	if e := c.entries.removeTarget(k); e != nil {
+		c.forget([]*entry{e})
+		c.wake()
+	}
+}
+
 // close cancels the fetches under way and waits until they have returned.
 func (c *cache) close() {
 	c.cancel()

@@ -66,6 +66,20 @@ func (t *entries) addTarget(k Key) {
 	}
 }
 
+// removeTarget makes k a target no more and returns its entry, or nil
+// when it was none. Its token is not served from the cache any more: a
+// request for it fetches it on demand.
+func (t *entries) removeTarget(k Key) *entry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.targets[k]
+	if e != nil {
+		delete(t.targets, k)
+		t.onDemand.Resize(t.onDemandMax())
+	}
+	return e
+}
+
 // onDemandMax is how many on-demand entries fit beside the targets: at
 // least one, however many targets there are.
 func (t *entries) onDemandMax() int { return max(t.max-len(t.targets), 1) }

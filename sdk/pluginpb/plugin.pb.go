@@ -946,6 +946,120 @@ func (x *ShutdownResponse) GetLogSeq() uint64 {
 	return 0
 }
 
+type ReconfigureRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	File          string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`     // the pipeline file the config came from
+	Config        *Node                  `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"` // the provider's new config node, variables expanded
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconfigureRequest) Reset() {
+	*x = ReconfigureRequest{}
+	mi := &file_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconfigureRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconfigureRequest) ProtoMessage() {}
+
+func (x *ReconfigureRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconfigureRequest.ProtoReflect.Descriptor instead.
+func (*ReconfigureRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ReconfigureRequest) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *ReconfigureRequest) GetConfig() *Node {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type ReconfigureResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// restart_required says that the provider kept its configuration as it
+	// was and must be restarted to apply the new one; error says why.
+	RestartRequired bool   `protobuf:"varint,2,opt,name=restart_required,json=restartRequired,proto3" json:"restart_required,omitempty"`
+	LogSeq          uint64 `protobuf:"varint,3,opt,name=log_seq,json=logSeq,proto3" json:"log_seq,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReconfigureResponse) Reset() {
+	*x = ReconfigureResponse{}
+	mi := &file_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconfigureResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconfigureResponse) ProtoMessage() {}
+
+func (x *ReconfigureResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconfigureResponse.ProtoReflect.Descriptor instead.
+func (*ReconfigureResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ReconfigureResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ReconfigureResponse) GetRestartRequired() bool {
+	if x != nil {
+		return x.RestartRequired
+	}
+	return false
+}
+
+func (x *ReconfigureResponse) GetLogSeq() uint64 {
+	if x != nil {
+		return x.LogSeq
+	}
+	return 0
+}
+
 type GatherRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -954,7 +1068,7 @@ type GatherRequest struct {
 
 func (x *GatherRequest) Reset() {
 	*x = GatherRequest{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1080,7 @@ func (x *GatherRequest) String() string {
 func (*GatherRequest) ProtoMessage() {}
 
 func (x *GatherRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1093,7 @@ func (x *GatherRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatherRequest.ProtoReflect.Descriptor instead.
 func (*GatherRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 type GatherResponse struct {
@@ -992,7 +1106,7 @@ type GatherResponse struct {
 
 func (x *GatherResponse) Reset() {
 	*x = GatherResponse{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1118,7 @@ func (x *GatherResponse) String() string {
 func (*GatherResponse) ProtoMessage() {}
 
 func (x *GatherResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1131,7 @@ func (x *GatherResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatherResponse.ProtoReflect.Descriptor instead.
 func (*GatherResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GatherResponse) GetFamilies() [][]byte {
@@ -1055,7 +1169,7 @@ type StatusRecord struct {
 
 func (x *StatusRecord) Reset() {
 	*x = StatusRecord{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1181,7 @@ func (x *StatusRecord) String() string {
 func (*StatusRecord) ProtoMessage() {}
 
 func (x *StatusRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1194,7 @@ func (x *StatusRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRecord.ProtoReflect.Descriptor instead.
 func (*StatusRecord) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StatusRecord) GetProvider() string {
@@ -1190,7 +1304,7 @@ type ReportStatusRequest struct {
 
 func (x *ReportStatusRequest) Reset() {
 	*x = ReportStatusRequest{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1316,7 @@ func (x *ReportStatusRequest) String() string {
 func (*ReportStatusRequest) ProtoMessage() {}
 
 func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1329,7 @@ func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReportStatusRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReportStatusRequest) GetRecord() *StatusRecord {
@@ -1233,7 +1347,7 @@ type ReportStatusResponse struct {
 
 func (x *ReportStatusResponse) Reset() {
 	*x = ReportStatusResponse{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1359,7 @@ func (x *ReportStatusResponse) String() string {
 func (*ReportStatusResponse) ProtoMessage() {}
 
 func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1372,7 @@ func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReportStatusResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 type RemoveStatusRequest struct {
@@ -1270,7 +1384,7 @@ type RemoveStatusRequest struct {
 
 func (x *RemoveStatusRequest) Reset() {
 	*x = RemoveStatusRequest{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1396,7 @@ func (x *RemoveStatusRequest) String() string {
 func (*RemoveStatusRequest) ProtoMessage() {}
 
 func (x *RemoveStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1409,7 @@ func (x *RemoveStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveStatusRequest.ProtoReflect.Descriptor instead.
 func (*RemoveStatusRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RemoveStatusRequest) GetCredential() string {
@@ -1313,7 +1427,7 @@ type RemoveStatusResponse struct {
 
 func (x *RemoveStatusResponse) Reset() {
 	*x = RemoveStatusResponse{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1439,7 @@ func (x *RemoveStatusResponse) String() string {
 func (*RemoveStatusResponse) ProtoMessage() {}
 
 func (x *RemoveStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1452,7 @@ func (x *RemoveStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveStatusResponse.ProtoReflect.Descriptor instead.
 func (*RemoveStatusResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 type StatusRequest struct {
@@ -1349,7 +1463,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1475,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1488,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 type StatusResponse struct {
@@ -1386,7 +1500,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1512,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1525,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StatusResponse) GetReportJson() []byte {
@@ -1476,7 +1590,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0fShutdownRequest\"A\n" +
 	"\x10ShutdownResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x17\n" +
-	"\alog_seq\x18\x02 \x01(\x04R\x06logSeq\"\x0f\n" +
+	"\alog_seq\x18\x02 \x01(\x04R\x06logSeq\"U\n" +
+	"\x12ReconfigureRequest\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\x12+\n" +
+	"\x06config\x18\x02 \x01(\v2\x13.sia.plugin.v1.NodeR\x06config\"o\n" +
+	"\x13ReconfigureResponse\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12)\n" +
+	"\x10restart_required\x18\x02 \x01(\bR\x0frestartRequired\x12\x17\n" +
+	"\alog_seq\x18\x03 \x01(\x04R\x06logSeq\"\x0f\n" +
 	"\rGatherRequest\",\n" +
 	"\x0eGatherResponse\x12\x1a\n" +
 	"\bfamilies\x18\x01 \x03(\fR\bfamilies\"\xad\x04\n" +
@@ -1521,14 +1642,15 @@ const file_plugin_proto_rawDesc = "" +
 	"\x15UPDATE_REASON_EXPIRES\x10\x02\x12\x1f\n" +
 	"\x1bUPDATE_REASON_PARAMS_CHANGE\x10\x03\x12\x1f\n" +
 	"\x1bUPDATE_REASON_FORCE_REFRESH\x10\x04\x12\x19\n" +
-	"\x15UPDATE_REASON_IS_GOOD\x10\x052\xb7\x03\n" +
+	"\x15UPDATE_REASON_IS_GOOD\x10\x052\x8d\x04\n" +
 	"\bProvider\x12K\n" +
 	"\bValidate\x12\x1e.sia.plugin.v1.ValidateRequest\x1a\x1f.sia.plugin.v1.ValidateResponse\x12?\n" +
 	"\x04Init\x12\x1a.sia.plugin.v1.InitRequest\x1a\x1b.sia.plugin.v1.InitResponse\x12B\n" +
 	"\x05Start\x12\x1b.sia.plugin.v1.StartRequest\x1a\x1c.sia.plugin.v1.StartResponse\x12E\n" +
 	"\x06Cancel\x12\x1c.sia.plugin.v1.CancelRequest\x1a\x1d.sia.plugin.v1.CancelResponse\x12K\n" +
 	"\bShutdown\x12\x1e.sia.plugin.v1.ShutdownRequest\x1a\x1f.sia.plugin.v1.ShutdownResponse\x12E\n" +
-	"\x06Gather\x12\x1c.sia.plugin.v1.GatherRequest\x1a\x1d.sia.plugin.v1.GatherResponse2\xc6\x02\n" +
+	"\x06Gather\x12\x1c.sia.plugin.v1.GatherRequest\x1a\x1d.sia.plugin.v1.GatherResponse\x12T\n" +
+	"\vReconfigure\x12!.sia.plugin.v1.ReconfigureRequest\x1a\".sia.plugin.v1.ReconfigureResponse2\xc6\x02\n" +
 	"\x04Host\x12W\n" +
 	"\fReportStatus\x12\".sia.plugin.v1.ReportStatusRequest\x1a#.sia.plugin.v1.ReportStatusResponse\x12W\n" +
 	"\fRemoveStatus\x12\".sia.plugin.v1.RemoveStatusRequest\x1a#.sia.plugin.v1.RemoveStatusResponse\x12E\n" +
@@ -1548,7 +1670,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_plugin_proto_goTypes = []any{
 	(Mode)(0),                    // 0: sia.plugin.v1.Mode
 	(UpdateReason)(0),            // 1: sia.plugin.v1.UpdateReason
@@ -1566,15 +1688,17 @@ var file_plugin_proto_goTypes = []any{
 	(*CancelResponse)(nil),       // 13: sia.plugin.v1.CancelResponse
 	(*ShutdownRequest)(nil),      // 14: sia.plugin.v1.ShutdownRequest
 	(*ShutdownResponse)(nil),     // 15: sia.plugin.v1.ShutdownResponse
-	(*GatherRequest)(nil),        // 16: sia.plugin.v1.GatherRequest
-	(*GatherResponse)(nil),       // 17: sia.plugin.v1.GatherResponse
-	(*StatusRecord)(nil),         // 18: sia.plugin.v1.StatusRecord
-	(*ReportStatusRequest)(nil),  // 19: sia.plugin.v1.ReportStatusRequest
-	(*ReportStatusResponse)(nil), // 20: sia.plugin.v1.ReportStatusResponse
-	(*RemoveStatusRequest)(nil),  // 21: sia.plugin.v1.RemoveStatusRequest
-	(*RemoveStatusResponse)(nil), // 22: sia.plugin.v1.RemoveStatusResponse
-	(*StatusRequest)(nil),        // 23: sia.plugin.v1.StatusRequest
-	(*StatusResponse)(nil),       // 24: sia.plugin.v1.StatusResponse
+	(*ReconfigureRequest)(nil),   // 16: sia.plugin.v1.ReconfigureRequest
+	(*ReconfigureResponse)(nil),  // 17: sia.plugin.v1.ReconfigureResponse
+	(*GatherRequest)(nil),        // 18: sia.plugin.v1.GatherRequest
+	(*GatherResponse)(nil),       // 19: sia.plugin.v1.GatherResponse
+	(*StatusRecord)(nil),         // 20: sia.plugin.v1.StatusRecord
+	(*ReportStatusRequest)(nil),  // 21: sia.plugin.v1.ReportStatusRequest
+	(*ReportStatusResponse)(nil), // 22: sia.plugin.v1.ReportStatusResponse
+	(*RemoveStatusRequest)(nil),  // 23: sia.plugin.v1.RemoveStatusRequest
+	(*RemoveStatusResponse)(nil), // 24: sia.plugin.v1.RemoveStatusResponse
+	(*StatusRequest)(nil),        // 25: sia.plugin.v1.StatusRequest
+	(*StatusResponse)(nil),       // 26: sia.plugin.v1.StatusResponse
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: sia.plugin.v1.Node.kind:type_name -> sia.plugin.v1.Node.Kind
@@ -1583,33 +1707,36 @@ var file_plugin_proto_depIdxs = []int32{
 	0,  // 3: sia.plugin.v1.ValidateRequest.mode:type_name -> sia.plugin.v1.Mode
 	6,  // 4: sia.plugin.v1.Problem.path:type_name -> sia.plugin.v1.PathStep
 	5,  // 5: sia.plugin.v1.ValidateResponse.problems:type_name -> sia.plugin.v1.Problem
-	1,  // 6: sia.plugin.v1.StatusRecord.update_reason:type_name -> sia.plugin.v1.UpdateReason
-	18, // 7: sia.plugin.v1.ReportStatusRequest.record:type_name -> sia.plugin.v1.StatusRecord
-	4,  // 8: sia.plugin.v1.Provider.Validate:input_type -> sia.plugin.v1.ValidateRequest
-	8,  // 9: sia.plugin.v1.Provider.Init:input_type -> sia.plugin.v1.InitRequest
-	10, // 10: sia.plugin.v1.Provider.Start:input_type -> sia.plugin.v1.StartRequest
-	12, // 11: sia.plugin.v1.Provider.Cancel:input_type -> sia.plugin.v1.CancelRequest
-	14, // 12: sia.plugin.v1.Provider.Shutdown:input_type -> sia.plugin.v1.ShutdownRequest
-	16, // 13: sia.plugin.v1.Provider.Gather:input_type -> sia.plugin.v1.GatherRequest
-	19, // 14: sia.plugin.v1.Host.ReportStatus:input_type -> sia.plugin.v1.ReportStatusRequest
-	21, // 15: sia.plugin.v1.Host.RemoveStatus:input_type -> sia.plugin.v1.RemoveStatusRequest
-	16, // 16: sia.plugin.v1.Host.Gather:input_type -> sia.plugin.v1.GatherRequest
-	23, // 17: sia.plugin.v1.Host.Status:input_type -> sia.plugin.v1.StatusRequest
-	7,  // 18: sia.plugin.v1.Provider.Validate:output_type -> sia.plugin.v1.ValidateResponse
-	9,  // 19: sia.plugin.v1.Provider.Init:output_type -> sia.plugin.v1.InitResponse
-	11, // 20: sia.plugin.v1.Provider.Start:output_type -> sia.plugin.v1.StartResponse
-	13, // 21: sia.plugin.v1.Provider.Cancel:output_type -> sia.plugin.v1.CancelResponse
-	15, // 22: sia.plugin.v1.Provider.Shutdown:output_type -> sia.plugin.v1.ShutdownResponse
-	17, // 23: sia.plugin.v1.Provider.Gather:output_type -> sia.plugin.v1.GatherResponse
-	20, // 24: sia.plugin.v1.Host.ReportStatus:output_type -> sia.plugin.v1.ReportStatusResponse
-	22, // 25: sia.plugin.v1.Host.RemoveStatus:output_type -> sia.plugin.v1.RemoveStatusResponse
-	17, // 26: sia.plugin.v1.Host.Gather:output_type -> sia.plugin.v1.GatherResponse
-	24, // 27: sia.plugin.v1.Host.Status:output_type -> sia.plugin.v1.StatusResponse
-	18, // [18:28] is the sub-list for method output_type
-	8,  // [8:18] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	3,  // 6: sia.plugin.v1.ReconfigureRequest.config:type_name -> sia.plugin.v1.Node
+	1,  // 7: sia.plugin.v1.StatusRecord.update_reason:type_name -> sia.plugin.v1.UpdateReason
+	20, // 8: sia.plugin.v1.ReportStatusRequest.record:type_name -> sia.plugin.v1.StatusRecord
+	4,  // 9: sia.plugin.v1.Provider.Validate:input_type -> sia.plugin.v1.ValidateRequest
+	8,  // 10: sia.plugin.v1.Provider.Init:input_type -> sia.plugin.v1.InitRequest
+	10, // 11: sia.plugin.v1.Provider.Start:input_type -> sia.plugin.v1.StartRequest
+	12, // 12: sia.plugin.v1.Provider.Cancel:input_type -> sia.plugin.v1.CancelRequest
+	14, // 13: sia.plugin.v1.Provider.Shutdown:input_type -> sia.plugin.v1.ShutdownRequest
+	18, // 14: sia.plugin.v1.Provider.Gather:input_type -> sia.plugin.v1.GatherRequest
+	16, // 15: sia.plugin.v1.Provider.Reconfigure:input_type -> sia.plugin.v1.ReconfigureRequest
+	21, // 16: sia.plugin.v1.Host.ReportStatus:input_type -> sia.plugin.v1.ReportStatusRequest
+	23, // 17: sia.plugin.v1.Host.RemoveStatus:input_type -> sia.plugin.v1.RemoveStatusRequest
+	18, // 18: sia.plugin.v1.Host.Gather:input_type -> sia.plugin.v1.GatherRequest
+	25, // 19: sia.plugin.v1.Host.Status:input_type -> sia.plugin.v1.StatusRequest
+	7,  // 20: sia.plugin.v1.Provider.Validate:output_type -> sia.plugin.v1.ValidateResponse
+	9,  // 21: sia.plugin.v1.Provider.Init:output_type -> sia.plugin.v1.InitResponse
+	11, // 22: sia.plugin.v1.Provider.Start:output_type -> sia.plugin.v1.StartResponse
+	13, // 23: sia.plugin.v1.Provider.Cancel:output_type -> sia.plugin.v1.CancelResponse
+	15, // 24: sia.plugin.v1.Provider.Shutdown:output_type -> sia.plugin.v1.ShutdownResponse
+	19, // 25: sia.plugin.v1.Provider.Gather:output_type -> sia.plugin.v1.GatherResponse
+	17, // 26: sia.plugin.v1.Provider.Reconfigure:output_type -> sia.plugin.v1.ReconfigureResponse
+	22, // 27: sia.plugin.v1.Host.ReportStatus:output_type -> sia.plugin.v1.ReportStatusResponse
+	24, // 28: sia.plugin.v1.Host.RemoveStatus:output_type -> sia.plugin.v1.RemoveStatusResponse
+	19, // 29: sia.plugin.v1.Host.Gather:output_type -> sia.plugin.v1.GatherResponse
+	26, // 30: sia.plugin.v1.Host.Status:output_type -> sia.plugin.v1.StatusResponse
+	20, // [20:31] is the sub-list for method output_type
+	9,  // [9:20] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1627,7 +1754,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

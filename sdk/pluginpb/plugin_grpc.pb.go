@@ -25,12 +25,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Provider_Validate_FullMethodName = "/sia.plugin.v1.Provider/Validate"
-	Provider_Init_FullMethodName     = "/sia.plugin.v1.Provider/Init"
-	Provider_Start_FullMethodName    = "/sia.plugin.v1.Provider/Start"
-	Provider_Cancel_FullMethodName   = "/sia.plugin.v1.Provider/Cancel"
-	Provider_Shutdown_FullMethodName = "/sia.plugin.v1.Provider/Shutdown"
-	Provider_Gather_FullMethodName   = "/sia.plugin.v1.Provider/Gather"
+	Provider_Validate_FullMethodName    = "/sia.plugin.v1.Provider/Validate"
+	Provider_Init_FullMethodName        = "/sia.plugin.v1.Provider/Init"
+	Provider_Start_FullMethodName       = "/sia.plugin.v1.Provider/Start"
+	Provider_Cancel_FullMethodName      = "/sia.plugin.v1.Provider/Cancel"
+	Provider_Shutdown_FullMethodName    = "/sia.plugin.v1.Provider/Shutdown"
+	Provider_Gather_FullMethodName      = "/sia.plugin.v1.Provider/Gather"
+	Provider_Reconfigure_FullMethodName = "/sia.plugin.v1.Provider/Reconfigure"
 )
 
 // ProviderClient is the client API for Provider service.
@@ -53,6 +54,12 @@ type ProviderClient interface {
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
 	// Gather returns the provider's Prometheus metrics.
 	Gather(ctx context.Context, in *GatherRequest, opts ...grpc.CallOption) (*GatherResponse, error)
+	// Reconfigure applies a changed configuration, already validated by
+	// another process of the same plugin, to the running provider: the
+	// agent's reload. A plugin that cannot apply it in place answers
+	// restart_required (or, built with an SDK older than this call,
+	// Unimplemented), and the agent restarts the provider instead.
+	Reconfigure(ctx context.Context, in *ReconfigureRequest, opts ...grpc.CallOption) (*ReconfigureResponse, error)
 }
 
 type providerClient struct {
@@ -123,6 +130,16 @@ func (c *providerClient) Gather(ctx context.Context, in *GatherRequest, opts ...
 	return out, nil
 }
 
+func (c *providerClient) Reconfigure(ctx context.Context, in *ReconfigureRequest, opts ...grpc.CallOption) (*ReconfigureResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReconfigureResponse)
+	err := c.cc.Invoke(ctx, Provider_Reconfigure_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProviderServer is the server API for Provider service.
 // All implementations must embed UnimplementedProviderServer
 // for forward compatibility.
@@ -143,6 +160,12 @@ type ProviderServer interface {
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
 	// Gather returns the provider's Prometheus metrics.
 	Gather(context.Context, *GatherRequest) (*GatherResponse, error)
+	// Reconfigure applies a changed configuration, already validated by
+	// another process of the same plugin, to the running provider: the
+	// agent's reload. A plugin that cannot apply it in place answers
+	// restart_required (or, built with an SDK older than this call,
+	// Unimplemented), and the agent restarts the provider instead.
+	Reconfigure(context.Context, *ReconfigureRequest) (*ReconfigureResponse, error)
 	mustEmbedUnimplementedProviderServer()
 }
 
@@ -170,6 +193,9 @@ func (UnimplementedProviderServer) Shutdown(context.Context, *ShutdownRequest) (
 }
 func (UnimplementedProviderServer) Gather(context.Context, *GatherRequest) (*GatherResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Gather not implemented")
+}
+func (UnimplementedProviderServer) Reconfigure(context.Context, *ReconfigureRequest) (*ReconfigureResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reconfigure not implemented")
 }
 func (UnimplementedProviderServer) mustEmbedUnimplementedProviderServer() {}
 func (UnimplementedProviderServer) testEmbeddedByValue()                  {}
@@ -300,6 +326,24 @@ func _Provider_Gather_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Provider_Reconfigure_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReconfigureRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProviderServer).Reconfigure(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Provider_Reconfigure_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProviderServer).Reconfigure(ctx, req.(*ReconfigureRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Provider_ServiceDesc is the grpc.ServiceDesc for Provider service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -330,6 +374,10 @@ var Provider_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Gather",
 			Handler:    _Provider_Gather_Handler,
+		},
+		{
+			MethodName: "Reconfigure",
+			Handler:    _Provider_Reconfigure_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
