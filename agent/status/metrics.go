@@ -29,6 +29,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descExpiry, descLastUpdate, descNextUpdate, descDuration, descRPCDuration, descLastOutcome, descUpdates, descState, descReady} {
 		ch <- d
 	}
+	for _, d := range circuitDescList {
+		ch <- d
+	}
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -41,6 +44,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+	c.s.collectCircuits(ch)
 
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()

@@ -29,6 +29,7 @@ type Store struct {
 	silent    map[string]string // providers that do not answer: why
 	changed   chan struct{}     // signalled (non-blocking) on every change
 	now       func() time.Time
+	circuits  *sdk.CircuitSet // the upstream endpoints', for every provider
 }
 
 type credKey struct{ provider, credential string }
@@ -55,6 +56,7 @@ func New(version, mode, profile string, providers []string) *Store {
 		silent:    make(map[string]string),
 		changed:   make(chan struct{}, 1),
 		now:       time.Now,
+		circuits:  sdk.NewCircuitSet(),
 	}
 	for _, name := range providers {
 		s.providers[name] = &sdk.ProviderStatus{Name: name, State: "loaded"}
