@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sia-agent/sia-agent/sdk/conf"
 )
@@ -258,6 +259,9 @@ func (f *Fault) Validate() error {
 	}
 	if f.Count < 0 {
 		check.Errorf("count", "count must not be negative")
+	}
+	if f.RetryAfter < 0 || f.RetryAfter%time.Second != 0 || (f.RetryAfter > 0 && f.Status == 0) {
+		check.Errorf("retry_after", "retry_after must be whole seconds, and comes with a status")
 	}
 	if f.Status == 0 && f.Latency == 0 {
 		check.Errorf("", "a fault needs a status, a latency or both")
