@@ -144,6 +144,7 @@ type Circuit struct {
 	last      CallResult    // the failure that opened it, or the last probe's
 	held      uint64        // calls held or refused since the start
 	opened    uint64        // times it opened since the start
+	probed    uint64        // probes let go since the start
 }
 
 // NewCircuit returns the closed circuit of endpoint.
@@ -186,6 +187,7 @@ func (c *Circuit) admit(ctx context.Context, count bool) (time.Duration, <-chan 
 	case CircuitOpen:
 		if !now.Before(c.nextProbe) {
 			c.state, c.probeEnd, c.settled = CircuitProbing, now.Add(probeTimeout), make(chan struct{})
+			c.probed++
 			return 0, nil, nil
 		}
 	}
@@ -332,13 +334,14 @@ type CircuitSnapshot struct {
 	Failures  int    // failures in a row
 	Held      uint64 // calls held or refused since the start
 	Opened    uint64 // times it opened since the start
+	Probes    uint64 // probes let go since the start
 }
 
 // Snapshot returns the circuit's state now.
 func (c *Circuit) Snapshot() CircuitSnapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := CircuitSnapshot{Endpoint: c.endpoint, State: c.state, Failures: c.failures, Held: c.held, Opened: c.opened}
+	s := CircuitSnapshot{Endpoint: c.endpoint, State: c.state, Failures: c.failures, Held: c.held, Opened: c.opened, Probes: c.probed}
 	if c.state == CircuitOpen {
 		s.NextProbe = max(time.Until(c.nextProbe), 0)
 	}

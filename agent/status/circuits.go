@@ -21,8 +21,9 @@ var (
 	descFailures    = prometheus.NewDesc("sia_zts_circuit_failures", "The endpoint's failures in a row.", circuitLabels, nil)
 	descHeld        = prometheus.NewDesc("sia_zts_circuit_held_total", "Calls (retries, mostly) the circuit held or refused while the endpoint failed.", circuitLabels, nil)
 	descOpened      = prometheus.NewDesc("sia_zts_circuit_opened_total", "Times the endpoint's circuit opened.", circuitLabels, nil)
+	descProbes      = prometheus.NewDesc("sia_zts_circuit_probes_total", "Calls the open circuit let go as probes.", circuitLabels, nil)
 	circuitStates   = []sdk.CircuitState{sdk.CircuitClosed, sdk.CircuitOpen, sdk.CircuitProbing}
-	circuitDescList = []*prometheus.Desc{descCircuit, descNextProbe, descFailures, descHeld, descOpened}
+	circuitDescList = []*prometheus.Desc{descCircuit, descNextProbe, descFailures, descHeld, descOpened, descProbes}
 )
 
 func (h *host) WaitCircuit(ctx context.Context, req *pluginpb.WaitCircuitRequest) (*pluginpb.WaitCircuitResponse, error) {
@@ -55,5 +56,6 @@ func (s *Store) collectCircuits(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descFailures, prometheus.GaugeValue, float64(c.Failures), c.Endpoint)
 		ch <- prometheus.MustNewConstMetric(descHeld, prometheus.CounterValue, float64(c.Held), c.Endpoint)
 		ch <- prometheus.MustNewConstMetric(descOpened, prometheus.CounterValue, float64(c.Opened), c.Endpoint)
+		ch <- prometheus.MustNewConstMetric(descProbes, prometheus.CounterValue, float64(c.Probes), c.Endpoint)
 	}
 }
