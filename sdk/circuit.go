@@ -12,22 +12,23 @@ import (
 // CircuitPolicy is how a circuit backs off an endpoint that fails. After
 // Failures failures in a row the circuit opens: calls are held, and one
 // probe goes out per interval. The intervals grow from Initial by
-// Multiplier; each is drawn at random from zero to the grown interval
+// Multiplier; each wait is drawn at random from zero to the grown interval
 // (full jitter) and cut at Max, so that agents that failed together do
-// not probe together, and a long outage is probed about once per Max.
+// not probe together, a long outage is probed about once per Max, and a
+// probe comes at most Max after the endpoint is back.
 // Once a probe succeeds the calls held go at once, each delayed by a
 // random part of Spread.
 type CircuitPolicy struct {
 	Failures   int           // failures in a row that open the circuit; default 2
-	Initial    time.Duration // the first interval; default 5s
-	Multiplier float64       // growth per failed probe; default 2
+	Initial    time.Duration // the first interval; default 10s
+	Multiplier float64       // growth per failed probe; default 4
 	Max        time.Duration // the longest wait between two probes; default 60s
 	Spread     time.Duration // the held calls' spread after a probe succeeds; default 1s
 }
 
 // DefaultCircuitPolicy is the policy a zero CircuitPolicy means.
 func DefaultCircuitPolicy() CircuitPolicy {
-	return CircuitPolicy{Failures: 2, Initial: 5 * time.Second, Multiplier: 2, Max: time.Minute, Spread: time.Second}
+	return CircuitPolicy{Failures: 2, Initial: 10 * time.Second, Multiplier: 4, Max: time.Minute, Spread: time.Second}
 }
 
 // withDefaults fills in what p leaves zero.
@@ -124,6 +125,10 @@ var ErrProbeLost = errors.New("the probe never reported")
 
 // probeTimeout is how long a probe may stay out before it counts as failed.
 const probeTimeout = time.Minute
+
+// maxGrowth bounds the interval the waits are drawn from, in multiples of
+// Max.
+const maxGrowth = 64
 
 // maxRetryAfter bounds the Retry-After a circuit honours.
 const maxRetryAfter = time.Hour
@@ -297,12 +302,14 @@ func (c *Circuit) failLocked(r CallResult, now time.Time) {
 func (c *Circuit) interval(retryAfter time.Duration) time.Duration {
 	p := c.policy
 	grown := float64(p.Initial)
-	for i := 0; i < c.probes && grown < 4*float64(p.Max); i++ {
+	for i := 0; i < c.probes && grown < maxGrowth*float64(p.Max); i++ {
 		grown *= p.Multiplier
 	}
-	// Grown past Max, the draw is mostly cut at Max, but not always: a
-	// fleet that failed together stays spread out.
-	d := min(time.Duration(c.rnd()*min(grown, 4*float64(p.Max))), p.Max)
+	// The draw is cut at Max, not the interval it is drawn from: grown
+	// past Max, the waits come close to Max, so that a long outage is
+	// probed about once per Max, not twice; the first, short ones keep a
+	// fleet that failed together spread out.
+	d := min(time.Duration(c.rnd()*grown), p.Max)
 	if retryAfter > 0 {
 		retryAfter = min(retryAfter, maxRetryAfter)
 		d = max(d, retryAfter+time.Duration(c.rnd()*float64(retryAfter)/4))

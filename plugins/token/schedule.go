@@ -24,7 +24,7 @@ type refreshPolicy interface {
 	retry(failed int, since, now time.Time) (at time.Time, again bool)
 	// rest is when to start again after the retries are over.
 	rest(now time.Time) time.Time
-	// spread is when to retry, at the earliest at at, a refresh that
+	// spread is when to retry, at the earliest at, a refresh that
 	// failed while tok (nil: none) is still good: a token with lifetime
 	// to spare need not be refreshed the moment ZTS is back, so a fleet
 	// that failed together catches up over the tokens' slack, the most
@@ -40,7 +40,7 @@ type refreshPolicy interface {
 // with exponential backoff, give up for failure_interval.
 type backoffPolicy struct {
 	cfg    RefreshConfig
-	margin time.Duration // cache.expiry_margin
+	margin time.Duration  // cache.expiry_margin
 	rnd    func() float64 // in [0,1)
 }
 
@@ -68,8 +68,8 @@ func (p *backoffPolicy) held(err error, now time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// spread retries a good token at a random point between a quarter and
-// half of the time it has left beyond the margin, if that is later than
+// spread retries a good token at a random point between a fifth and
+// 95% of the time it has left beyond the margin, if that is later than
 // at: the retries come closer as the expiry nears.
 func (p *backoffPolicy) spread(at time.Time, tok *Token, now time.Time) time.Time {
 	if tok == nil {
@@ -79,7 +79,7 @@ func (p *backoffPolicy) spread(at time.Time, tok *Token, now time.Time) time.Tim
 	if slack <= 0 {
 		return at
 	}
-	if later := now.Add(time.Duration(float64(slack) * (0.25 + p.rnd()/4))); later.After(at) {
+	if later := now.Add(time.Duration(float64(slack) * (0.2 + 0.75*p.rnd()))); later.After(at) {
 		return later
 	}
 	return at

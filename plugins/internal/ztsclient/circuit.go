@@ -15,12 +15,13 @@ type CircuitConfig struct {
 	// Failures in a row open the circuit.
 	Failures int `yaml:"failures"`
 	// Initial is the first interval between probes; each failed probe
-	// doubles it, up to Max. A probe goes at a random point of it.
+	// makes it 4 times longer. A probe goes at a random point of it, but
+	// never more than Max after the one before.
 	Initial sdk.Duration `yaml:"initial"`
 	Max     sdk.Duration `yaml:"max"`
 }
 
-// DefaultCircuit is the block's default: 2 failures, probes from 5s to 60s.
+// DefaultCircuit is the block's default: 2 failures, probes from 10s to 60s.
 func DefaultCircuit() CircuitConfig {
 	d := sdk.DefaultCircuitPolicy()
 	return CircuitConfig{Failures: d.Failures, Initial: sdk.Duration(d.Initial), Max: sdk.Duration(d.Max)}
