@@ -304,7 +304,7 @@ func TestFleetSimulation(t *testing.T) {
 		steadyFrom: 2 * time.Hour, outageAt: 4 * time.Hour, outageFor: 10 * time.Minute,
 		horizon: 6*time.Hour + 10*time.Minute, sampleEvery: 10 * time.Second,
 	}
-	rollout := scenario{name: "rollout", agents: n, capacity: steady.capacity, horizon: 30 * time.Minute, sampleEvery: 10 * time.Second}
+	rollout := scenario{name: "rollout", agents: n, capacity: steady.capacity, horizon: 20 * time.Minute, sampleEvery: 10 * time.Second}
 	var o, r outcome
 	t.Run("steady, outage, recovery", func(t *testing.T) {
 		began := time.Now()

@@ -12,10 +12,11 @@ import (
 // CircuitPolicy is how a circuit backs off an endpoint that fails. After
 // Failures failures in a row the circuit opens: calls are held, and one
 // probe goes out per interval. The intervals grow from Initial by
-// Multiplier; each wait is drawn at random from zero to the grown interval
-// (full jitter) and cut at Max, so that agents that failed together do
-// not probe together, a long outage is probed about once per Max, and a
-// probe comes at most Max after the endpoint is back.
+// Multiplier up to Max; each wait is drawn at random from zero to the
+// grown interval (full jitter), and once that reaches Max from its last
+// third, so that agents that failed together do not probe together, a
+// long outage is probed about every 5/6 of Max, and a probe comes at most
+// Max after the endpoint is back.
 // Once a probe succeeds the calls held go at once, each delayed by a
 // random part of Spread.
 type CircuitPolicy struct {
@@ -125,10 +126,6 @@ var ErrProbeLost = errors.New("the probe never reported")
 
 // probeTimeout is how long a probe may stay out before it counts as failed.
 const probeTimeout = time.Minute
-
-// maxGrowth bounds the interval the waits are drawn from, in multiples of
-// Max.
-const maxGrowth = 64
 
 // maxRetryAfter bounds the Retry-After a circuit honours.
 const maxRetryAfter = time.Hour
@@ -298,18 +295,22 @@ func (c *Circuit) failLocked(r CallResult, now time.Time) {
 	c.setStateLocked(CircuitOpen)
 }
 
-// interval is the wait before the next probe, after c.probes failed ones.
+// interval is the wait before the next probe, after c.probes failed ones:
+// drawn from zero to the grown interval (full jitter) while it is shorter
+// than Max, and from the last third below Max once it has grown past: a
+// long outage is probed about every 5/6 of Max rather than every half,
+// and agents that failed together do not fall into step at Max.
 func (c *Circuit) interval(retryAfter time.Duration) time.Duration {
 	p := c.policy
 	grown := float64(p.Initial)
-	for i := 0; i < c.probes && grown < maxGrowth*float64(p.Max); i++ {
+	for i := 0; i < c.probes && grown < float64(p.Max); i++ {
 		grown *= p.Multiplier
 	}
-	// The draw is cut at Max, not the interval it is drawn from: grown
-	// past Max, the waits come close to Max, so that a long outage is
-	// probed about once per Max, not twice; the first, short ones keep a
-	// fleet that failed together spread out.
-	d := min(time.Duration(c.rnd()*grown), p.Max)
+	lo, hi := 0.0, min(grown, float64(p.Max))
+	if grown >= float64(p.Max) {
+		lo = hi * 2 / 3
+	}
+	d := time.Duration(lo + c.rnd()*(hi-lo))
 	if retryAfter > 0 {
 		retryAfter = min(retryAfter, maxRetryAfter)
 		d = max(d, retryAfter+time.Duration(c.rnd()*float64(retryAfter)/4))

@@ -15,8 +15,8 @@ type CircuitConfig struct {
 	// Failures in a row open the circuit.
 	Failures int `yaml:"failures"`
 	// Initial is the first interval between probes; each failed probe
-	// makes it 4 times longer. A probe goes at a random point of it, but
-	// never more than Max after the one before.
+	// makes it 4 times longer, up to Max. A probe goes at a random point
+	// of it; once it is Max, in its last third.
 	Initial sdk.Duration `yaml:"initial"`
 	Max     sdk.Duration `yaml:"max"`
 }
