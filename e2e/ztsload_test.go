@@ -16,6 +16,11 @@ import (
 // waits for it, and the agent's one circuit for the endpoint holds every
 // provider's calls while it fails.
 
+// fastCircuit is a circuit block for the cert and token providers whose
+// probes come within half a second, for tests that make ZTS fail and
+// recover: by default they come up to a minute apart.
+const fastCircuit = "circuit: {initial: 100ms, max: 500ms}\n"
+
 // ztsDown is the demo data set with every call answered 503.
 func ztsDown() string {
 	return strings.Replace(string(ztsdev.DemoConfig()), "faults: []",
