@@ -94,13 +94,13 @@ func TestZTSDownAtStartWithRoleCerts(t *testing.T) {
 	}
 
 	reconfigure(t, env.zts, string(ztsdev.DemoConfig()))
-	p.WaitLog(t, certLine("Updated role certificate: target=sia.demo:role.reader"), waitLine)
+	p.WaitLog(t, certLine("Updated role certificate"), waitLine)
 	p.WaitLog(t, tokenLine("Fetched token: credential=roletoken/sia.demo:reader"), waitLine)
 	p.WaitLog(t, tokenLine("Fetched token: credential=accesstoken/sia.demo:reader"), waitLine)
 	if code, body := fetch(t, url, h); code != http.StatusOK {
 		t.Errorf("once ZTS is back: %d %s", code, body)
 	}
-	checkPair(t, env.path("sia.demo:role.reader.cert.pem"), env.path("service.key.pem"))
+	checkPair(t, env.path("rolecerts/sia.demo:role.reader.cert.pem"), env.path("rolecerts/sia.demo:role.reader.key.pem"))
 	if code := stop(t, p); code != 0 {
 		t.Errorf("exit code %d", code)
 	}

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -156,8 +157,8 @@ func (h *hostCircuits) Wait(ctx context.Context, endpoint string, p CircuitPolic
 	case grpcstatus.Code(err) == codes.Unimplemented:
 		h.unimplemented.Store(true)
 		return h.own.Wait(ctx, endpoint, p)
-	case ctx.Err() != nil:
-		return &CircuitOpenError{Endpoint: endpoint, Reason: "the wait was cut short: " + context.Cause(ctx).Error()}
+	case ctx.Err() != nil: // before the agent could answer: not the circuit's doing
+		return fmt.Errorf("asking the agent whether a call to %s may go: %w (%w)", endpoint, context.Cause(ctx), ctx.Err())
 	}
 	return nil // the agent cannot be asked: the call goes
 }

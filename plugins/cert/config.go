@@ -206,7 +206,9 @@ type RefreshConfig struct {
 	InitMaxElapsed  sdk.Duration `yaml:"init_max_elapsed"`  // retries of the fetch in Init, init mode
 	// FirstAttemptTimeout bounds Init's one attempt in refresh mode: Init
 	// does not retry there, the refresh loop does, so that a ZTS that is
-	// down never holds the pipeline back.
+	// down never holds the pipeline back. It only matters for a ZTS that
+	// does not answer: one that answers, even with an error, ends the
+	// attempt at once.
 	FirstAttemptTimeout sdk.Duration `yaml:"first_attempt_timeout"`
 }
 
@@ -247,7 +249,7 @@ func defaultConfig() Config {
 			RetryInitial:        sdk.Duration(5 * time.Second),
 			RetryMax:            sdk.Duration(time.Minute),
 			InitMaxElapsed:      sdk.Duration(time.Minute),
-			FirstAttemptTimeout: sdk.Duration(500 * time.Millisecond),
+			FirstAttemptTimeout: sdk.Duration(5 * time.Second),
 		},
 		Circuit: ztsclient.DefaultCircuit(),
 	}
