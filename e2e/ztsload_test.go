@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -107,15 +108,17 @@ func TestZTSDownAtStartWithRoleCerts(t *testing.T) {
 }
 
 // A ZTS that fails, then recovers, under an agent whose cert provider
-// refreshes every second: while it fails, zts-dev sees only the calls that
-// opened the circuit, those already under way, and one probe at a time
-// (the agent's own count of the probes it let go); every other attempt is
-// held in the agent. Once ZTS is back, everything is fresh again.
+// refreshes every second and whose token server is asked for 20 tokens it
+// does not have: while ZTS fails, zts-dev sees only the calls that opened
+// the circuit, those already under way, and one probe at a time (the
+// agent's own count of the probes it let go); every other attempt is held
+// in the agent. Once ZTS is back, everything is fresh again.
 func TestZTSFailsThenRecovers(t *testing.T) {
 	t.Parallel()
 	env := newLoadEnv(t, string(ztsdev.DemoConfig()))
 	a := runAgent(t, loadPipeline(t, env, "interval: 1s\nmin_interval: 500ms\nretry_initial: 100ms\nretry_max: 200ms\nretry_max_elapsed: 300ms\n",
 		"{failures: 2, initial: 500ms, max: 2s}"), nil)
+	token := serverURL(t, a, "token", "token provider server")
 	metrics := serverURL(t, a, "metrics", "metrics exporter server")
 	a.WaitLog(t, "All 3 providers started", waitLine)
 	a.WaitLog(t, certLine("Updated role certificate"), waitLine)
@@ -129,6 +132,30 @@ func TestZTSFailsThenRecovers(t *testing.T) {
 		}
 		from = i + 1
 	}
+	// Clients asking at once for tokens the agent does not have: each
+	// would be a ZTS call, but the circuit holds them (they wait for its
+	// probe at most their request timeout), and they get 503.
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			req, err := http.NewRequest("GET", token, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header = http.Header{"X-Athenz-Domain": {"sia.demo"}, "X-Athenz-Role": {fmt.Sprintf("role%d", i)}}
+			resp, err := httpClient.Do(req) // fetch's t.Fatal is for the test's goroutine
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("on demand while ZTS fails: %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
 	up := reconfigure(t, env.zts, string(ztsdev.DemoConfig()))
 	sent := 0
 	for _, line := range env.zts.Log.Lines()[down:up] {
