@@ -239,10 +239,10 @@ func capture(b *testing.B, addr, raw string) string {
 
 // limitServer runs the bare limit server replaying answer, and returns its
 // address.
-func limitServer(b *testing.B, answer string) string {
+func limitServer(b *testing.B, answer string, args ...string) string {
 	b.Helper()
 	file := e2e.WriteFile(b, b.TempDir(), "answer.http", answer)
-	cmd := exec.Command(filepath.Join(bins, "limitserver"), file)
+	cmd := exec.Command(filepath.Join(bins, "limitserver"), append(args, file)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)

@@ -146,7 +146,7 @@ func TestSignalDuringLaunchStopsIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, f)
+	_, _ = io.Copy(io.Discard, f) // until the plugin closes its end
 	f.Close()
 	pids := childPids(t, p.Cmd.Process.Pid)
 	p.Signal(t, syscall.SIGINT)

@@ -16,6 +16,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -262,6 +263,10 @@ func TestCertRoleCertPartialFailure(t *testing.T) {
 		}
 		if c.UpdateOutcome != want[c.Credential] || c.Kind != "x509" || c.NextUpdateTS == 0 {
 			t.Errorf("%s: outcome %s, kind %q, next update %d; want %s", c.Credential, c.UpdateOutcome, c.Kind, c.NextUpdateTS, want[c.Credential])
+		}
+		// The reason crosses the wire as an enum and reads as its word.
+		if !slices.Contains([]string{"NEW", "EXPIRES", "PARAMS_CHANGE", "FORCE_REFRESH"}, c.UpdateReason) {
+			t.Errorf("%s: update reason %q", c.Credential, c.UpdateReason)
 		}
 		delete(want, c.Credential)
 	}
@@ -511,20 +516,8 @@ func children(t *testing.T, pid int) []int {
 // waitGone waits until process pid no longer runs (or is a zombie).
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(waitExit)
-	for {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return
-		}
-		// The state follows the parenthesised command name.
-		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && strings.HasPrefix(string(stat[i:]), ") Z") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still runs after its parent was killed", pid)
-		}
-		time.Sleep(5 * time.Millisecond) // polling /proc: there is nothing to wait on
+	if err := e2e.WaitExit(pid, waitExit); err != nil {
+		t.Fatalf("after its parent was killed: %v", err)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // The environments of four typical k8s-athenz-sia sidecars
-// (agent/siaenv/testdata/run*.env) and of a typical init container convert to pipelines that `sia-agent validate`
+// (siaenv/testdata/run*.env) and of a typical init container convert to pipelines that `sia-agent validate`
 // accepts, with the pod's variables the pipelines refer to.
 func TestConvertedPipelinesValidate(t *testing.T) {
 	t.Parallel()
@@ -21,9 +21,9 @@ func TestConvertedPipelinesValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob(filepath.Join(root, "agent", "siaenv", "testdata", "*.env"))
+	files, err := filepath.Glob(filepath.Join(root, "siaenv", "testdata", "*.env"))
 	if err != nil || len(files) < 5 {
-		t.Fatalf("want the k8s-athenz-sia environments of agent/siaenv/testdata, got %v (%v)", files, err)
+		t.Fatalf("want the k8s-athenz-sia environments of siaenv/testdata, got %v (%v)", files, err)
 	}
 	for _, envFile := range files {
 		t.Run(filepath.Base(envFile), func(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sia-agent/sia-agent/internal/e2e"
 )
@@ -173,13 +172,9 @@ func TestSIGKILLedAgentLeavesNoPlugin(t *testing.T) {
 	}
 	p.Signal(t, syscall.SIGKILL)
 	p.Exit(t, waitExit)
-	deadline := time.Now().Add(2 * time.Second)
 	for _, pid := range pids {
-		for alive(pid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("plugin process %d still alive 2s after the agent was killed", pid)
-			}
-			time.Sleep(10 * time.Millisecond) // polling the kernel: no event to wait on
+		if err := e2e.WaitExit(pid, waitExit); err != nil {
+			t.Fatalf("plugin process of the killed agent: %v", err)
 		}
 	}
 }
@@ -298,5 +293,30 @@ profiles:
 	}
 	if i := p2.Log.Index("sia-agent.a:"); i >= 0 {
 		t.Errorf("disabled provider a ran: %s", p2.Log.Lines()[i])
+	}
+}
+
+// The agent logs each provider's Start as it begins and once it
+// succeeded, around what the provider logs in it, in pipeline order.
+func TestStartsAreLogged(t *testing.T) {
+	t.Parallel()
+	p := runAgent(t, seedPipeline(t, nil), nil)
+	p.WaitLog(t, "All 4 providers started", waitLine)
+	if code := stop(t, p); code != 0 {
+		t.Fatalf("exit code %d\n%s", code, p.Log)
+	}
+	from := 0
+	for _, name := range seedOrder {
+		for _, line := range []string{
+			"sia-agent: Starting " + name,
+			"sia-agent." + name + ": Started ", // its first goroutine
+			"sia-agent: Started " + name,
+		} {
+			i, err := p.Log.WaitFrom(from, line, 0)
+			if err != nil {
+				t.Fatalf("%v, in order:\n%s", err, p.Log)
+			}
+			from = i + 1
+		}
 	}
 }

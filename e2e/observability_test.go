@@ -224,7 +224,7 @@ func TestCredentialMetricsLint(t *testing.T) {
 	t.Parallel()
 	store := status.New("test", "refresh", "", []string{"certificate"})
 	store.Record("certificate", &pluginpb.StatusRecord{
-		Credential: "identity", Kind: "x509", UpdateReason: "NEW", UpdateOutcome: "SUCCESS",
+		Credential: "identity", Kind: "x509", UpdateReason: pluginpb.UpdateReason_UPDATE_REASON_NEW, UpdateOutcome: "SUCCESS",
 		TotalDurationMicros: 1500, RpcDurationMicros: 1000, LastUpdateUnix: 1, NextUpdateUnix: 2, ExpiryUnix: 3,
 	})
 	reg := prometheus.NewRegistry()

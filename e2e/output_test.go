@@ -45,3 +45,32 @@ func matchAny(re string, lines []string) bool {
 	}
 	return false
 }
+
+// What a provider prints with fmt to its standard output and standard
+// error once it serves reaches the agent's log under its name: stdout at
+// info, stderr at warn. go-plugin swaps both streams for pipes then, and
+// drops what comes through them unless the agent asks for it.
+func TestPrintsOfAPluginAreRelayed(t *testing.T) {
+	t.Parallel()
+	file := pipeline(t, `providers:
+  - name: printer
+    plugin: sia-plugin-test
+    config: {stdout_lines: ["a line on stdout", "", "another on stdout"], stderr_lines: ["a line on stderr"]}
+`)
+	p := runAgent(t, file, nil)
+	p.WaitLog(t, "All 1 providers started", waitLine)
+	// The streams have no order against the log: wait for each line.
+	for _, line := range []string{
+		"[INFO]  sia-agent.printer: a line on stdout",
+		"[INFO]  sia-agent.printer: another on stdout",
+		"[WARN]  sia-agent.printer: a line on stderr",
+	} {
+		p.WaitLog(t, line, waitLine)
+	}
+	if code := stop(t, p); code != 0 {
+		t.Fatalf("exit code %d\n%s", code, p.Log)
+	}
+	if strings.Contains(p.Log.String(), "[ERROR]") {
+		t.Errorf("an error in the log:\n%s", p.Log)
+	}
+}

@@ -34,4 +34,8 @@ func TestPluginOfAnotherProtocolVersionIsRefused(t *testing.T) {
 	if code == 0 {
 		t.Errorf("exit code 0 for a plugin the agent cannot speak to\n%s", p.Log)
 	}
+	// And what to do about it.
+	if hint := "rebuild the plugin with an SDK of protocol version 2"; p.Log.Index(hint) < 0 {
+		t.Errorf("no %q:\n%s", hint, p.Log)
+	}
 }

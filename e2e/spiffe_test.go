@@ -263,7 +263,7 @@ func watchContexts(t *testing.T, c *workloadapi.Client) contexts {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.WatchX509Context(ctx, u)
+		_ = c.WatchX509Context(ctx, u) // ends with ctx's error, at cleanup
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return u

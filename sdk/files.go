@@ -32,22 +32,22 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	renamed := false
 	defer func() {
 		if !renamed {
-			os.Remove(name)
+			_ = os.Remove(name) // best effort; the error returned says what failed
 		}
 	}()
 
 	// Chmod on the descriptor, before any byte is written: a private key
 	// is never readable by others, not even for a moment.
 	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the write already failed; that error is the one to report
 		return fmt.Errorf("setting mode of %s: %w", name, err)
 	}
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the write already failed; that error is the one to report
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the write already failed; that error is the one to report
 		return fmt.Errorf("syncing %s: %w", name, err)
 	}
 	if err := tmp.Close(); err != nil {
@@ -57,17 +57,22 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("renaming %s to %s: %w", name, path, err)
 	}
 	renamed = true
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-func syncDir(dir string) error {
+// SyncDir makes the entries of dir durable: a rename, link or removal in
+// it survives a crash once SyncDir returns nil.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("opening directory %s to sync it: %w", dir, err)
 	}
-	defer d.Close()
 	if err := d.Sync(); err != nil {
+		_ = d.Close() // read-only; the sync error is the one to report
 		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	if err := d.Close(); err != nil {
+		return fmt.Errorf("closing directory %s: %w", dir, err)
 	}
 	return nil
 }

@@ -176,8 +176,8 @@ func TestGroupFaultSignalRaisesThenCreatesTheGoroutine(t *testing.T) {
 	select {
 	case <-started:
 		t.Fatal("the goroutine started before the agent handled the signal")
-	case <-goErr:
-		t.Fatal("Go returned before the agent handled the signal")
+	case err := <-goErr:
+		t.Fatalf("Go returned (%v) before the agent handled the signal", err)
 	default:
 	}
 	close(handled)

@@ -35,7 +35,7 @@ func waitForServerReady(url string, tlsConfig *tls.Config, readyTimeout time.Dur
 	client := &http.Client{Transport: transport, Timeout: 5 * time.Second}
 
 	deadline := time.Now().Add(readyTimeout)
-	wait := time.Millisecond
+	wait := firstReadyWait
 	for {
 		err := probe(client, url)
 		if err == nil {
@@ -45,9 +45,19 @@ func waitForServerReady(url string, tlsConfig *tls.Config, readyTimeout time.Dur
 			return fmt.Errorf("server at %s not ready after %v: %w", url, readyTimeout, err)
 		}
 		time.Sleep(wait)
-		wait = min(wait*2, 250*time.Millisecond)
+		wait = nextReadyWait(wait)
 	}
 }
+
+// The waits between readiness probes: a server that is not up at the
+// first probe usually is a moment later, so the first retry comes at
+// once; then they back off, so that a slow server is not hammered.
+const (
+	firstReadyWait = time.Millisecond
+	maxReadyWait   = 250 * time.Millisecond
+)
+
+func nextReadyWait(wait time.Duration) time.Duration { return min(wait*2, maxReadyWait) }
 
 func probe(client *http.Client, url string) error {
 	resp, err := client.Get(url)

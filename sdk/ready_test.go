@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -93,8 +94,22 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 	}
 }
 
-// The first retry comes within milliseconds, not seconds.
-func TestWaitForServerReadyFirstRetryIsQuick(t *testing.T) {
+// The first retry comes after a millisecond, not seconds; the waits
+// double up to 250ms.
+func TestReadyWaits(t *testing.T) {
+	var got []time.Duration
+	for w := firstReadyWait; len(got) < 11; w = nextReadyWait(w) {
+		got = append(got, w)
+	}
+	ms := time.Millisecond
+	want := []time.Duration{ms, 2 * ms, 4 * ms, 8 * ms, 16 * ms, 32 * ms, 64 * ms, 128 * ms, 250 * ms, 250 * ms, 250 * ms}
+	if !slices.Equal(got, want) {
+		t.Errorf("waits %v, want %v", got, want)
+	}
+}
+
+// A server that drops the first probe is probed again, and is ready.
+func TestWaitForServerReadyRetries(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -114,11 +129,8 @@ func TestWaitForServerReadyFirstRetryIsQuick(t *testing.T) {
 	if err := WaitForServerReady("http://"+ln.Addr().String(), nil); err != nil {
 		t.Fatal(err)
 	}
-	first := await(t, fl.times, "the first probe")
-	second := await(t, fl.times, "the retry")
-	if gap := second.Sub(first); gap > 200*time.Millisecond {
-		t.Errorf("the first retry came %v after the first probe, want milliseconds", gap)
-	}
+	await(t, fl.times, "the first probe")
+	await(t, fl.times, "the retry")
 }
 
 // A server that never comes up fails the wait after the ready timeout.
@@ -130,13 +142,10 @@ func TestWaitForServerReadyGivesUp(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
 
-	start := time.Now()
+	// That it returns at all is the giving up; the error says after what.
 	err = waitForServerReady("http://"+addr, nil, 50*time.Millisecond)
 	if err == nil {
 		t.Fatal("WaitForServerReady succeeded with nothing listening")
-	}
-	if elapsed := time.Since(start); elapsed > 5*time.Second {
-		t.Errorf("gave up after %v", elapsed)
 	}
 	if want := "server at http://" + addr + " not ready after 50ms: "; len(err.Error()) < len(want) || err.Error()[:len(want)] != want {
 		t.Errorf("error %q, want it to start with %q", err, want)

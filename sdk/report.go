@@ -14,8 +14,24 @@ type StatusReport struct {
 	Phase        string             `json:"phase"` // loading, init, start, running, shutdown
 	Ready        bool               `json:"ready"` // what /readyz answers
 	NotReady     []NotReady         `json:"not_ready,omitempty"`
-	Providers    []ProviderStatus   `json:"providers"`   // in pipeline order
-	Credentials  []CredentialStatus `json:"credentials"` // the latest record of each
+	Providers    []ProviderStatus   `json:"providers"`       // in pipeline order
+	Credentials  []CredentialStatus `json:"credentials"`     // the latest record of each
+	Hooks        []HookStatus       `json:"hooks,omitempty"` // the pipeline's hooks, in file order
+}
+
+// HookStatus is what the last run of one of the pipeline's hooks did: the
+// command it ran or the signal it sent after credentials changed. A
+// failing hook never makes the agent unready: the credentials it was told
+// about are in place all the same.
+type HookStatus struct {
+	Name        string   `json:"name"`
+	Runs        uint64   `json:"runs"`                  // since the agent started
+	Failures    uint64   `json:"failures"`              // of those
+	LastRunTS   int64    `json:"last_run_ts,omitempty"` // when the last run began
+	DurationUS  int64    `json:"duration_us,omitempty"` // how long it took
+	Outcome     string   `json:"outcome,omitempty"`     // SUCCESS, FAILED, TIMEOUT
+	Error       string   `json:"error,omitempty"`       // why it failed, bounded
+	Credentials []string `json:"credentials,omitempty"` // provider/credential of the changes it ran for
 }
 
 // NotReady says why a provider keeps the agent from being ready.

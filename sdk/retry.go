@@ -129,7 +129,7 @@ func Retry(ctx context.Context, p RetryPolicy, op func(ctx context.Context) erro
 		last = op(ctx)
 		return struct{}{}, last
 	}, opts...)
-	if err != nil && last != nil && ctx.Err() != nil && err == context.Cause(ctx) {
+	if err != nil && last != nil && ctx.Err() != nil && err == context.Cause(ctx) { //nolint:errorlint // identity: backoff returned the cause itself
 		// The context stopped the retries: keep the error that matters.
 		return &stoppedError{last: last, cause: err, ctxErr: ctx.Err()}
 	}

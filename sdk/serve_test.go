@@ -146,7 +146,7 @@ func TestServeRoutesWhatAProviderPrints(t *testing.T) {
 	provider := raw.(pluginpb.ProviderClient)
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	if _, err := provider.Validate(ctx, &pluginpb.ValidateRequest{Name: "printer", Mode: string(ModeRefresh)}); err != nil {
+	if _, err := provider.Validate(ctx, &pluginpb.ValidateRequest{Name: "printer", Mode: pluginpb.Mode_MODE_REFRESH}); err != nil {
 		t.Fatal(err)
 	}
 	if resp, err := provider.Init(ctx, &pluginpb.InitRequest{}); err != nil || resp.GetError() != "" {

@@ -65,7 +65,7 @@ func (s *server) Validate(ctx context.Context, req *pluginpb.ValidateRequest) (*
 	cfg := NewConfig(req.GetFile(), conf.P("providers", req.GetName(), "config"), req.GetConfig().YAML())
 	rt := &Runtime{
 		Name:     req.GetName(),
-		Mode:     Mode(req.GetMode()),
+		Mode:     Mode(req.GetMode().Word()),
 		Config:   cfg,
 		Logger:   s.logger,
 		Metrics:  s.registry,
@@ -131,7 +131,7 @@ func (s *server) Cancel(_ context.Context, req *pluginpb.CancelRequest) (*plugin
 func (s *server) Shutdown(ctx context.Context, _ *pluginpb.ShutdownRequest) (*pluginpb.ShutdownResponse, error) {
 	if rt, err := s.runtime(); err == nil {
 		if err := rt.Fault(ctx, "shutdown"); err != nil {
-			return &pluginpb.ShutdownResponse{Error: err.Error(), LogSeq: s.logSync.mark()}, nil
+			return &pluginpb.ShutdownResponse{Error: err.Error(), LogSeq: s.logSync.mark()}, nil //nolint:nilerr // the protocol carries a plugin's error in the response
 		}
 	}
 	err := s.shutdown(ctx)

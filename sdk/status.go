@@ -54,6 +54,12 @@ type StatusRecord struct {
 	// use it, such as an on-demand token: it appears in the status report
 	// and the metrics, but its failure never makes the agent unready.
 	Optional bool
+
+	// Files are the paths the update wrote (a key, a certificate, a token
+	// file). The agent names them to the hooks that run when the
+	// credential changes (docs/hooks.md), so that a workload can reload
+	// just what changed.
+	Files []string
 }
 
 // Outcome classifies err for a StatusRecord: SUCCESS, CANCELED, TIMEOUT,
@@ -103,7 +109,7 @@ func (r StatusRecord) proto() *pluginpb.StatusRecord {
 	p := &pluginpb.StatusRecord{
 		Credential:          r.Credential,
 		Kind:                r.Kind,
-		UpdateReason:        string(r.Reason),
+		UpdateReason:        pluginpb.UpdateReasonOf(string(r.Reason)),
 		UpdateOutcome:       r.Outcome,
 		StartedUnixMicros:   unixMicros(r.Started),
 		TotalDurationMicros: r.Duration.Microseconds(),
@@ -112,6 +118,7 @@ func (r StatusRecord) proto() *pluginpb.StatusRecord {
 		NextUpdateUnix:      unix(r.NextUpdate),
 		ExpiryUnix:          unix(r.Expiry),
 		Optional:            r.Optional,
+		Files:               r.Files,
 	}
 	if p.UpdateOutcome == "" {
 		p.UpdateOutcome = Outcome(r.Err)

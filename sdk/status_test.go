@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
 type classed struct{ class string }
@@ -66,7 +68,7 @@ func TestStatusRecordProto(t *testing.T) {
 		Expiry:      started.Add(24 * time.Hour),
 	}
 	p := rec.proto()
-	if p.GetCredential() != rec.Credential || p.GetKind() != "x509" || p.GetUpdateReason() != "EXPIRES" {
+	if p.GetCredential() != rec.Credential || p.GetKind() != "x509" || p.GetUpdateReason() != pluginpb.UpdateReason_UPDATE_REASON_EXPIRES {
 		t.Errorf("identity: %v", p)
 	}
 	if p.GetUpdateOutcome() != "UNREACHABLE" || p.GetFailureError() != "post: dial: refused" {

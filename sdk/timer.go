@@ -41,5 +41,5 @@ func Jitter(d time.Duration, frac float64) time.Duration {
 	if d <= 0 || frac <= 0 {
 		return d
 	}
-	return d - time.Duration(rand.Float64()*frac*float64(d))
+	return d - time.Duration(rand.Float64()*frac*float64(d)) //nolint:gosec // G404: spreads refreshes, guards no secret
 }

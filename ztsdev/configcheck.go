@@ -115,17 +115,35 @@ func notNegative(check *conf.Checker, fields ...field) {
 	}
 }
 
+// checkName checks the name of a what (domain, service, ...): there, and
+// valid, or its name is invalid, which says how.
+func checkName(check *conf.Checker, what, name string, valid func(string) bool, invalid string) {
+	switch {
+	case name == "":
+		check.Errorf("", "%s needs a name", what)
+	case !valid(name):
+		check.Errorf("name", "%s name %q %s", what, name, invalid)
+	}
+}
+
+// unique reports each valid name of a list (key) that an earlier item
+// already has, as a duplicate what of the domain.
+func unique(check *conf.Checker, key, what, domain string, names []string, valid func(string) bool) {
+	seen := make(map[string]bool, len(names))
+	for i, name := range names {
+		if valid(name) && seen[name] {
+			check.ErrorfAt(conf.P(key, i, "name"), "duplicate %s %q in domain %q", what, name, domain)
+		}
+		seen[name] = true
+	}
+}
+
 // Validate applies the provider's defaults and checks it.
 func (p *Provider) Validate() error {
 	p.applyDefaults()
 	var check conf.Checker
 	p.Name = strings.ToLower(p.Name)
-	switch {
-	case p.Name == "":
-		check.Errorf("", "provider needs a name")
-	case !isServiceName(p.Name):
-		check.Errorf("name", "provider name %q is not a valid service name", p.Name)
-	}
+	checkName(&check, "provider", p.Name, isServiceName, "is not a valid service name")
 	switch p.Attestation {
 	case AttestSecret:
 		if p.Secret == "" {
@@ -141,9 +159,7 @@ func (p *Provider) Validate() error {
 			check.ErrorfAt(conf.P("dnsSuffixes", i), "empty DNS suffix")
 		}
 	}
-	if p.CertExpiryMins < 0 {
-		check.Errorf("certExpiryMins", "certExpiryMins must not be negative")
-	}
+	notNegative(&check, field{"certExpiryMins", p.CertExpiryMins})
 	return check.Err()
 }
 
@@ -152,31 +168,22 @@ func (p *Provider) Validate() error {
 func (d *Domain) Validate() error {
 	var check conf.Checker
 	d.Name = strings.ToLower(d.Name)
-	switch {
-	case d.Name == "":
-		check.Errorf("", "domain needs a name")
-	case !isDomainName(d.Name):
-		check.Errorf("name", "domain name %q is not valid", d.Name)
-	}
+	checkName(&check, "domain", d.Name, isDomainName, "is not valid")
 	notNegative(&check,
 		field{"tokenExpiryMins", d.TokenExpiryMins},
 		field{"roleCertExpiryMins", d.RoleCertExpiryMins},
 		field{"serviceCertExpiryMins", d.ServiceCertExpiryMins})
 	d.CertDNSDomain = strings.ToLower(strings.TrimPrefix(d.CertDNSDomain, "."))
-	services := make(map[string]bool, len(d.Services))
+	services := make([]string, len(d.Services))
 	for i, s := range d.Services {
-		if isSimpleName(s.Name) && services[s.Name] {
-			check.ErrorfAt(conf.P("services", i, "name"), "duplicate service %q in domain %q", s.Name, d.Name)
-		}
-		services[s.Name] = true
+		services[i] = s.Name
 	}
-	roles := make(map[string]bool, len(d.Roles))
+	unique(&check, "services", "service", d.Name, services, isSimpleName)
+	roles := make([]string, len(d.Roles))
 	for i, r := range d.Roles {
-		if isEntityName(r.Name) && roles[r.Name] {
-			check.ErrorfAt(conf.P("roles", i, "name"), "duplicate role %q in domain %q", r.Name, d.Name)
-		}
-		roles[r.Name] = true
+		roles[i] = r.Name
 	}
+	unique(&check, "roles", "role", d.Name, roles, isEntityName)
 	return check.Err()
 }
 
@@ -185,12 +192,7 @@ func (d *Domain) Validate() error {
 func (s *Service) Validate() error {
 	var check conf.Checker
 	s.Name = strings.ToLower(s.Name)
-	switch {
-	case s.Name == "":
-		check.Errorf("", "service needs a name")
-	case !isSimpleName(s.Name):
-		check.Errorf("name", "service name %q is not a simple name", s.Name)
-	}
+	checkName(&check, "service", s.Name, isSimpleName, "is not a simple name")
 	for j, p := range s.LaunchProviders {
 		s.LaunchProviders[j] = strings.ToLower(p)
 	}
@@ -201,18 +203,8 @@ func (s *Service) Validate() error {
 func (r *Role) Validate() error {
 	var check conf.Checker
 	r.Name = strings.ToLower(r.Name)
-	switch {
-	case r.Name == "":
-		check.Errorf("", "role needs a name")
-	case !isEntityName(r.Name):
-		check.Errorf("name", "role name %q is not valid", r.Name)
-	}
-	if r.TokenExpiryMins < 0 {
-		check.Errorf("tokenExpiryMins", "tokenExpiryMins must not be negative")
-	}
-	if r.CertExpiryMins < 0 {
-		check.Errorf("certExpiryMins", "certExpiryMins must not be negative")
-	}
+	checkName(&check, "role", r.Name, isEntityName, "is not valid")
+	notNegative(&check, field{"tokenExpiryMins", r.TokenExpiryMins}, field{"certExpiryMins", r.CertExpiryMins})
 	return check.Err()
 }
 

@@ -115,7 +115,10 @@ func TestFaultLatency(t *testing.T) {
 	c := inst.Client(t, "")
 	c.Timeout = 100 * time.Millisecond
 	_, err := c.GetJWKList(nil, "")
-	if err == nil || !strings.Contains(err.Error(), "Client.Timeout") {
+	// The client gives up; its transport sometimes still hands back the
+	// server's answer to the abandoned request (seen in about one run of
+	// a hundred), so either error says that the wait was cut short.
+	if err == nil || !strings.Contains(err.Error(), "Client.Timeout") && !strings.Contains(err.Error(), "503 context canceled") {
 		t.Fatalf("GetJWKList error = %v, want a client timeout", err)
 	}
 }

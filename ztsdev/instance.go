@@ -82,58 +82,72 @@ func (s *Server) refresh(_ context.Context, rq *request) (*response, *apiError) 
 	if e := decodeBody(rq.body, &info, "InstanceRefreshInformation"); e != nil {
 		return nil, e
 	}
-	p := rq.principal
-	if p.isRoleCert() {
-		return nil, forbidden("Role Identity not authorized for request")
-	}
-	dom := rq.st.domains[domain]
-	if dom == nil {
-		return nil, notFound("Domain not found: %s", domain)
-	}
-	if dom.services[service] == nil {
-		return nil, badRequest("Service not registered in domain")
-	}
-	if info.Csr == "" {
-		return nil, badRequest("no csr provided")
-	}
-	name := domain + "." + service
-	if p.name != name {
-		return nil, badRequest("Principal mismatch: %s vs. %s", name, p.name)
-	}
-	l, e := rq.st.authorizeLaunch(provider, domain, service)
+	l, csr, e := checkRefresh(rq, provider, domain, service, id, &info)
 	if e != nil {
 		return nil, e
 	}
-	csr, err := parseCSR(info.Csr)
-	if err != nil {
-		return nil, badRequest("unable to parse PKCS10 CSR: %v", err)
-	}
-	check := l.csrCheck(rq.st, string(info.Hostname), info.HostCnames, string(info.Namespace))
-	csrID, err := check.validate(csr)
-	if err != nil {
-		return nil, badRequest("CSR validation failed - %v", err)
-	}
-	if csrID != id || instanceID(p.cert.URIs, p.cert.DNSNames) != id {
-		return nil, badRequest("CSR validation failed - instance id mismatch")
-	}
-	// Every refresh is confirmed by the provider again.
-	if err := l.provider.confirm(info.AttestationData); err != nil {
-		return nil, forbidden("unable to verify attestation data: %v", err)
-	}
 
+	name := domain + "." + service
 	validity := l.certValidity(rq.st, info.ExpiryTime)
 	cert, certPEM, err := s.keys.issue(csr, usageClientServer, validity, rq.now)
 	if err != nil {
 		return nil, serverError("unable to generate identity certificate: %v", err)
 	}
 	if *l.provider.CertRefresh {
-		if e := s.updateRecordOnRefresh(rq, recordKey{provider, id, name}, p.cert, cert, string(info.Hostname)); e != nil {
+		if e := s.updateRecordOnRefresh(rq, recordKey{provider, id, name}, rq.principal.cert, cert, string(info.Hostname)); e != nil {
 			return nil, e
 		}
 	}
 	s.log.Info("refreshed instance", "provider", provider, "service", name, "instance_id", id,
 		"serial", cert.SerialNumber.String(), "expiry", cert.NotAfter)
 	return ok(s.instanceIdentity(rq.st, provider, name, id, certPEM, info.AthenzJWK, info.AthenzJWKModified)), nil
+}
+
+// checkRefresh checks a refresh as ZTS does, in its order: the caller is
+// the instance's service and presents the instance's certificate, the
+// provider may launch it, the CSR is valid and for the same instance,
+// and the provider confirms the attestation again. It returns the launch
+// and the CSR to issue from.
+func checkRefresh(rq *request, provider, domain, service, id string, info *zts.InstanceRefreshInformation) (*launch, *x509.CertificateRequest, *apiError) {
+	p := rq.principal
+	if p.isRoleCert() {
+		return nil, nil, forbidden("Role Identity not authorized for request")
+	}
+	dom := rq.st.domains[domain]
+	if dom == nil {
+		return nil, nil, notFound("Domain not found: %s", domain)
+	}
+	if dom.services[service] == nil {
+		return nil, nil, badRequest("Service not registered in domain")
+	}
+	if info.Csr == "" {
+		return nil, nil, badRequest("no csr provided")
+	}
+	name := domain + "." + service
+	if p.name != name {
+		return nil, nil, badRequest("Principal mismatch: %s vs. %s", name, p.name)
+	}
+	l, e := rq.st.authorizeLaunch(provider, domain, service)
+	if e != nil {
+		return nil, nil, e
+	}
+	csr, err := parseCSR(info.Csr)
+	if err != nil {
+		return nil, nil, badRequest("unable to parse PKCS10 CSR: %v", err)
+	}
+	check := l.csrCheck(rq.st, string(info.Hostname), info.HostCnames, string(info.Namespace))
+	csrID, err := check.validate(csr)
+	if err != nil {
+		return nil, nil, badRequest("CSR validation failed - %v", err)
+	}
+	if csrID != id || instanceID(p.cert.URIs, p.cert.DNSNames) != id {
+		return nil, nil, badRequest("CSR validation failed - instance id mismatch")
+	}
+	// Every refresh is confirmed by the provider again.
+	if err := l.provider.confirm(info.AttestationData); err != nil {
+		return nil, nil, forbidden("unable to verify attestation data: %v", err)
+	}
+	return l, csr, nil
 }
 
 // updateRecordOnRefresh applies the serial rules: the presented cert must

@@ -109,7 +109,7 @@ func (km *keyMaterial) loadOrCreateCA(dir string, now time.Time) (created bool, 
 	default:
 		// Regenerating half a CA would silently invalidate every
 		// credential issued so far; make the operator decide.
-		return false, fmt.Errorf("state dir %s is inconsistent: need both %s and %s or neither (%v; %v)",
+		return false, fmt.Errorf("state dir %s is inconsistent: need both %s and %s or neither (%w; %w)",
 			dir, CAFileName, caKeyFileName, certErr, keyErr)
 	}
 	return true, km.createCA(certPath, keyPath, now)

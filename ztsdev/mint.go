@@ -53,26 +53,9 @@ func (s *Server) MintCert(spec CertSpec) (certPEM, keyPEM []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("minting cert: generating key: %w", err)
 	}
-	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: principal}}
-	usage := usageClientServer
-	if spec.Role != "" {
-		if _, _, ok := splitRoleName(strings.ToLower(spec.Role)); !ok {
-			return nil, nil, fmt.Errorf("minting cert: role %q is not domain:role.name", spec.Role)
-		}
-		tmpl.Subject.CommonName = strings.ToLower(spec.Role)
-		tmpl.URIs = append(tmpl.URIs, &url.URL{Scheme: "athenz", Host: "principal", Path: "/" + principal})
-		usage = usageClient
-	}
-	if spec.InstanceID != "" {
-		tmpl.URIs = append(tmpl.URIs, &url.URL{Scheme: "athenz", Host: "instanceid", Path: "/" + spec.Provider + "/" + spec.InstanceID})
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	csr, usage, err := mintCSR(key, principal, spec)
 	if err != nil {
-		return nil, nil, fmt.Errorf("minting cert: creating CSR: %w", err)
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		return nil, nil, fmt.Errorf("minting cert: parsing CSR: %w", err)
+		return nil, nil, fmt.Errorf("minting cert: %w", err)
 	}
 	now := time.Now()
 	cert, certStr, err := s.keys.issue(csr, usage, validity, now)
@@ -93,4 +76,31 @@ func (s *Server) MintCert(spec CertSpec) (certPEM, keyPEM []byte, err error) {
 		return nil, nil, fmt.Errorf("minting cert: %w", err)
 	}
 	return []byte(certStr), keyPEM, nil
+}
+
+// mintCSR is the request MintCert issues from: for the principal, or for
+// spec's role on its behalf, with spec's instance ID if any.
+func mintCSR(key *ecdsa.PrivateKey, principal string, spec CertSpec) (*x509.CertificateRequest, certUsage, error) {
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: principal}}
+	usage := usageClientServer
+	if spec.Role != "" {
+		if _, _, ok := splitRoleName(strings.ToLower(spec.Role)); !ok {
+			return nil, 0, fmt.Errorf("role %q is not domain:role.name", spec.Role)
+		}
+		tmpl.Subject.CommonName = strings.ToLower(spec.Role)
+		tmpl.URIs = append(tmpl.URIs, &url.URL{Scheme: "athenz", Host: "principal", Path: "/" + principal})
+		usage = usageClient
+	}
+	if spec.InstanceID != "" {
+		tmpl.URIs = append(tmpl.URIs, &url.URL{Scheme: "athenz", Host: "instanceid", Path: "/" + spec.Provider + "/" + spec.InstanceID})
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, 0, fmt.Errorf("creating CSR: %w", err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, 0, fmt.Errorf("parsing CSR: %w", err)
+	}
+	return csr, usage, nil
 }

@@ -95,13 +95,6 @@ func (s *recordStore) delete(k recordKey) error {
 	return s.saveLocked()
 }
 
-func (s *recordStore) get(k recordKey) (certRecord, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.recs[k]
-	return r, ok
-}
-
 func (s *recordStore) saveLocked() error {
 	recs := slices.SortedFunc(maps.Values(s.recs), func(a, b certRecord) int {
 		return cmp.Or(cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.Service, b.Service), cmp.Compare(a.InstanceID, b.InstanceID))

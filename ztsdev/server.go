@@ -114,7 +114,7 @@ func New(opts Options) (_ *Server, err error) {
 	}
 	defer func() {
 		if err != nil {
-			ln.Close()
+			_ = ln.Close() // the error returned is the one that matters
 		}
 	}()
 	s.ln = ln

@@ -2,6 +2,7 @@ package ztsdev
 
 import (
 	"context"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -71,32 +72,9 @@ func (s *Server) roleToken(_ context.Context, rq *request) (*response, *apiError
 // accessToken is PostAccessTokenRequest: POST /oauth2/token.
 func (s *Server) accessToken(_ context.Context, rq *request) (*response, *apiError) {
 	const caller = "postAccessTokenRequest"
-	p := rq.principal
-	req, e := parseAccessTokenRequest(string(rq.body))
+	req, scope, dom, e := accessTokenTarget(rq)
 	if e != nil {
 		return nil, e
-	}
-	if e := rq.st.checkProxy(p, req.proxyForPrincipal); e != nil {
-		return nil, e
-	}
-	scope, e := parseScope(req.scope)
-	if e != nil {
-		return nil, e
-	}
-	if !isDomainName(scope.domain) {
-		return nil, badRequest("Invalid DomainName error: %q", scope.domain)
-	}
-	for _, r := range scope.roles {
-		if !isEntityName(r) {
-			return nil, badRequest("Invalid EntityName error: %q", r)
-		}
-	}
-	dom := rq.st.domains[scope.domain]
-	if dom == nil {
-		return nil, notFound("No such domain: %s", scope.domain)
-	}
-	if req.authzDetails != "" {
-		return nil, badRequest("Authorization Details not valid for this request")
 	}
 	openID := scope.openID && *rq.st.cfg.Server.OpenIDScope
 	if req.proxyForPrincipal != "" && openID {
@@ -116,20 +94,13 @@ func (s *Server) accessToken(_ context.Context, rq *request) (*response, *apiErr
 		ClientID: principalName, UID: principalName, Sub: principalName,
 		IAT: iat, AuthTime: iat, Exp: iat + timeout, Iss: issuer,
 		Scp: roles, Scope: strings.Join(roles, " "), Proxy: proxyUser,
-	}
-	// Binding to the client certificate (RFC 8705) is what lets resource
-	// servers insist the token arrive over the same mTLS identity.
-	if p.cert != nil {
-		claims.Cnf = map[string]any{"x5t#S256": certThumbprint(p.cert.Raw)}
-		if len(req.proxySpiffeURIs) > 0 {
-			claims.Cnf["proxy-principals#spiffe"] = req.proxySpiffeURIs
-		}
+		Cnf: confirmation(rq.principal, req.proxySpiffeURIs),
 	}
 	accessJWT, err := signJWT(rq.st.signers.access, claims)
 	if err != nil {
 		return nil, serverError("%s: %v", caller, err)
 	}
-	expiresIn := int32(timeout)
+	expiresIn := int32Seconds(timeout)
 	resp := &zts.AccessTokenResponse{Access_token: accessJWT, Token_type: "Bearer", Expires_in: &expiresIn}
 
 	if openID {
@@ -145,16 +116,77 @@ func (s *Server) accessToken(_ context.Context, rq *request) (*response, *apiErr
 		}
 	}
 	if scope.sendScope || (scope.roles != nil && len(scope.roles) != len(roles)) {
-		items := make([]string, 0, len(roles)+1)
-		for _, r := range roles {
-			items = append(items, scope.domain+roleSep+r)
-		}
-		if openID {
-			items = append(items, "openid")
-		}
-		resp.Scope = strings.Join(items, " ")
+		resp.Scope = grantedScope(scope.domain, roles, openID)
 	}
 	return ok(resp), nil
+}
+
+// accessTokenTarget parses an access token request and checks what it
+// asks for: its proxy principal, its scope's names, and the domain.
+func accessTokenTarget(rq *request) (*accessTokenRequest, *tokenScope, *domainIndex, *apiError) {
+	req, e := parseAccessTokenRequest(string(rq.body))
+	if e != nil {
+		return nil, nil, nil, e
+	}
+	if e := rq.st.checkProxy(rq.principal, req.proxyForPrincipal); e != nil {
+		return nil, nil, nil, e
+	}
+	scope, e := parseScope(req.scope)
+	if e != nil {
+		return nil, nil, nil, e
+	}
+	if !isDomainName(scope.domain) {
+		return nil, nil, nil, badRequest("Invalid DomainName error: %q", scope.domain)
+	}
+	for _, r := range scope.roles {
+		if !isEntityName(r) {
+			return nil, nil, nil, badRequest("Invalid EntityName error: %q", r)
+		}
+	}
+	dom := rq.st.domains[scope.domain]
+	if dom == nil {
+		return nil, nil, nil, notFound("No such domain: %s", scope.domain)
+	}
+	if req.authzDetails != "" {
+		return nil, nil, nil, badRequest("Authorization Details not valid for this request")
+	}
+	return req, scope, dom, nil
+}
+
+// confirmation is the token's cnf claim: binding to the client
+// certificate (RFC 8705) is what lets resource servers insist the token
+// arrive over the same mTLS identity. Nil without a certificate.
+func confirmation(p *principal, proxySpiffeURIs []string) map[string]any {
+	if p.cert == nil {
+		return nil
+	}
+	cnf := map[string]any{"x5t#S256": certThumbprint(p.cert.Raw)}
+	if len(proxySpiffeURIs) > 0 {
+		cnf["proxy-principals#spiffe"] = proxySpiffeURIs
+	}
+	return cnf
+}
+
+// grantedScope is the scope a response names when it differs from the
+// one asked for: the roles granted, and openid.
+func grantedScope(domain string, roles []string, openID bool) string {
+	items := make([]string, 0, len(roles)+1)
+	for _, r := range roles {
+		items = append(items, domain+roleSep+r)
+	}
+	if openID {
+		items = append(items, "openid")
+	}
+	return strings.Join(items, " ")
+}
+
+// int32Seconds is a lifetime in seconds as ZTS's int32 fields carry it,
+// capped at their largest.
+func int32Seconds(secs int64) int32 {
+	if secs >= math.MinInt32 && secs <= math.MaxInt32 {
+		return int32(secs)
+	}
+	return math.MaxInt32
 }
 
 // resolveRoles finds the roles for a token request: the caller's, narrowed

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/sia-agent/sia-agent/agent"
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // Exit codes of sia-agent. Usage and configuration errors have the
@@ -18,10 +20,10 @@ import (
 // 2, and a service manager must restart a crashed agent but not one whose
 // configuration a restart cannot fix.
 const (
-	ExitOK     = 0  // normal shutdown after a signal
-	ExitFailed = 1  // start failed, a provider crashed, or init failed
-	ExitUsage  = 64 // EX_USAGE: a bad command line
-	ExitConfig = 78 // EX_CONFIG: a pipeline (or env file) that cannot be used
+	ExitOK     = agent.ExitOK     // normal shutdown after a signal
+	ExitFailed = agent.ExitFailed // start failed, a provider crashed, or init failed
+	ExitUsage  = 64               // EX_USAGE: a bad command line
+	ExitConfig = agent.ExitConfig // EX_CONFIG: a pipeline (or env file) that cannot be used
 )
 
 // Version and Commit are set at build time with -ldflags
@@ -34,12 +36,13 @@ var (
 // PluginCommand is the hidden command the agent runs its own executable
 // with to serve one of the providers built into it, as that provider's
 // plugin process: `sia-agent internal-plugin cert`.
-const PluginCommand = "internal-plugin"
+const PluginCommand = agent.PluginCommand
 
 // Main runs the command line and returns the exit code. sigs must already
 // be receiving SIGINT, SIGTERM and SIGHUP: main installs that first of all.
-// builtins are the providers the executable serves with PluginCommand.
-func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []Builtin) int {
+// builtins are the providers the executable serves with PluginCommand;
+// convert is what the convert command runs.
+func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []agent.Builtin, convert Converter) int {
 	if len(args) < 1 {
 		usage(stderr)
 		return ExitUsage
@@ -50,7 +53,7 @@ func Main(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builti
 	case "validate":
 		return validateCommand(args[1:], stdout, stderr, builtins)
 	case "convert":
-		return convertCommand(args[1:], os.Stdin, stdout, stderr)
+		return Convert(args[1:], os.Stdin, stdout, stderr, convert)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "sia-agent %s (commit %s, %s, %s/%s)\n", Version, Commit, goVersion(), runtime.GOOS, runtime.GOARCH)
 		return ExitOK
@@ -86,36 +89,25 @@ type commonFlags struct {
 	config    string
 	profile   string
 	mode      string
-	logLevel  string    // overrides agent.log_level when set
-	logFormat string    // overrides agent.log_format when set
-	builtins  []Builtin // the providers built into the executable
+	logLevel  string          // overrides agent.log_level when set
+	logFormat string          // overrides agent.log_format when set
+	builtins  []agent.Builtin // the providers built into the executable
 }
 
-// Builtin is a provider the executable serves itself, and what its plugin
-// process needs in its environment.
-type Builtin struct {
-	Name string
-	Env  []string
-}
-
-// names returns the built-in providers' names.
-func (f *commonFlags) builtinNames() []string {
-	names := make([]string, len(f.builtins))
-	for i, b := range f.builtins {
-		names[i] = b.Name
+// options are the agent's options the flags say: its log goes to log;
+// sigs, if set, are watched while it launches the plugins.
+func (f *commonFlags) options(log io.Writer, sigs <-chan os.Signal) agent.Options {
+	return agent.Options{
+		Config:    f.config,
+		Profile:   f.profile,
+		Mode:      sdk.Mode(f.mode),
+		LogLevel:  f.logLevel,
+		LogFormat: f.logFormat,
+		Builtins:  f.builtins,
+		Version:   Version,
+		Log:       log,
+		Signals:   sigs,
 	}
-	return names
-}
-
-// builtinEnv is what the named built-in provider's process needs in its
-// environment.
-func (f *commonFlags) builtinEnv(name string) []string {
-	for _, b := range f.builtins {
-		if b.Name == name {
-			return b.Env
-		}
-	}
-	return nil
 }
 
 // commandHelp is what each command's --help says above its flags.
@@ -138,7 +130,7 @@ config, then lists every problem as file:line. Exit 78 when there is one.
 // parseFlags parses the flags of run (withMode) or validate. It returns
 // nil and the exit code when the command is not to run: 0 after --help
 // (printed to stdout), ExitUsage after a bad command line.
-func parseFlags(name string, args []string, stdout, stderr io.Writer, withMode bool, builtins []Builtin) (*commonFlags, int) {
+func parseFlags(name string, args []string, stdout, stderr io.Writer, withMode bool, builtins []agent.Builtin) (*commonFlags, int) {
 	fs := flag.NewFlagSet("sia-agent "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f := commonFlags{builtins: builtins}
@@ -153,7 +145,7 @@ func parseFlags(name string, args []string, stdout, stderr io.Writer, withMode b
 	if code, ok := parse(fs, args, stdout, stderr, commandHelp[name]); !ok {
 		return nil, code
 	}
-	if err := f.check(name, fs.Args(), withMode); err != nil {
+	if err := f.check(fs.Args(), withMode); err != nil {
 		fmt.Fprintf(stderr, "sia-agent %s: %v\n", name, err)
 		return nil, ExitUsage
 	}
@@ -179,7 +171,7 @@ func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, help strin
 }
 
 // check reports what is wrong with the command line.
-func (f *commonFlags) check(name string, rest []string, withMode bool) error {
+func (f *commonFlags) check(rest []string, withMode bool) error {
 	switch {
 	case len(rest) > 0:
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
@@ -220,35 +212,9 @@ func printUsage(w io.Writer, help string, fs *flag.FlagSet) {
 	})
 }
 
-// self is the agent's own executable, as built-in providers are launched
-// from it: /proc/self/exe where there is one, which runs the very binary
-// the agent runs even when a package upgrade replaced the file since.
-func self() string {
-	if _, err := os.Stat("/proc/self/exe"); err == nil {
-		return "/proc/self/exe"
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return os.Args[0]
-	}
-	return exe
-}
-
 func goVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		return bi.GoVersion
 	}
 	return "unknown Go"
-}
-
-// executableDir is where bare plugin names resolve by default.
-func executableDir() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
-		exe = resolved
-	}
-	return filepath.Dir(exe)
 }

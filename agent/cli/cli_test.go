@@ -2,8 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,7 +17,7 @@ func TestCommandHelp(t *testing.T) {
 	} {
 		for _, help := range []string{"--help", "-h"} {
 			var stdout, stderr bytes.Buffer
-			if code := Main([]string{cmd, help}, &stdout, &stderr, nil, nil); code != ExitOK || stderr.Len() > 0 {
+			if code := Main([]string{cmd, help}, &stdout, &stderr, nil, nil, nil); code != ExitOK || stderr.Len() > 0 {
 				t.Errorf("sia-agent %s %s: exit %d, want 0 and nothing on stderr\n%s", cmd, help, code, stderr.String())
 			}
 			for _, w := range want {
@@ -43,7 +41,7 @@ func TestBadFlag(t *testing.T) {
 		{"convert", "--nope"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := Main(args, &stdout, &stderr, nil, nil); code != ExitUsage {
+		if code := Main(args, &stdout, &stderr, nil, nil, nil); code != ExitUsage {
 			t.Errorf("%q: exit %d, want %d", args, code, ExitUsage)
 		}
 		if stderr.Len() == 0 || stdout.Len() > 0 {
@@ -70,31 +68,16 @@ func TestConfigFromEnvironment(t *testing.T) {
 	}
 }
 
-// --log-level and --log-format override the file's agent settings (and
-// a profile's).
-func TestLogFlagsOverrideTheFile(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "pipeline.yaml")
-	text := "version: 1\nagent:\n  log_level: error\n  log_format: text\nproviders:\n  - name: health\n    plugin: health\n" +
-		"profiles:\n  quiet:\n    agent: {log_level: error}\n"
-	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+// --log-level and --log-format reach the agent's options, the level in
+// lower case; the agent lays them over the file's settings.
+func TestLogFlags(t *testing.T) {
 	var stderr bytes.Buffer
-	f, code := parseFlags("run", []string{"--config", file, "--profile", "quiet", "--log-level", "DEBUG", "--log-format", "json"},
-		&stderr, &stderr, true, []Builtin{{Name: "health"}})
+	f, code := parseFlags("run", []string{"--config", "pipeline.yaml", "--log-level", "DEBUG", "--log-format", "json"},
+		&stderr, &stderr, true, nil)
 	if f == nil {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	p, err := loadPipeline(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Agent.LogLevel != "debug" || p.Agent.LogFormat != "json" {
-		t.Errorf("log level %q, format %q; want debug, json", p.Agent.LogLevel, p.Agent.LogFormat)
-	}
-	var out bytes.Buffer
-	newLogger(&out, p).Debug("hello")
-	if !strings.HasPrefix(out.String(), "{") || !strings.Contains(out.String(), `"hello"`) {
-		t.Errorf("the logger wrote %q, want a JSON debug line", out.String())
+	if o := f.options(&stderr, nil); o.LogLevel != "debug" || o.LogFormat != "json" || o.Config != "pipeline.yaml" {
+		t.Errorf("options %+v; want log level debug, format json", o)
 	}
 }

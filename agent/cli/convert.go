@@ -9,18 +9,56 @@ import (
 	"os"
 	"slices"
 	"strings"
-
-	"github.com/sia-agent/sia-agent/agent/siaenv"
 )
 
-// convertCommand prints the pipeline that does what k8s-athenz-sia did with
-// the environment variables of the process, or of an env file.
-func convertCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// Converter is what `sia-agent convert` runs: it turns k8s-athenz-sia's
+// environment variables into a pipeline (package siaenv). The command
+// composes it in, so that the core does not depend on the providers'
+// config types. reportUnknown reports the variables that are not
+// k8s-athenz-sia's, as an env file's should be.
+type Converter func(env map[string]string, reportUnknown bool) Conversion
+
+// Conversion is a converted environment.
+type Conversion struct {
+	Pipeline []byte
+	Findings []Finding // in the order of their effect on the pipeline
+}
+
+// Finding is what the conversion says about one variable.
+type Finding struct {
+	Var         string
+	Text        string // as printed, e.g. "note: MODE: ..."
+	Invalid     bool   // k8s-athenz-sia would have refused the value
+	Unsupported bool   // no equivalent: the behaviour would change
+}
+
+// Convert is `sia-agent convert`: it prints the pipeline that does what
+// k8s-athenz-sia did with the environment variables of the process, or
+// of an env file (stdin for -), as conv converts them.
+func Convert(args []string, stdin io.Reader, stdout, stderr io.Writer, conv Converter) int {
 	fs := flag.NewFlagSet("sia-agent convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	envFile := fs.String("env-file", "", "read KEY=VALUE lines from `file` (- for standard input) instead of the environment")
 	allow := fs.Bool("allow-unsupported", false, "print the pipeline even if some variables have no equivalent")
-	help := `Usage: sia-agent convert [--env-file FILE] [--allow-unsupported] > pipeline.yaml
+	if code, ok := parse(fs, args, stdout, stderr, convertHelp); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sia-agent convert: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return ExitUsage
+	}
+	env, lines, name, err := readEnv(*envFile, stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "sia-agent convert: %v\n", err)
+		return ExitConfig
+	}
+	// An env file holds the agent's settings alone: anything else in it
+	// is a mistake worth hearing about.
+	res := conv(env, *envFile != "")
+	return printConversion(stdout, stderr, res, lines, name, *allow)
+}
+
+const convertHelp = `Usage: sia-agent convert [--env-file FILE] [--allow-unsupported] > pipeline.yaml
 
 Prints a pipeline that does what k8s-athenz-sia did with its environment
 variables: those of this process, or those of an env file. Notes, unknown
@@ -29,61 +67,53 @@ invalid, if a variable is unknown or unsupported (unless
 --allow-unsupported) or if the env file cannot be read: no pipeline is
 printed then. Exit 64 for a bad command line.
 `
-	if code, ok := parse(fs, args, stdout, stderr, help); !ok {
-		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "sia-agent convert: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return ExitUsage
-	}
 
-	var (
-		env   map[string]string
-		lines map[string]int // variable → its line in the env file
-		name  string         // the env file's, for findings
-		opts  siaenv.Options
-	)
-	if *envFile == "" {
-		env = environ(os.Environ())
+// readEnv reads the variables to convert: the process's without an env
+// file, else the file's (stdin for -), with the line each was set at and
+// the file's name for findings.
+func readEnv(file string, stdin io.Reader) (env map[string]string, lines map[string]int, name string, err error) {
+	if file == "" {
+		return environ(os.Environ()), nil, "", nil
+	}
+	r := stdin
+	name = file
+	if name == "-" {
+		name = "<stdin>"
 	} else {
-		r := stdin
-		name = *envFile
-		if name == "-" {
-			name = "<stdin>"
-		} else {
-			f, err := os.Open(name)
-			if err != nil {
-				fmt.Fprintf(stderr, "sia-agent convert: %v\n", err)
-				return ExitConfig
-			}
-			defer f.Close()
-			r = f
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, nil, "", err
 		}
-		var err error
-		if env, lines, err = readEnvFile(name, r); err != nil {
-			fmt.Fprintf(stderr, "sia-agent convert: %v\n", err)
-			return ExitConfig
-		}
-		// An env file holds the agent's settings alone: anything else in
-		// it is a mistake worth hearing about.
-		opts.ReportUnknown = true
+		defer f.Close() //nolint:errcheck // read only: a failed close loses nothing
+		r = f
 	}
+	env, lines, err = readEnvFile(name, r)
+	return env, lines, name, err
+}
 
-	res := siaenv.Convert(env, opts)
-	// In the order of the env file; findings about unset variables first.
-	slices.SortStableFunc(res.Findings, func(a, b siaenv.Finding) int { return cmp.Compare(lines[a.Var], lines[b.Var]) })
+// printConversion prints res's findings, in the order of the env file
+// (findings about unset variables first), to stderr and its pipeline to
+// stdout unless a finding forbids it; it returns the exit code.
+func printConversion(stdout, stderr io.Writer, res Conversion, lines map[string]int, name string, allow bool) int {
+	slices.SortStableFunc(res.Findings, func(a, b Finding) int { return cmp.Compare(lines[a.Var], lines[b.Var]) })
+	invalid, unsupported := 0, 0
 	for _, f := range res.Findings {
 		if line, ok := lines[f.Var]; ok {
 			fmt.Fprintf(stderr, "%s:%d: ", name, line)
 		}
-		fmt.Fprintln(stderr, f)
+		fmt.Fprintln(stderr, f.Text)
+		if f.Invalid {
+			invalid++
+		}
+		if f.Unsupported {
+			unsupported++
+		}
 	}
-	invalid, unsupported := res.Count(siaenv.Invalid), res.Count(siaenv.Unsupported)
 	switch {
 	case invalid > 0:
 		fmt.Fprintf(stderr, "sia-agent convert: %s (see above): fix and run again\n", plural(invalid, "invalid value"))
 		return ExitConfig
-	case unsupported > 0 && !*allow:
+	case unsupported > 0 && !allow:
 		fmt.Fprintf(stderr, "sia-agent convert: %s without an equivalent (see above): "+
 			"run again with --allow-unsupported to convert the rest\n", plural(unsupported, "variable"))
 		return ExitConfig

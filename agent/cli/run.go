@@ -6,225 +6,99 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
+	"text/tabwriter"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/sia-agent/sia-agent/agent/lifecycle"
-	"github.com/sia-agent/sia-agent/agent/pipeline"
-	"github.com/sia-agent/sia-agent/agent/pluginhost"
-	"github.com/sia-agent/sia-agent/agent/rundir"
-	"github.com/sia-agent/sia-agent/agent/status"
-	"github.com/sia-agent/sia-agent/agent/telemetry"
+	"github.com/sia-agent/sia-agent/agent"
 	"github.com/sia-agent/sia-agent/sdk"
-	"github.com/sia-agent/sia-agent/sdk/fault"
-	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
-func runCommand(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []Builtin) int {
+// runCommand loads the pipeline and runs it until a signal or a failure.
+func runCommand(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, builtins []agent.Builtin) int {
 	f, code := parseFlags("run", args, stdout, stderr, true, builtins)
 	if f == nil {
 		return code
 	}
-	rules, err := fault.FromEnv()
+	a, err := agent.Load(context.Background(), f.options(stderr, sigs))
 	if err != nil {
-		fmt.Fprintf(stderr, "sia-agent: %v\n", err)
-		return ExitConfig
-	}
-	mode := sdk.Mode(f.mode)
-	p, err := loadPipeline(f)
-	if err != nil {
-		exitf(stderr, err)
-		return ExitConfig
-	}
-	log := newLogger(stderr, p)
-	if fault.Ignored() {
-		log.Warn("Ignoring " + fault.Env + ": this build has no fault points (they are compiled into test builds only)")
-	}
-
-	names := make([]string, 0, len(p.Providers))
-	for _, pr := range p.Enabled() {
-		names = append(names, pr.Name)
-	}
-	store := status.New(Version, string(mode), p.Profile, names)
-	run, err := openRunDir(p, log)
-	if err != nil {
-		log.Error("Cannot use the runtime directory", "error", err)
-		return ExitFailed
-	}
-	defer func() {
-		if err := run.Close(); err != nil {
-			log.Warn("Could not remove the run's directory", "dir", run.Dir, "error", err)
+		var e *agent.Error
+		if !errors.As(err, &e) || !e.Logged {
+			exitf(stderr, err)
 		}
-	}()
+		return agent.ExitCode(err)
+	}
+	defer a.Close()
+	return a.Run(sigs)
+}
 
-	l, code := launchUntilSignal(f, p, mode, log, store, run.Dir, sigs, stderr)
-	if l == nil {
+// validateCommand has every enabled provider validate its configuration,
+// starting nothing, and prints every problem as file:line: key: message,
+// and then how many there are; or, for a valid pipeline, its providers.
+func validateCommand(args []string, stdout, stderr io.Writer, builtins []agent.Builtin) int {
+	f, code := parseFlags("validate", args, stdout, stderr, false, builtins)
+	if f == nil {
 		return code
 	}
-	for _, n := range renameNotes(p) {
-		log.Warn(n)
-	}
-	log.Info("Loaded pipeline", "config", p.File, "profile", p.Profile, "mode", mode, "providers", len(l.plugins))
-
-	if p.Agent.StatusFile != "" {
-		if err := sdk.RemoveAtomicTemps(p.Agent.StatusFile); err != nil {
-			log.Warn("Could not remove the temporary files an earlier run left next to the status file", "error", err)
-		}
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			store.WriteFile(ctx, p.Agent.StatusFile, log)
-		}()
-		defer func() { stop(); <-done }()
-	}
-
-	gather := agentGatherer(store, l.plugins, log)
-	enabled := p.Enabled()
-	units := make([]lifecycle.Unit, len(l.plugins))
-	timeouts := make(map[string]time.Duration, len(enabled))
-	for i, plug := range l.plugins {
-		units[i] = &unit{Plugin: plug, host: store.Host(plug.Name, gather)}
-		timeouts[plug.Name] = enabled[i].ShutdownTimeout
-	}
-	notify := notifyPhase(log)
-	signals := &fault.Signals{}
-	r := &lifecycle.Runner{
-		Logger:          log,
-		Units:           units,
-		Mode:            mode,
-		ShutdownTimeout: func(name string) time.Duration { return timeouts[name] },
-		Faults:          fault.NewPoints("agent", rules, signals.Raiser(os.Getpid)),
-		Signals:         signals,
-		OnState: func(name string, s lifecycle.State, err error) {
-			store.SetState(name, string(s), err)
-		},
-		OnPhase: func(phase string) {
-			store.SetPhase(phase)
-			notify(phase)
-		},
-		PingInterval:        p.Agent.PingInterval.Std(),
-		UnresponsiveTimeout: p.Agent.UnresponsiveTimeout.Std(),
-		OnResponsive:        store.SetResponsive,
-	}
-	return r.Run(sigs)
-}
-
-// openRunDir opens this run's directory in the pipeline's runtime
-// directory, after removing what runs killed without cleaning up left.
-func openRunDir(p *pipeline.Pipeline, log hclog.Logger) (*rundir.Run, error) {
-	base := p.Agent.RuntimeDir
-	if base == "" {
-		base = rundir.Default()
-	}
-	run, removed, err := rundir.Open(base)
-	if len(removed) > 0 {
-		log.Info("Removed what earlier runs of the agent left in the runtime directory", "removed", removed)
-	}
-	return run, err
-}
-
-// launchUntilSignal launches the pipeline's plugins. A signal that comes
-// meanwhile stops the launch at once: the plugins already running are
-// ended and the agent exits 0. It returns the loaded pipeline, or nil and
-// the exit code.
-func launchUntilSignal(f *commonFlags, p *pipeline.Pipeline, mode sdk.Mode, log hclog.Logger, store *status.Store,
-	socketDir string, sigs <-chan os.Signal, stderr io.Writer) (*loaded, int) {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	launched := make(chan struct{})
-	watching := make(chan struct{})
-	go func() {
-		defer close(watching)
-		for {
-			select {
-			case <-launched:
-				return
-			case sig := <-sigs:
-				log.Info("Received signal: " + sig.String())
-				if sig == syscall.SIGHUP {
-					log.Warn("Ignoring SIGHUP: reloading the pipeline is not supported; restart the agent to apply a changed pipeline")
-					continue
-				}
-				cancel(&lifecycle.SignalError{Signal: sig})
-				return
-			}
-		}
-	}()
-	l, err := launch(ctx, f, p, mode, log, store.Log, socketDir)
-	close(launched)
-	<-watching
-	var sig *lifecycle.SignalError
+	v := agent.Validate(context.Background(), f.options(stderr, nil))
 	switch {
-	case errors.As(context.Cause(ctx), &sig):
-		if l != nil {
-			l.kill()
+	case v.Err != nil:
+		fmt.Fprintf(stderr, "%v\n%s\n", v.Err, summary(max(len(v.Problems), 1), f))
+	case v.Code != ExitOK:
+		for _, pb := range v.Problems {
+			fmt.Fprintln(stderr, pb)
 		}
-		log.Info(fmt.Sprintf("Initiating shutdown by cause: %v ...", sig))
-		log.Info("Stopped loading the pipeline")
-		log.Info("Shutdown completed!")
-		return nil, ExitOK
-	case err != nil:
-		var le *loadError
-		errors.As(err, &le)
-		log.Error("Loading the pipeline failed", "config", f.config)
-		exitf(stderr, err)
-		return nil, le.code
-	}
-	return l, ExitOK
-}
-
-// agentGatherer returns what the Host service's Gather serves: the agent's
-// own metrics (its process, build, status) and every plugin's.
-func agentGatherer(store *status.Store, plugins []*pluginhost.Plugin, log hclog.Logger) status.Gatherer {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(store.Collector())
-	own := prometheus.WrapRegistererWith(prometheus.Labels{telemetry.ProviderLabel: telemetry.AgentName}, reg)
-	own.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "sia_build_info",
-		Help: "The agent's version and Go version (always 1).",
-	}, []string{"version", "goversion"})
-	build.WithLabelValues(Version, goVersion()).Set(1)
-	reg.MustRegister(build)
-
-	sources := make([]telemetry.Source, len(plugins))
-	for i, p := range plugins {
-		sources[i] = telemetry.Source{Name: p.Name, Gather: p.Gather}
-	}
-	return func(ctx context.Context) ([][]byte, error) {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		families, err := telemetry.Gather(ctx, reg, sources)
-		if err != nil {
-			// A scrape with one process missing beats no scrape.
-			log.Warn("gathering metrics", "error", err)
+		fmt.Fprintln(stderr, summary(len(v.Problems), f))
+	default:
+		printProviders(stdout, f, v)
+		for _, n := range v.Notes {
+			fmt.Fprintln(stderr, "note: "+n)
 		}
-		return families, nil
 	}
+	return v.Code
 }
 
-// unit adapts a plugin to the lifecycle runner.
-type unit struct {
-	*pluginhost.Plugin
-	host pluginpb.HostServer
+// printProviders prints the providers table of a valid pipeline.
+func printProviders(w io.Writer, f *commonFlags, v *agent.Validation) {
+	p := v.Pipeline
+	fmt.Fprintf(w, "%s is valid", f.config)
+	if p.Profile != "" {
+		fmt.Fprintf(w, " with profile %s", p.Profile)
+	}
+	fmt.Fprintf(w, ": %d of %d providers enabled\n\n", v.Enabled, len(p.Providers))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  #\tPROVIDER\tSTATE\tSHUTDOWN\tPLUGIN")
+	var budget time.Duration
+	for i, pr := range p.Providers {
+		if !pr.Enabled {
+			fmt.Fprintf(tw, "  %d\t%s\tdisabled\t-\t%s\n", i+1, pr.Name, pr.Plugin)
+			continue
+		}
+		budget += pr.ShutdownTimeout
+		plugin := pr.Path
+		if pr.Builtin != "" {
+			plugin = pr.Builtin + " (built in)"
+		}
+		if pr.SHA256 != "" {
+			plugin += " (sha256 pinned)"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\tenabled\t%s\t%s\n", i+1, pr.Name, sdk.Duration(pr.ShutdownTimeout), plugin)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "\nProviders start in this order and shut down in reverse. Shutdown takes at most %s\n", sdk.Duration(budget))
+	fmt.Fprintln(w, "(the enabled providers' shutdown timeouts added up): keep systemd's TimeoutStopSec and")
+	fmt.Fprintln(w, "a pod's terminationGracePeriodSeconds above it.")
 }
 
-func (u *unit) Name() string { return u.Plugin.Name }
-
-func (u *unit) Init(ctx context.Context) error { return u.Plugin.Init(ctx, u.host) }
-
-func (u *unit) Cancel(ctx context.Context, c lifecycle.Cancellation) error {
-	req := &pluginpb.CancelRequest{Init: c.Init, Run: c.Run}
-	if c.Cause != nil {
-		req.Cause = c.Cause.Error()
+// summary is the last line of a failed validation.
+func summary(n int, f *commonFlags) string {
+	s := fmt.Sprintf("%s in %s", plural(n, "problem"), f.config)
+	if f.profile != "" {
+		s += " with profile " + f.profile
 	}
-	if c.Signal != nil {
-		req.Signal = c.Signal.String()
-	}
-	return u.Plugin.Cancel(ctx, req)
+	return s
+}
+
+func exitf(w io.Writer, err error) {
+	fmt.Fprintln(w, err)
+	_ = os.Stderr.Sync()
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -19,9 +20,13 @@ import (
 	"github.com/sia-agent/sia-agent/sdk/fault"
 )
 
-// Unit is one provider as the runner drives it.
-type Unit interface {
+// Provider is a provider as the runner drives it: in the agent, one
+// entry of the pipeline and its plugin process.
+type Provider interface {
 	Name() string
+	// ShutdownTimeout bounds its Shutdown, after which its process is
+	// killed and the next provider is shut down; 0 means a minute.
+	ShutdownTimeout() time.Duration
 	// Init, Start and Shutdown run the provider's phase. The runner never
 	// cancels their contexts to cut them short; it relays cancellation
 	// through Cancel instead, as the specification asks.
@@ -45,19 +50,6 @@ type Cancellation struct {
 	Cause     error
 	Signal    os.Signal // the signal that caused it, if any
 }
-
-// State is where a provider is in the lifecycle.
-type State string
-
-// States a provider goes through.
-const (
-	StateInitialized State = "initialized"
-	StateStarted     State = "started"
-	StateSkipped     State = "skipped"
-	StateFailed      State = "failed"
-	StateStopped     State = "stopped"
-	StateExited      State = "exited"
-)
 
 // SignalError is the cause of a run cancelled by a signal.
 type SignalError struct{ Signal os.Signal }
@@ -102,28 +94,37 @@ func (e *UnresponsiveError) Unwrap() error { return e.Err }
 // shutdown must not wait for it.
 const relayTimeout = 500 * time.Millisecond
 
-// ExitedError is the cause of a run cancelled because a provider's process
-// died.
-type ExitedError struct {
+// ExitError says that a provider's process died: it is the error of a
+// call the process could not answer and, when the agent had not ended the
+// process, the cause of the run it cancelled.
+type ExitError struct {
 	Name string
-	Err  error // how it exited
+	Err  error // how the process exited; nil for status 0
+	// Unexpected marks the cause of a cancelled run: an exit the agent
+	// did not ask for.
+	Unexpected bool
 }
 
-func (e *ExitedError) Error() string {
-	if e.Err == nil {
-		return "provider " + e.Name + " exited unexpectedly"
+// Error says which provider exited, and how.
+func (e *ExitError) Error() string {
+	msg := "provider " + e.Name + " exited"
+	if e.Unexpected {
+		msg += " unexpectedly"
 	}
-	return "provider " + e.Name + " exited unexpectedly: " + e.Err.Error()
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
 }
+
+// Unwrap returns how the process exited.
+func (e *ExitError) Unwrap() error { return e.Err }
 
 // Runner runs providers through the lifecycle.
 type Runner struct {
-	Logger hclog.Logger
-	Units  []Unit
-	Mode   sdk.Mode
-	// ShutdownTimeout bounds one provider's Shutdown, after which its
-	// process is killed and the next provider is shut down.
-	ShutdownTimeout func(name string) time.Duration
+	Logger    hclog.Logger
+	Providers []Provider // in pipeline order
+	Mode      sdk.Mode
 	// Faults are the agent's fault points ("before <name> start", ...);
 	// Signals records every signal handled, for "signal" faults.
 	Faults  *fault.Points
@@ -131,7 +132,7 @@ type Runner struct {
 	// OnState, if set, hears every state change of a provider; OnPhase
 	// hears the agent's phase: init, start, running, shutdown.
 	OnState func(name string, s State, err error)
-	OnPhase func(phase string)
+	OnPhase func(phase Phase)
 
 	// PingInterval is how often every provider is pinged, each ping
 	// bounded by the interval; 0 turns the watch off. A provider that
@@ -147,15 +148,23 @@ type Runner struct {
 	initCtx, runCtx       context.Context
 	cancelInit, cancelRun context.CancelCauseFunc
 
+	slots []*slot // one per provider, in pipeline order
+
 	mu       sync.Mutex
-	stopping bool             // shutdown has begun
-	killed   map[string]bool  // processes the runner ended on purpose
-	states   map[string]State // each provider's last state
+	stopping bool // shutdown has begun
 
 	// relaying holds a token while a cancellation is relayed to the
 	// providers: a channel rather than a mutex, so that waiting for it is
 	// a channel operation like every other wait of the runner.
 	relaying chan struct{}
+}
+
+// slot is the runner's record of one provider.
+type slot struct {
+	Provider
+	// Guarded by Runner.mu:
+	state  State // its last state
+	killed bool  // the runner ended its process on purpose
 }
 
 // Run runs the lifecycle to its end and returns the exit code: 0 after a
@@ -164,8 +173,10 @@ type Runner struct {
 func (r *Runner) Run(sigs <-chan os.Signal) int {
 	r.initCtx, r.cancelInit = context.WithCancelCause(context.Background())
 	r.runCtx, r.cancelRun = context.WithCancelCause(context.Background())
-	r.killed = make(map[string]bool)
-	r.states = make(map[string]State, len(r.Units))
+	r.slots = make([]*slot, len(r.Providers))
+	for i, p := range r.Providers {
+		r.slots[i] = &slot{Provider: p}
+	}
 	r.relaying = make(chan struct{}, 1)
 	if r.Signals == nil {
 		r.Signals = &fault.Signals{}
@@ -173,45 +184,32 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r.handleSignals(sigs, quit)
-	}()
-	for _, u := range r.Units {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			r.watchExit(u, quit)
-		}()
-		go func() {
-			defer wg.Done()
-			r.watchPings(u, quit)
-		}()
+	wg.Go(func() { r.handleSignals(sigs, quit) })
+	for _, s := range r.slots {
+		wg.Go(func() { r.watchExit(s, quit) })
+		wg.Go(func() { r.watchPings(s, quit) })
 	}
 
-	r.phase("init")
+	r.phase(PhaseInit)
 	r.initAll()
 	if r.Mode == sdk.ModeInit {
-		cause := context.Cause(r.initCtx)
-		switch {
-		case cause == nil:
+		if cause := context.Cause(r.initCtx); cause == nil {
 			r.Logger.Info("Init completed!")
-		default:
+		} else {
 			r.Logger.Info(fmt.Sprintf("Initiating shutdown by cause: %v ...", cause))
 		}
 	} else {
-		r.phase("start")
+		r.phase(PhaseStart)
 		r.startAll()
 		if r.runCtx.Err() == nil {
-			r.phase("running")
-			r.Logger.Info(fmt.Sprintf("All %d providers started; running until a signal", len(r.Units)))
+			r.phase(PhaseRunning)
+			r.Logger.Info(fmt.Sprintf("All %d providers started; running until a signal", len(r.slots)))
 		}
 		<-r.runCtx.Done()
 		r.Logger.Info(fmt.Sprintf("Initiating shutdown by cause: %v ...", context.Cause(r.runCtx)))
 	}
 
-	r.phase("shutdown")
+	r.phase(PhaseShutdown)
 	r.awaitRelay()
 	r.shutdownAll()
 	close(quit)
@@ -222,53 +220,55 @@ func (r *Runner) Run(sigs <-chan os.Signal) int {
 }
 
 func (r *Runner) initAll() {
-	for _, u := range r.Units {
-		name := u.Name()
+	for _, s := range r.slots {
+		name := s.Name()
 		err := r.Faults.Hit(r.initCtx, "before "+name+" init")
 		if err == nil && r.initCtx.Err() != nil {
 			r.Logger.Info(fmt.Sprintf("Skipped %s initiation", name))
-			r.state(name, StateSkipped, nil)
+			r.state(s, StateSkipped, nil)
 			continue
 		}
 		if err == nil {
-			err = u.Init(context.WithoutCancel(r.initCtx))
+			err = s.Init(context.WithoutCancel(r.initCtx))
 		}
 		switch {
 		case err == nil:
-			r.state(name, StateInitialized, nil)
+			r.state(s, StateInitialized, nil)
 		case r.initCtx.Err() != nil:
 			// A signal stopped it: not a failure.
 			r.Logger.Info(fmt.Sprintf("Stopped %s initiation: %v", name, err))
-			r.state(name, StateSkipped, err)
+			r.state(s, StateSkipped, err)
 		default:
 			r.Logger.Error(fmt.Sprintf("Error initializing %s: %v", name, err))
-			r.state(name, StateFailed, err)
+			r.state(s, StateFailed, err)
 			r.cancel(Cancellation{Init: true, Run: true, Cause: &InitFailedError{Name: name, Err: err}})
 		}
 	}
 }
 
 func (r *Runner) startAll() {
-	for _, u := range r.Units {
-		name := u.Name()
+	for _, s := range r.slots {
+		name := s.Name()
 		err := r.Faults.Hit(r.runCtx, "before "+name+" start")
 		if err == nil && r.runCtx.Err() != nil {
 			r.Logger.Info(fmt.Sprintf("Skipped %s start", name))
-			if r.lastState(name) != StateFailed { // a failed init says more
-				r.state(name, StateSkipped, nil)
+			if r.lastState(s) != StateFailed { // a failed init says more
+				r.state(s, StateSkipped, nil)
 			}
 			continue
 		}
 		if err == nil {
-			err = u.Start(context.WithoutCancel(r.runCtx))
+			r.Logger.Info("Starting " + name)
+			err = s.Start(context.WithoutCancel(r.runCtx))
 		}
 		if err != nil {
 			r.Logger.Error(fmt.Sprintf("Error starting %s: %v", name, err))
-			r.state(name, StateFailed, err)
+			r.state(s, StateFailed, err)
 			r.cancel(Cancellation{Run: true, Cause: &StartFailedError{Name: name, Err: err}})
 			continue
 		}
-		r.state(name, StateStarted, nil)
+		r.Logger.Info("Started " + name)
+		r.state(s, StateStarted, nil)
 	}
 }
 
@@ -278,59 +278,60 @@ func (r *Runner) shutdownAll() {
 	r.mu.Lock()
 	r.stopping = true
 	r.mu.Unlock()
-	for i := len(r.Units) - 1; i >= 0; i-- {
-		u := r.Units[i]
-		name := u.Name()
-		r.Logger.Info(fmt.Sprintf("Initiating shutdown of %s ...", name))
-		timeout := r.shutdownTimeout(name)
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		err := u.Shutdown(ctx)
-		timedOut := ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)
-		cancel()
-		switch {
-		case timedOut:
-			r.Logger.Error(fmt.Sprintf("Shutdown of %s did not finish within %v; killing its process", name, timeout))
-			r.abort(u)
-			r.state(name, StateFailed, fmt.Errorf("shutdown timed out after %v", timeout))
-		case err != nil:
-			r.Logger.Error(fmt.Sprintf("Error shutting down %s: %v", name, err))
-			r.state(name, StateFailed, err)
-		default:
-			r.Logger.Info(fmt.Sprintf("Stopped %s", name))
-			if r.lastState(name) != StateFailed && r.lastState(name) != StateSkipped {
-				// A failed or skipped provider keeps that state, and its
-				// error, in the report: that it then shut down cleanly
-				// is not news.
-				r.state(name, StateStopped, nil)
-			}
-		}
+	for _, s := range slices.Backward(r.slots) {
+		r.shutdown(s)
 	}
 	var wg sync.WaitGroup
-	for _, u := range r.Units {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.kill(u)
-		}()
+	for _, s := range r.slots {
+		wg.Go(func() { r.kill(s) })
 	}
 	wg.Wait()
 }
 
-func (r *Runner) kill(u Unit) {
-	r.expectExit(u)
-	u.Kill()
+// shutdown runs one provider's Shutdown within its timeout, killing its
+// process when it runs past it.
+func (r *Runner) shutdown(s *slot) {
+	name := s.Name()
+	r.Logger.Info(fmt.Sprintf("Initiating shutdown of %s ...", name))
+	timeout := shutdownTimeout(s)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	err := s.Shutdown(ctx)
+	timedOut := ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)
+	cancel()
+	switch {
+	case timedOut:
+		r.Logger.Error(fmt.Sprintf("Shutdown of %s did not finish within %v; killing its process", name, timeout))
+		r.abort(s)
+		r.state(s, StateFailed, fmt.Errorf("shutdown timed out after %v", timeout))
+	case err != nil:
+		r.Logger.Error(fmt.Sprintf("Error shutting down %s: %v", name, err))
+		r.state(s, StateFailed, err)
+	default:
+		r.Logger.Info(fmt.Sprintf("Stopped %s", name))
+		if last := r.lastState(s); last != StateFailed && last != StateSkipped {
+			// A failed or skipped provider keeps that state, and its
+			// error, in the report: that it then shut down cleanly is
+			// not news.
+			r.state(s, StateStopped, nil)
+		}
+	}
 }
 
-func (r *Runner) abort(u Unit) {
-	r.expectExit(u)
-	u.Abort()
+func (r *Runner) kill(s *slot) {
+	r.expectExit(s)
+	s.Kill()
 }
 
-// expectExit notes that u's process is ended on purpose, so that its exit
+func (r *Runner) abort(s *slot) {
+	r.expectExit(s)
+	s.Abort()
+}
+
+// expectExit notes that s's process is ended on purpose, so that its exit
 // does not count as a crash.
-func (r *Runner) expectExit(u Unit) {
+func (r *Runner) expectExit(s *slot) {
 	r.mu.Lock()
-	r.killed[u.Name()] = true
+	s.killed = true
 	r.mu.Unlock()
 }
 
@@ -351,7 +352,8 @@ func (r *Runner) finish() int {
 		r.Logger.Error(fmt.Sprintf("Init failed by cause: %v", cause))
 	case errors.As(cause, &startFailed):
 		r.Logger.Error(fmt.Sprintf("Start failed by cause: %v", cause))
-	case cause == context.Canceled: // init mode, nothing went wrong
+	case cause == context.Canceled: //nolint:errorlint // the sentinel itself: init mode ended as it should; a wrapped one is a failure
+		// init mode, nothing went wrong
 		r.Logger.Info("Shutdown completed!")
 		return 0
 	default:
@@ -385,21 +387,21 @@ func (r *Runner) handleSignals(sigs <-chan os.Signal, quit <-chan struct{}) {
 	}
 }
 
-func (r *Runner) watchExit(u Unit, quit <-chan struct{}) {
+func (r *Runner) watchExit(s *slot, quit <-chan struct{}) {
 	select {
 	case <-quit:
 		return
-	case <-u.Exited():
+	case <-s.Exited():
 	}
 	r.mu.Lock()
-	expected := r.killed[u.Name()]
+	expected := s.killed
 	r.mu.Unlock()
 	if expected {
 		return
 	}
-	cause := &ExitedError{Name: u.Name(), Err: u.ExitErr()}
+	cause := &ExitError{Name: s.Name(), Err: s.ExitErr(), Unexpected: true}
 	r.Logger.Error(cause.Error())
-	r.state(u.Name(), StateExited, u.ExitErr())
+	r.state(s, StateExited, s.ExitErr())
 	r.cancel(Cancellation{Init: true, Run: true, Cause: cause})
 }
 
@@ -414,21 +416,19 @@ func (r *Runner) cancel(c Cancellation) {
 		r.cancelRun(c.Cause)
 	}
 	var wg sync.WaitGroup
-	for _, u := range r.Units {
+	for _, s := range r.slots {
 		select {
-		case <-u.Exited():
+		case <-s.Exited():
 			continue
 		default:
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
 			defer cancel()
-			if err := u.Cancel(ctx, c); err != nil {
-				r.Logger.Debug("could not relay cancellation", "provider", u.Name(), "error", err)
+			if err := s.Cancel(ctx, c); err != nil {
+				r.Logger.Debug("could not relay cancellation", "provider", s.Name(), "error", err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }
@@ -443,42 +443,41 @@ func (r *Runner) awaitRelay() {
 	<-r.relaying
 }
 
-func (r *Runner) shutdownTimeout(name string) time.Duration {
-	if r.ShutdownTimeout != nil {
-		if d := r.ShutdownTimeout(name); d > 0 {
-			return d
-		}
+// shutdownTimeout is p's, or a minute when it sets none.
+func shutdownTimeout(p Provider) time.Duration {
+	if d := p.ShutdownTimeout(); d > 0 {
+		return d
 	}
 	return time.Minute
 }
 
-func (r *Runner) phase(p string) {
+func (r *Runner) phase(p Phase) {
 	if r.OnPhase != nil {
 		r.OnPhase(p)
 	}
 }
 
-func (r *Runner) state(name string, s State, err error) {
+func (r *Runner) state(s *slot, state State, err error) {
 	r.mu.Lock()
-	r.states[name] = s
+	s.state = state
 	r.mu.Unlock()
 	if r.OnState != nil {
-		r.OnState(name, s, err)
+		r.OnState(s.Name(), state, err)
 	}
 }
 
-func (r *Runner) lastState(name string) State {
+func (r *Runner) lastState(s *slot) State {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.states[name]
+	return s.state
 }
 
-// watchPings pings u every PingInterval until quit or until its process is
+// watchPings pings s every PingInterval until quit or until its process is
 // gone. A provider that stops answering is reported; one that has not
 // answered for UnresponsiveTimeout is killed and the run cancelled with a
 // cause naming it, as a crash would. Once shutdown has begun, the
 // shutdown's own deadlines bound it instead.
-func (r *Runner) watchPings(u Unit, quit <-chan struct{}) {
+func (r *Runner) watchPings(s *slot, quit <-chan struct{}) {
 	if r.PingInterval <= 0 {
 		return
 	}
@@ -489,24 +488,12 @@ func (r *Runner) watchPings(u Unit, quit <-chan struct{}) {
 		select {
 		case <-quit:
 			return
-		case <-u.Exited():
+		case <-s.Exited():
 			return
 		case <-tick.C:
 		}
-		sent := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), r.PingInterval)
-		err := u.Ping(ctx)
-		cancel()
-		switch {
-		case err == nil && !silentSince.IsZero():
-			r.responsive(u.Name(), nil)
-			r.Logger.Info("Provider answers again", "provider", u.Name(), "silent_for", time.Since(silentSince).Round(time.Millisecond).String())
-			silentSince = time.Time{}
-		case err != nil && silentSince.IsZero():
-			silentSince = sent
-			r.responsive(u.Name(), err)
-			r.Logger.Warn("Provider does not answer", "provider", u.Name(), "error", err)
-		}
+		var err error
+		silentSince, err = r.ping(s, silentSince)
 		if err == nil || r.UnresponsiveTimeout <= 0 || time.Since(silentSince) < r.UnresponsiveTimeout {
 			continue
 		}
@@ -516,13 +503,34 @@ func (r *Runner) watchPings(u Unit, quit <-chan struct{}) {
 		if stopping {
 			return
 		}
-		cause := &UnresponsiveError{Name: u.Name(), Since: silentSince, Err: err}
+		cause := &UnresponsiveError{Name: s.Name(), Since: silentSince, Err: err}
 		r.Logger.Error(cause.Error())
-		r.abort(u)
-		r.state(u.Name(), StateExited, cause)
+		r.abort(s)
+		r.state(s, StateExited, cause)
 		r.cancel(Cancellation{Init: true, Run: true, Cause: cause})
 		return
 	}
+}
+
+// ping pings s once and reports a change in whether it answers. It
+// returns when s first did not answer (zero while it answers) and the
+// ping's error.
+func (r *Runner) ping(s *slot, silentSince time.Time) (time.Time, error) {
+	sent := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), r.PingInterval)
+	err := s.Ping(ctx)
+	cancel()
+	switch {
+	case err == nil && !silentSince.IsZero():
+		r.responsive(s.Name(), nil)
+		r.Logger.Info("Provider answers again", "provider", s.Name(), "silent_for", time.Since(silentSince).Round(time.Millisecond).String())
+		return time.Time{}, nil
+	case err != nil && silentSince.IsZero():
+		r.responsive(s.Name(), err)
+		r.Logger.Warn("Provider does not answer", "provider", s.Name(), "error", err)
+		return sent, err
+	}
+	return silentSince, err
 }
 
 func (r *Runner) responsive(name string, err error) {

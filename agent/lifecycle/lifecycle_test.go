@@ -32,9 +32,8 @@ var names = []string{"certificate", "token", "metrics", "healthcheck"}
 // recorder keeps the calls the runner makes, in order. Cancellations are
 // relayed to every unit concurrently, so they are kept per unit instead.
 type recorder struct {
-	mu     sync.Mutex
-	calls  []string
-	states []string
+	mu    sync.Mutex
+	calls []string
 }
 
 func (r *recorder) add(call string) {
@@ -56,6 +55,7 @@ type fakeUnit struct {
 	rec  *recorder
 
 	init, start, shutdown, ping func(ctx context.Context) error
+	timeout                     time.Duration        // its ShutdownTimeout
 	cancel                      func(c Cancellation) // runs before Cancel records c
 	// frozen makes Cancel answer nothing before its deadline, as a
 	// stopped process does.
@@ -75,6 +75,8 @@ func newUnit(name string, rec *recorder) *fakeUnit {
 }
 
 func (u *fakeUnit) Name() string { return u.name }
+
+func (u *fakeUnit) ShutdownTimeout() time.Duration { return u.timeout }
 
 func (u *fakeUnit) Init(ctx context.Context) error {
 	u.rec.add("init " + u.name)
@@ -187,9 +189,7 @@ var logRE = regexp.MustCompile(`^\[(\w+)\]\s+(.*)$`)
 func (l *logLines) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		l.lines = append(l.lines, line)
-	}
+	l.lines = append(l.lines, strings.Split(strings.TrimRight(string(p), "\n"), "\n")...)
 	return len(p), nil
 }
 
@@ -235,7 +235,7 @@ func newHarness(t *testing.T) *harness {
 		states:   make(map[string][]State),
 		startedC: make(map[string]chan struct{}),
 	}
-	var units []Unit
+	var units []Provider
 	for _, n := range names {
 		u := newUnit(n, h.rec)
 		h.units = append(h.units, u)
@@ -244,9 +244,9 @@ func newHarness(t *testing.T) *harness {
 		units = append(units, u)
 	}
 	h.runner = &Runner{
-		Logger: hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace, DisableTime: true, Color: hclog.ColorOff}),
-		Units:  units,
-		Mode:   sdk.ModeRefresh,
+		Logger:    hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace, DisableTime: true, Color: hclog.ColorOff}),
+		Providers: units,
+		Mode:      sdk.ModeRefresh,
 		OnState: func(name string, s State, err error) {
 			h.statesMu.Lock()
 			defer h.statesMu.Unlock()
@@ -812,12 +812,10 @@ func TestProcessExitsCleanlyDuringRun(t *testing.T) {
 // next provider is still shut down.
 func TestShutdownTimeout(t *testing.T) {
 	h := newHarness(t)
-	h.runner.ShutdownTimeout = func(name string) time.Duration {
-		if name == "token" {
-			return 20 * time.Millisecond
-		}
-		return time.Hour
+	for _, u := range h.units {
+		u.timeout = time.Hour
 	}
+	h.byName["token"].timeout = 20 * time.Millisecond
 	var deadline time.Time
 	h.byName["token"].shutdown = func(ctx context.Context) error {
 		deadline, _ = ctx.Deadline()
@@ -907,16 +905,12 @@ func TestShutdownError(t *testing.T) {
 
 // The default shutdown timeout is a minute.
 func TestDefaultShutdownTimeout(t *testing.T) {
-	r := &Runner{}
-	if got := r.shutdownTimeout("x"); got != time.Minute {
-		t.Errorf("shutdownTimeout = %v", got)
-	}
-	r.ShutdownTimeout = func(string) time.Duration { return 0 }
-	if got := r.shutdownTimeout("x"); got != time.Minute {
+	u := newUnit("x", &recorder{})
+	if got := shutdownTimeout(u); got != time.Minute {
 		t.Errorf("shutdownTimeout with 0 = %v", got)
 	}
-	r.ShutdownTimeout = func(string) time.Duration { return time.Second }
-	if got := r.shutdownTimeout("x"); got != time.Second {
+	u.timeout = time.Second
+	if got := shutdownTimeout(u); got != time.Second {
 		t.Errorf("shutdownTimeout = %v", got)
 	}
 }
@@ -931,8 +925,10 @@ func TestCauseErrors(t *testing.T) {
 		{&SignalError{Signal: syscall.SIGTERM}, "received signal: terminated"},
 		{&StartFailedError{Name: "token", Err: boom}, "start failed: boom"},
 		{&InitFailedError{Name: "token", Err: boom}, "init failed: token: boom"},
-		{&ExitedError{Name: "token", Err: boom}, "provider token exited unexpectedly: boom"},
-		{&ExitedError{Name: "token"}, "provider token exited unexpectedly"},
+		{&ExitError{Name: "token", Err: boom, Unexpected: true}, "provider token exited unexpectedly: boom"},
+		{&ExitError{Name: "token", Unexpected: true}, "provider token exited unexpectedly"},
+		{&ExitError{Name: "token", Err: boom}, "provider token exited: boom"},
+		{&ExitError{Name: "token"}, "provider token exited"},
 	}
 	for _, c := range cases {
 		if got := c.err.Error(); got != c.want {
@@ -941,5 +937,42 @@ func TestCauseErrors(t *testing.T) {
 	}
 	if !errors.Is(&StartFailedError{Err: boom}, boom) || !errors.Is(&InitFailedError{Err: boom}, boom) {
 		t.Errorf("causes do not unwrap")
+	}
+}
+
+// Every Start the runner calls is logged before it runs and, when it
+// succeeded, after; a skipped one is not, and a failed one ends with its
+// error instead.
+func TestStartIsLogged(t *testing.T) {
+	h := newHarness(t)
+	h.byName["metrics"].start = func(context.Context) error { return errors.New("no luck") }
+	if code := h.run(); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	h.checkLogs(
+		"INFO Starting certificate", "INFO Started certificate",
+		"INFO Starting token", "INFO Started token",
+		"INFO Starting metrics", "ERROR Error starting metrics: no luck",
+		"INFO Skipped healthcheck start",
+	)
+	h.checkNoLog("Started metrics")
+	h.checkNoLog("Starting healthcheck")
+}
+
+// States and phases read, and marshal, as the words of the status report.
+func TestStateAndPhaseWords(t *testing.T) {
+	states := map[State]string{StateLoaded: "loaded", StateInitialized: "initialized", StateStarted: "started",
+		StateSkipped: "skipped", StateFailed: "failed", StateStopped: "stopped", StateExited: "exited", State(99): "State(99)"}
+	for s, want := range states {
+		if b, _ := s.MarshalText(); s.String() != want || string(b) != want {
+			t.Errorf("%d: %q, %q; want %q", uint8(s), s.String(), b, want)
+		}
+	}
+	phases := map[Phase]string{PhaseLoading: "loading", PhaseInit: "init", PhaseStart: "start",
+		PhaseRunning: "running", PhaseShutdown: "shutdown", Phase(0): "Phase(0)"}
+	for p, want := range phases {
+		if b, _ := p.MarshalText(); p.String() != want || string(b) != want {
+			t.Errorf("%d: %q, %q; want %q", uint8(p), p.String(), b, want)
+		}
 	}
 }

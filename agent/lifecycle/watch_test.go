@@ -27,7 +27,9 @@ func TestShutdownWithAFrozenProviderIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
 		const timeout = 3 * time.Second
-		h.runner.ShutdownTimeout = func(string) time.Duration { return timeout }
+		for _, u := range h.units {
+			u.timeout = timeout
+		}
 		token := h.byName["token"]
 		token.frozen = true
 		token.shutdown = frozen

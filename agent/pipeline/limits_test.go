@@ -15,8 +15,14 @@ import (
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
-// problemAt finds the problem of err on line with key, or fails.
-func problemAt(t *testing.T, err error, line int, key, message string) *conf.Problem {
+// problemAt fails unless err has a problem on line with key.
+func problemAt(t *testing.T, err error, line int, key, message string) {
+	t.Helper()
+	_ = findProblem(t, err, line, key, message)
+}
+
+// findProblem returns the problem of err on line with key, or fails.
+func findProblem(t *testing.T, err error, line int, key, message string) *conf.Problem {
 	t.Helper()
 	for _, p := range conf.AsProblems(err) {
 		if p.Line == line && p.Path.String() == key && strings.Contains(p.Message, message) {

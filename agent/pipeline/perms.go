@@ -18,14 +18,14 @@ func notWritableByOthers(path string) error {
 	if err != nil {
 		return err
 	}
-	real, err := filepath.EvalSymlinks(abs)
+	resolved, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return err
 	}
-	if err := checkNotWritable(real); err != nil {
+	if err := checkNotWritable(resolved); err != nil {
 		return err
 	}
-	for _, p := range []string{abs, real} {
+	for _, p := range []string{abs, resolved} {
 		for dir := filepath.Dir(p); ; dir = filepath.Dir(dir) {
 			if err := checkNotWritable(dir); err != nil {
 				return err

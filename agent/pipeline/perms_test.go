@@ -18,7 +18,7 @@ func chmod(t *testing.T, path string, mode os.FileMode) {
 	if err := os.Chmod(path, mode); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Chmod(path, info.Mode()) })
+	t.Cleanup(func() { _ = os.Chmod(path, info.Mode()) })
 }
 
 // A plugin binary that others than its owner can replace, or that sits in

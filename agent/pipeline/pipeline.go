@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sia-agent/sia-agent/agent/hooks"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/conf"
 )
@@ -31,6 +33,8 @@ type Pipeline struct {
 	Profile   string // the profile applied, if any
 	Agent     Agent
 	Providers []*Provider // every provider in file order, disabled ones included
+	// Hooks run when credentials change (docs/hooks.md).
+	Hooks hooks.List
 }
 
 // Enabled returns the enabled providers in pipeline order.
@@ -89,6 +93,7 @@ type fileShape struct {
 	Version   int                `yaml:"version"`
 	Agent     Agent              `yaml:"agent"`
 	Providers []providerShape    `yaml:"providers"`
+	Hooks     hooks.List         `yaml:"hooks"`
 	Profiles  map[string]profile `yaml:"profiles"`
 }
 
@@ -144,7 +149,7 @@ func validSHA256(s string) bool {
 		return false
 	}
 	for _, c := range []byte(s) {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}
 	}
@@ -202,7 +207,7 @@ func ReadFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading pipeline: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: a failed close loses nothing
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading pipeline: %w", err)
@@ -270,7 +275,7 @@ func (v *validator) errorf(path conf.Path, format string, args ...any) {
 }
 
 func (v *validator) build(shape fileShape, abs string, opts Options) *Pipeline {
-	p := &Pipeline{File: abs, Profile: opts.Profile, Agent: shape.Agent}
+	p := &Pipeline{File: abs, Profile: opts.Profile, Agent: shape.Agent, Hooks: shape.Hooks}
 	v.version(shape.Version)
 	prof := v.profile(shape, opts.Profile)
 	if prof != nil && prof.Agent != nil {
@@ -294,7 +299,21 @@ func (v *validator) build(shape fileShape, abs string, opts Options) *Pipeline {
 		}
 	}
 	v.plugins(p, dir, pluginDir, opts)
+	v.hooks(p)
 	return p
+}
+
+// hooks checks that every hook's patterns name a provider of the file: a
+// pattern that can match nothing is a typo.
+func (v *validator) hooks(p *Pipeline) {
+	for i, h := range p.Hooks {
+		for j, pattern := range h.On {
+			provider, _, _ := strings.Cut(pattern, "/")
+			if !slices.ContainsFunc(p.Providers, func(pr *Provider) bool { ok, _ := path.Match(provider, pr.Name); return ok }) {
+				v.errorf(conf.P("hooks", i, "on", j), "%q matches no provider of the pipeline", provider)
+			}
+		}
+	}
 }
 
 func (v *validator) version(version int) {

@@ -33,7 +33,7 @@ func TestBadBytesNameLineAndColumn(t *testing.T) {
 			if p != nil {
 				t.Errorf("want no pipeline, got %+v", p)
 			}
-			pb := problemAt(t, err, c.line, "", c.message)
+			pb := findProblem(t, err, c.line, "", c.message)
 			if pb.Column != c.column {
 				t.Errorf("column %d, want %d: %v", pb.Column, c.column, pb)
 			}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -20,15 +19,22 @@ import (
 // The rest of a longer line is dropped, and the line says how much.
 const MaxLogLine = 16 << 10
 
-// logWriter re-logs a plugin's standard error under the provider's name:
-// hclog JSON lines keep their level and fields, anything else (a panic, a
-// stray print) is logged at error level so that it is not lost.
+// logWriter re-logs one output stream of a plugin under the provider's
+// name: hclog JSON lines keep their level and fields, anything else is
+// logged at the stream's plain level. On the real standard error that is
+// error, so that a panic or a print before Serve is not lost; on the
+// stdout and stderr go-plugin relays once the plugin serves, it is
+// pluginpb.StdoutLevel and pluginpb.StderrLevel.
 type logWriter struct {
 	logger hclog.Logger
 	sink   func(line string) // sees every line, formatted; may be nil
-	mu     sync.Mutex
-	buf    []byte // the current line, at most MaxLogLine bytes
-	cut    int    // bytes of the current line dropped past MaxLogLine
+	plain  hclog.Level       // the level of a line that is not hclog JSON
+	// stdio marks a stream go-plugin relays: log sync markers belong to
+	// the real standard error alone, so one seen here is dropped.
+	stdio bool
+	mu    sync.Mutex
+	buf   []byte // the current line, at most MaxLogLine bytes
+	cut   int    // bytes of the current line dropped past MaxLogLine
 
 	synced     uint64        // the last log sync marker seen
 	syncedNext chan struct{} // closed when synced changes
@@ -108,19 +114,19 @@ func (w *logWriter) line(b []byte, cut int) {
 		// Cut JSON does not parse: relay the text as it came, at the
 		// level the line starts with when hclog wrote it.
 		msg := fmt.Sprintf("%s ... [%d bytes cut]", b, cut)
-		level := truncatedLevel(b)
+		level := truncatedLevel(b, w.plainLevel())
 		w.logger.Log(level, msg)
 		w.keep(level, msg, nil)
 		return
 	}
 	var entry map[string]any
 	if b[0] != '{' || json.Unmarshal(b, &entry) != nil {
-		w.logger.Error(string(b))
-		w.keep(hclog.Error, string(b), nil)
+		w.logger.Log(w.plainLevel(), string(b))
+		w.keep(w.plainLevel(), string(b), nil)
 		return
 	}
 	if seq, ok := pluginpb.LogSyncSeq(entry); ok {
-		if seq > w.synced {
+		if !w.stdio && seq > w.synced {
 			w.synced = seq
 			if w.syncedNext != nil {
 				close(w.syncedNext)
@@ -149,6 +155,15 @@ func (w *logWriter) line(b []byte, cut int) {
 	w.keep(level, msg, args)
 }
 
+// plainLevel is the level of a line that is not hclog JSON: error unless
+// the stream says otherwise.
+func (w *logWriter) plainLevel() hclog.Level {
+	if w.plain == hclog.NoLevel {
+		return hclog.Error
+	}
+	return w.plain
+}
+
 // keep hands the line to the sink in the agent's text format.
 func (w *logWriter) keep(level hclog.Level, msg string, args []any) {
 	if w.sink == nil {
@@ -167,30 +182,17 @@ func (w *logWriter) keep(level hclog.Level, msg string, args []any) {
 }
 
 // truncatedLevel is the level of a cut hclog JSON line, which starts with
-// its "@level" field; error for anything else.
-func truncatedLevel(b []byte) hclog.Level {
+// its "@level" field; plain for anything else.
+func truncatedLevel(b []byte, plain hclog.Level) hclog.Level {
 	rest, ok := bytes.CutPrefix(b, []byte(`{"@level":"`))
 	if !ok {
-		return hclog.Error
+		return plain
 	}
 	name, _, ok := bytes.Cut(rest, []byte(`"`))
 	if level := hclog.LevelFromString(string(name)); ok && level != hclog.NoLevel {
 		return level
 	}
-	return hclog.Error
-}
-
-// truncate cuts s to at most n bytes, on a rune boundary, saying how much
-// was cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	end := n
-	for end > 0 && !utf8.RuneStart(s[end]) {
-		end--
-	}
-	return fmt.Sprintf("%s ... [%d bytes cut]", s[:end], len(s)-end)
+	return plain
 }
 
 func str(v any) string {

@@ -258,13 +258,34 @@ func TestLogWriterCutsLongLines(t *testing.T) {
 	}
 }
 
-func TestTruncateKeepsRunes(t *testing.T) {
-	s := strings.Repeat("é", 10) // 2 bytes each
-	got := truncate(s, 5)
-	if want := "éé ... [16 bytes cut]"; got != want {
-		t.Errorf("truncate = %q, want %q", got, want)
-	}
-	if got := truncate("short", 5); got != "short" {
-		t.Errorf("truncate of a short string = %q", got)
+// The stdout and stderr go-plugin relays carry prints: a line that is not
+// hclog JSON is logged at the stream's level, a JSON line keeps its own,
+// and a sync marker there is not honoured.
+func TestLogWriterStdioStreams(t *testing.T) {
+	for _, tc := range []struct {
+		plain hclog.Level
+		want  string
+	}{{pluginpb.StdoutLevel, "info"}, {pluginpb.StderrLevel, "warn"}} {
+		w, c, sunk := newWriter()
+		w.plain, w.stdio = tc.plain, true
+		write(t, w, "a print\r\n\n   \n"+`{"@level":"debug","@message":"json","n":1}`+"\n")
+		write(t, w, fmt.Sprintf("{\"@level\":\"trace\",\"@message\":%q,\"seq\":%d}\n", pluginpb.LogSyncMessage, 7))
+		write(t, w, "partial")
+		w.Flush()
+		got := c.entries(t)
+		if len(got) != 3 || got[0]["@level"] != tc.want || got[0]["@message"] != "a print" ||
+			got[1]["@level"] != "debug" || got[1]["n"] != float64(1) ||
+			got[2]["@level"] != tc.want || got[2]["@message"] != "partial" {
+			t.Errorf("%s stream: entries %v", tc.want, got)
+		}
+		if len(*sunk) != 3 || !strings.HasSuffix((*sunk)[0], " ["+strings.ToUpper(tc.want)+"] a print") {
+			t.Errorf("%s stream: sink saw %q", tc.want, *sunk)
+		}
+		w.mu.Lock()
+		synced := w.synced
+		w.mu.Unlock()
+		if synced != 0 {
+			t.Errorf("%s stream: a marker on it counted (synced %d)", tc.want, synced)
+		}
 	}
 }

@@ -1,5 +1,5 @@
 // Package pluginhost launches provider plugins and speaks the plugin
-// protocol to them: one Plugin per provider process.
+// protocol to them: one Process per provider.
 package pluginhost
 
 import (
@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -22,6 +23,8 @@ import (
 	"google.golang.org/grpc/status"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sia-agent/sia-agent/agent/lifecycle"
+	"github.com/sia-agent/sia-agent/internal/truncate"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
@@ -79,44 +82,65 @@ const connBuffer = 4 << 10
 // logs and records it.
 const maxRemoteError = 4 << 10
 
-// Plugin is a running provider plugin.
-type Plugin struct {
+// Process is a provider's running plugin process, and the agent's
+// connection to it.
+type Process struct {
 	Name   string
 	client *plugin.Client
 	rpc    pluginpb.ProviderClient
 	health healthpb.HealthClient
 	broker *plugin.GRPCBroker
 	proc   *procRunner
-	logs   *logWriter
+	logs   *logWriter // the real standard error: log lines and sync markers
+	stdout *logWriter // what the plugin prints once it serves
+	stderr *logWriter
 }
 
 // Launch starts the plugin and completes the handshake. When ctx is done
 // before the handshake, the plugin process is killed and Launch returns
 // ctx's cause.
-func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
+func Launch(ctx context.Context, spec Spec, opts Options) (*Process, error) {
 	if spec.SHA256 != "" {
 		if err := verify(spec.Path, spec.SHA256); err != nil {
 			return nil, err
 		}
 	}
-	p := &Plugin{Name: spec.Name, logs: &logWriter{logger: opts.Logger.Named(spec.Name)}}
-	launching := make(chan *procRunner, 1)
-	if opts.LogSink != nil {
-		p.logs.sink = func(line string) { opts.LogSink(spec.Name, line) }
-	}
-	timeout := opts.StartTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
 	channel, err := pluginpb.NewChannel()
 	if err != nil {
 		return nil, fmt.Errorf("launching plugin %s: %w", spec.Path, err)
+	}
+	p := newProcess(spec.Name, opts)
+	launching := make(chan *procRunner, 1)
+	p.client = plugin.NewClient(clientConfig(p, spec, opts, channel, launching))
+	rpcClient, err := handshake(ctx, p.client, launching)
+	if err != nil {
+		p.client.Kill()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("launching plugin %s: %w", spec.Path, context.Cause(ctx))
+		}
+		return nil, fmt.Errorf("launching plugin %s: %w", spec.Path, versionHint(err))
+	}
+	raw, err := rpcClient.Dispense(pluginpb.PluginName)
+	if err != nil {
+		p.client.Kill()
+		return nil, fmt.Errorf("plugin %s: %w", spec.Path, err)
+	}
+	p.rpc = raw.(pluginpb.ProviderClient)
+	return p, nil
+}
+
+// clientConfig is how go-plugin is to launch and speak to p's plugin;
+// the process runner it makes goes to launching.
+func clientConfig(p *Process, spec Spec, opts Options, channel *pluginpb.Channel, launching chan<- *procRunner) *plugin.ClientConfig {
+	timeout := opts.StartTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
 	}
 	var sockets *plugin.UnixSocketConfig
 	if opts.SocketDir != "" {
 		sockets = &plugin.UnixSocketConfig{TempDir: opts.SocketDir}
 	}
-	client := plugin.NewClient(&plugin.ClientConfig{
+	return &plugin.ClientConfig{
 		HandshakeConfig:  pluginpb.Handshake(),
 		VersionedPlugins: map[int]plugin.PluginSet{pluginpb.ProtocolVersion: {pluginpb.PluginName: &hostPlugin{p: p}}},
 		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
@@ -137,14 +161,22 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 		// is parsed and re-logged by logs.
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
 		Stderr: p.logs,
-	})
-	p.client = client
-	// go-plugin's Start holds the client's lock until the handshake, so
-	// Kill cannot cut it short: a cancelled launch kills the process,
-	// which ends the handshake at once.
+		// What the plugin prints to os.Stdout and os.Stderr once it
+		// serves comes through go-plugin's stdio stream; without these
+		// it is dropped.
+		SyncStdout: p.stdout,
+		SyncStderr: p.stderr,
+	}
+}
+
+// handshake starts client's process and completes the handshake, killing
+// the process when ctx is done first. go-plugin's Start holds the
+// client's lock until the handshake, so Kill cannot cut it short: a
+// cancelled launch kills the process, which ends the handshake at once.
+func handshake(ctx context.Context, client *plugin.Client, launching <-chan *procRunner) (plugin.ClientProtocol, error) {
 	stop := make(chan struct{})
 	watched := make(chan struct{})
-	go func() {
+	go func() { //nolint:gosec // G118: Kill runs once ctx is done, so it cannot take ctx
 		defer close(watched)
 		var r *procRunner
 		select {
@@ -161,20 +193,32 @@ func Launch(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 	rpcClient, err := client.Client()
 	close(stop)
 	<-watched
-	if err != nil {
-		client.Kill()
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("launching plugin %s: %w", spec.Path, context.Cause(ctx))
-		}
-		return nil, fmt.Errorf("launching plugin %s: %w", spec.Path, err)
+	return rpcClient, err
+}
+
+// versionHint adds what to do to go-plugin's error for a plugin of
+// another protocol version, which says only which versions met.
+func versionHint(err error) error {
+	if !strings.Contains(err.Error(), "incompatible API version") {
+		return err
 	}
-	raw, err := rpcClient.Dispense(pluginpb.PluginName)
-	if err != nil {
-		client.Kill()
-		return nil, fmt.Errorf("plugin %s: %w", spec.Path, err)
+	return fmt.Errorf("%w: rebuild the plugin with an SDK of protocol version %d", err, pluginpb.ProtocolVersion)
+}
+
+// newProcess returns the Process of a provider about to be launched, with
+// the writers that relay its output to opts' logger and sink.
+func newProcess(name string, opts Options) *Process {
+	logger := opts.Logger.Named(name)
+	var sink func(string)
+	if opts.LogSink != nil {
+		sink = func(line string) { opts.LogSink(name, line) }
 	}
-	p.rpc = raw.(pluginpb.ProviderClient)
-	return p, nil
+	return &Process{
+		Name:   name,
+		logs:   &logWriter{logger: logger, sink: sink, plain: hclog.Error},
+		stdout: &logWriter{logger: logger, sink: sink, plain: pluginpb.StdoutLevel, stdio: true},
+		stderr: &logWriter{logger: logger, sink: sink, plain: pluginpb.StderrLevel, stdio: true},
+	}
 }
 
 func verify(path, want string) error {
@@ -182,7 +226,7 @@ func verify(path, want string) error {
 	if err != nil {
 		return fmt.Errorf("checking the digest of plugin %s: %w", path, err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: a failed close loses nothing
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return fmt.Errorf("checking the digest of plugin %s: %w", path, err)
@@ -198,12 +242,12 @@ type Problem = pluginpb.Problem
 
 // Validate hands the plugin its name and configuration and returns the
 // problems it found.
-func (p *Plugin) Validate(ctx context.Context, file string, config *yaml.Node, mode sdk.Mode) ([]*Problem, error) {
+func (p *Process) Validate(ctx context.Context, file string, config *yaml.Node, mode sdk.Mode) ([]*Problem, error) {
 	resp, err := p.rpc.Validate(ctx, &pluginpb.ValidateRequest{
 		Name:   p.Name,
 		File:   file,
 		Config: pluginpb.FromYAML(config),
-		Mode:   string(mode),
+		Mode:   pluginpb.ModeOf(string(mode)),
 	})
 	if err != nil {
 		return nil, p.rpcError("validate", err)
@@ -213,7 +257,7 @@ func (p *Plugin) Validate(ctx context.Context, file string, config *yaml.Node, m
 
 // Init runs the provider's Init; host, if not nil, is served to the plugin
 // through the broker.
-func (p *Plugin) Init(ctx context.Context, host pluginpb.HostServer) error {
+func (p *Process) Init(ctx context.Context, host pluginpb.HostServer) error {
 	var id uint32
 	if host != nil {
 		id = p.broker.NextId()
@@ -232,7 +276,7 @@ func (p *Plugin) Init(ctx context.Context, host pluginpb.HostServer) error {
 }
 
 // Start runs the provider's Start.
-func (p *Plugin) Start(ctx context.Context) error {
+func (p *Process) Start(ctx context.Context) error {
 	resp, err := p.rpc.Start(ctx, &pluginpb.StartRequest{})
 	if err != nil {
 		return p.rpcError("start", err)
@@ -242,13 +286,20 @@ func (p *Plugin) Start(ctx context.Context) error {
 }
 
 // Cancel cancels the plugin's init and/or run context.
-func (p *Plugin) Cancel(ctx context.Context, req *pluginpb.CancelRequest) error {
+func (p *Process) Cancel(ctx context.Context, c lifecycle.Cancellation) error {
+	req := &pluginpb.CancelRequest{Init: c.Init, Run: c.Run}
+	if c.Cause != nil {
+		req.Cause = c.Cause.Error()
+	}
+	if c.Signal != nil {
+		req.Signal = c.Signal.String()
+	}
 	_, err := p.rpc.Cancel(ctx, req)
 	return p.rpcError("cancel", err)
 }
 
 // Shutdown runs the provider's Shutdown.
-func (p *Plugin) Shutdown(ctx context.Context) error {
+func (p *Process) Shutdown(ctx context.Context) error {
 	resp, err := p.rpc.Shutdown(ctx, &pluginpb.ShutdownRequest{})
 	if err != nil {
 		return p.rpcError("shutdown", err)
@@ -258,7 +309,7 @@ func (p *Plugin) Shutdown(ctx context.Context) error {
 }
 
 // Gather returns the plugin's metric families, marshalled.
-func (p *Plugin) Gather(ctx context.Context) ([][]byte, error) {
+func (p *Process) Gather(ctx context.Context) ([][]byte, error) {
 	resp, err := p.rpc.Gather(ctx, &pluginpb.GatherRequest{})
 	if err != nil {
 		return nil, p.rpcError("gather", err)
@@ -267,27 +318,27 @@ func (p *Plugin) Gather(ctx context.Context) ([][]byte, error) {
 }
 
 // Exited is closed when the plugin process has exited.
-func (p *Plugin) Exited() <-chan struct{} { return p.proc.exited }
+func (p *Process) Exited() <-chan struct{} { return p.proc.exited }
 
 // ExitErr says how the process exited (nil for status 0); valid once
 // Exited is closed.
-func (p *Plugin) ExitErr() error { return p.proc.ExitErr() }
+func (p *Process) ExitErr() error { return p.proc.ExitErr() }
 
 // Pid is the plugin's process id.
-func (p *Plugin) Pid() string { return p.proc.ID() }
+func (p *Process) Pid() string { return p.proc.ID() }
 
 // Kill ends the plugin process. The plugin is asked to exit and given
 // killGrace to do so; then, or at once if it is frozen or wedged, its
 // process group is killed. go-plugin's own Kill asks without a deadline,
 // and would wait forever for a plugin that stopped answering.
-func (p *Plugin) Kill() { p.kill(killGrace) }
+func (p *Process) Kill() { p.kill(killGrace) }
 
 // Abort kills the plugin's process group at once, without asking: the
 // end of a plugin whose Shutdown ran past its deadline, or that stopped
 // answering.
-func (p *Plugin) Abort() { p.kill(0) }
+func (p *Process) Abort() { p.kill(0) }
 
-func (p *Plugin) kill(grace time.Duration) {
+func (p *Process) kill(grace time.Duration) {
 	asked := make(chan struct{})
 	if grace > 0 {
 		go func() {
@@ -309,23 +360,11 @@ func (p *Plugin) kill(grace time.Duration) {
 	// readers ended, which the dead process makes prompt.
 	<-asked
 	p.logs.Flush()
+	p.stdout.Flush()
+	p.stderr.Flush()
 }
 
-// ExitError is the error of a call the plugin could not answer because
-// its process was gone.
-type ExitError struct {
-	Name string
-	Err  error // how the process exited
-}
-
-func (e *ExitError) Error() string {
-	if e.Err == nil {
-		return fmt.Sprintf("provider %s exited", e.Name)
-	}
-	return fmt.Sprintf("provider %s exited: %v", e.Name, e.Err)
-}
-
-func (p *Plugin) rpcError(call string, err error) error {
+func (p *Process) rpcError(call string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -341,7 +380,7 @@ func (p *Plugin) rpcError(call string, err error) error {
 	}
 	select {
 	case <-p.proc.exited:
-		return &ExitError{Name: p.Name, Err: p.proc.ExitErr()}
+		return &lifecycle.ExitError{Name: p.Name, Err: p.proc.ExitErr()}
 	default:
 	}
 	// The plugin can report the deadline a moment before the caller's own
@@ -359,13 +398,13 @@ func remoteError(msg string) error {
 	if msg == "" {
 		return nil
 	}
-	return errors.New(truncate(msg, maxRemoteError))
+	return errors.New(truncate.String(msg, maxRemoteError))
 }
 
 // hostPlugin is the agent's side of the go-plugin plugin definition.
 type hostPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	p *Plugin
+	p *Process
 }
 
 func (h *hostPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
@@ -381,7 +420,7 @@ func (h *hostPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, co
 // Ping checks, within ctx's deadline, that the plugin process answers
 // go-plugin's gRPC health check. go-plugin's own Ping takes no deadline, so
 // a frozen plugin would hold it forever.
-func (p *Plugin) Ping(ctx context.Context) error {
+func (p *Process) Ping(ctx context.Context) error {
 	resp, err := p.health.Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
 	if err != nil {
 		return p.rpcError("ping", err)

@@ -46,12 +46,12 @@ func newProcRunner(path string, args []string, spec *exec.Cmd, channel *pluginpb
 	cmd.ExtraFiles = []*os.File{keys} // descriptor pluginpb.ChannelFD
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		keys.Close()
+		_ = keys.Close() // the pipe error is the one to report
 		return nil, err
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		keys.Close()
+		_ = keys.Close() // the pipe error is the one to report
 		return nil, err
 	}
 	return &procRunner{cmd: cmd, stdout: stdout, stderr: stderr, keys: keys, exited: make(chan struct{})}, nil
@@ -71,7 +71,7 @@ func channelPipe(channel *pluginpb.Channel) (*os.File, error) {
 		err = cerr
 	}
 	if err != nil {
-		r.Close()
+		_ = r.Close() // writing the keys failed; that is the error
 		return nil, err
 	}
 	return r, nil
@@ -82,7 +82,7 @@ func (r *procRunner) Start(context.Context) error {
 	defer r.mu.Unlock()
 	// The plugin holds the read end from here on; the agent's copy would
 	// keep the pipe open for nothing.
-	defer r.keys.Close()
+	defer r.keys.Close() //nolint:errcheck // the agent's copy of the read end; the plugin's is what counts
 	if r.killed {
 		return errors.New("the launch was cancelled")
 	}

@@ -70,11 +70,11 @@ func Open(base string) (*Run, []string, error) {
 	}
 	// A dead run with our pid may have left its directory.
 	if err := os.RemoveAll(name); err != nil {
-		lock.Close()
+		_ = lock.Close() // releases the lock; the error is the RemoveAll's
 		return nil, removed, fmt.Errorf("removing a dead run's directory: %w", err)
 	}
 	if err := os.Mkdir(name, 0o700); err != nil {
-		lock.Close()
+		_ = lock.Close() // releases the lock; the error is the Mkdir's
 		return nil, removed, fmt.Errorf("creating the run's directory: %w", err)
 	}
 	return &Run{Dir: name, lock: lock}, removed, nil
@@ -90,13 +90,13 @@ func createLocked(path string) (*os.File, error) {
 		return nil, fmt.Errorf("creating the run's lock file: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		os.Remove(f.Name())
+		_ = f.Close()
+		_ = os.Remove(f.Name()) // best effort: a later run removes stale temporary locks
 		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
-		f.Close()
-		os.Remove(f.Name())
+		_ = f.Close()
+		_ = os.Remove(f.Name()) // best effort: a later run removes stale temporary locks
 		return nil, fmt.Errorf("creating the run's lock file: %w", err)
 	}
 	return f, nil
@@ -208,7 +208,7 @@ func held(path string) bool {
 	if err != nil {
 		return false
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // closing releases the lock taken to probe; nothing else to lose
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return errors.Is(err, syscall.EWOULDBLOCK)
 	}

@@ -43,7 +43,9 @@ func TestOpenMakesAPrivateRunDirectoryAndCloseRemovesIt(t *testing.T) {
 // whoever else shares the directory.
 func TestOpenRemovesOnlyDeadRuns(t *testing.T) {
 	base := shortTemp(t)
-	os.Chmod(base, 0o700)
+	if err := os.Chmod(base, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	// A live run: a child process holding its lock.
 	live := filepath.Join(base, "run-live")
 	if err := os.Mkdir(live, 0o700); err != nil {
@@ -62,7 +64,7 @@ func TestOpenRemovesOnlyDeadRuns(t *testing.T) {
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
 	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "locked\n" {
 		t.Fatalf("flock(1) said %q, %v", line, err)
 	}

@@ -1,10 +1,10 @@
 package status
 
 import (
-	"fmt"
 	"regexp"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/sia-agent/sia-agent/internal/truncate"
 )
 
 // maxText bounds a provider's error and a credential's failure as the
@@ -38,15 +38,5 @@ func redact(s string) string {
 	return s
 }
 
-// bounded cuts s to maxText bytes on a rune boundary, saying how much was
-// cut.
-func bounded(s string) string {
-	if len(s) <= maxText {
-		return s
-	}
-	end := maxText
-	for end > 0 && !utf8.RuneStart(s[end]) {
-		end--
-	}
-	return fmt.Sprintf("%s ... [%d bytes cut]", s[:end], len(s)-end)
-}
+// bounded cuts s to maxText bytes, saying how much was cut.
+func bounded(s string) string { return truncate.String(s, maxText) }

@@ -7,10 +7,12 @@ package status
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/sia-agent/sia-agent/agent/lifecycle"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
@@ -22,14 +24,23 @@ const LogLines = 20
 type Store struct {
 	mu        sync.Mutex
 	report    sdk.StatusReport // the fixed fields
-	order     []string         // provider names in pipeline order
-	providers map[string]*sdk.ProviderStatus
+	phase     lifecycle.Phase
+	order     []string // provider names in pipeline order
+	providers map[string]*provider
 	creds     map[credKey]*credential
 	logs      map[string]*ring
 	silent    map[string]string // providers that do not answer: why
 	changed   chan struct{}     // signalled (non-blocking) on every change
 	now       func() time.Time
-	circuits  *sdk.CircuitSet // the upstream endpoints', for every provider
+	circuits  *sdk.CircuitSet  // the upstream endpoints', for every provider
+	hooks     []sdk.HookStatus // in the pipeline's order
+	onRecord  func(provider string, rec *pluginpb.StatusRecord)
+}
+
+// provider is a provider's entry in the report, with its state typed.
+type provider struct {
+	state lifecycle.State
+	err   string // what went wrong, bounded; "" if nothing
 }
 
 type credKey struct{ provider, credential string }
@@ -40,17 +51,17 @@ type credential struct {
 }
 
 // New returns a store for providers, in pipeline order.
-func New(version, mode, profile string, providers []string) *Store {
+func New(version string, mode sdk.Mode, profile string, providers []string) *Store {
 	s := &Store{
 		report: sdk.StatusReport{
 			AgentVersion: version,
 			StartedTS:    time.Now().Unix(),
-			Mode:         mode,
+			Mode:         string(mode),
 			Profile:      profile,
-			Phase:        "loading",
 		},
+		phase:     lifecycle.PhaseLoading,
 		order:     providers,
-		providers: make(map[string]*sdk.ProviderStatus, len(providers)),
+		providers: make(map[string]*provider, len(providers)),
 		creds:     make(map[credKey]*credential),
 		logs:      make(map[string]*ring, len(providers)),
 		silent:    make(map[string]string),
@@ -59,7 +70,7 @@ func New(version, mode, profile string, providers []string) *Store {
 		circuits:  sdk.NewCircuitSet(),
 	}
 	for _, name := range providers {
-		s.providers[name] = &sdk.ProviderStatus{Name: name, State: "loaded"}
+		s.providers[name] = &provider{state: lifecycle.StateLoaded}
 		s.logs[name] = &ring{}
 	}
 	return s
@@ -73,21 +84,21 @@ func (s *Store) touch() {
 }
 
 // SetPhase records where the agent is: init, start, running, shutdown.
-func (s *Store) SetPhase(phase string) {
+func (s *Store) SetPhase(phase lifecycle.Phase) {
 	s.mu.Lock()
-	s.report.Phase = phase
+	s.phase = phase
 	s.mu.Unlock()
 	s.touch()
 }
 
 // SetState records a provider's lifecycle state.
-func (s *Store) SetState(provider, state string, err error) {
+func (s *Store) SetState(name string, state lifecycle.State, err error) {
 	s.mu.Lock()
-	if p, ok := s.providers[provider]; ok {
-		p.State = state
-		p.Error = ""
+	if p, ok := s.providers[name]; ok {
+		p.state = state
+		p.err = ""
 		if err != nil {
-			p.Error = bounded(err.Error())
+			p.err = bounded(err.Error())
 		}
 	}
 	s.mu.Unlock()
@@ -122,7 +133,7 @@ func (s *Store) Record(provider string, rec *pluginpb.StatusRecord) {
 		Provider:            provider,
 		Credential:          rec.GetCredential(),
 		Kind:                rec.GetKind(),
-		UpdateReason:        rec.GetUpdateReason(),
+		UpdateReason:        rec.GetUpdateReason().Word(),
 		UpdateOutcome:       rec.GetUpdateOutcome(),
 		FailureError:        bounded(rec.GetFailureError()),
 		StartedTS:           rec.GetStartedUnixMicros() / 1e6,
@@ -137,6 +148,31 @@ func (s *Store) Record(provider string, rec *pluginpb.StatusRecord) {
 		c.LastUpdateTS = last // a failed update does not forget the last success
 	}
 	c.updates[c.UpdateOutcome]++
+	onRecord := s.onRecord
+	s.mu.Unlock()
+	s.touch()
+	if onRecord != nil {
+		onRecord(provider, rec)
+	}
+}
+
+// OnRecord has f called with every record a provider reports, after the
+// store kept it. f must not block.
+func (s *Store) OnRecord(f func(provider string, rec *pluginpb.StatusRecord)) {
+	s.mu.Lock()
+	s.onRecord = f
+	s.mu.Unlock()
+}
+
+// SetHook keeps the latest status of one of the pipeline's hooks; a
+// failed hook never makes the agent unready.
+func (s *Store) SetHook(h sdk.HookStatus) {
+	s.mu.Lock()
+	if i := slices.IndexFunc(s.hooks, func(o sdk.HookStatus) bool { return o.Name == h.Name }); i >= 0 {
+		s.hooks[i] = h
+	} else {
+		s.hooks = append(s.hooks, h)
+	}
 	s.mu.Unlock()
 	s.touch()
 }
@@ -174,16 +210,18 @@ func (s *Store) Report() sdk.StatusReport {
 	defer s.mu.Unlock()
 	now := s.now()
 	rep := s.report
+	rep.Phase = s.phase.String()
 	rep.UpdatedTS = now.Unix()
 	rep.Providers = make([]sdk.ProviderStatus, 0, len(s.order))
 	for _, name := range s.order {
-		p := *s.providers[name]
-		p.LogDump = s.logs[name].lines()
-		rep.Providers = append(rep.Providers, p)
-		if p.State != "started" {
-			reason := "state " + p.State
-			if p.Error != "" {
-				reason += ": " + p.Error
+		p := s.providers[name]
+		rep.Providers = append(rep.Providers, sdk.ProviderStatus{
+			Name: name, State: p.state.String(), Error: p.err, LogDump: s.logs[name].lines(),
+		})
+		if p.state != lifecycle.StateStarted {
+			reason := "state " + p.state.String()
+			if p.err != "" {
+				reason += ": " + p.err
 			}
 			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: name, Reason: reason})
 		}
@@ -209,8 +247,9 @@ func (s *Store) Report() sdk.StatusReport {
 			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: c.Provider, Credential: c.Credential, Reason: reason})
 		}
 	}
-	rep.Ready = rep.Phase == "running" && len(rep.NotReady) == 0
-	if rep.Phase != "running" {
+	rep.Hooks = slices.Clone(s.hooks)
+	rep.Ready = s.phase == lifecycle.PhaseRunning && len(rep.NotReady) == 0
+	if s.phase != lifecycle.PhaseRunning {
 		rep.NotReady = append([]sdk.NotReady{{Reason: "agent is in phase " + rep.Phase}}, rep.NotReady...)
 	}
 	return rep

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sia-agent/sia-agent/agent/lifecycle"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
@@ -28,7 +29,7 @@ func newStore(providers ...string) *Store {
 }
 
 func record(cred, outcome string, last, expiry time.Time) *pluginpb.StatusRecord {
-	r := &pluginpb.StatusRecord{Credential: cred, Kind: "x509", UpdateReason: "EXPIRES", UpdateOutcome: outcome}
+	r := &pluginpb.StatusRecord{Credential: cred, Kind: "x509", UpdateReason: pluginpb.UpdateReason_UPDATE_REASON_EXPIRES, UpdateOutcome: outcome}
 	if !last.IsZero() {
 		r.LastUpdateUnix = last.Unix()
 	}
@@ -44,34 +45,34 @@ func record(cred, outcome string, last, expiry time.Time) *pluginpb.StatusRecord
 func TestReadiness(t *testing.T) {
 	cases := []struct {
 		name    string
-		phase   string
-		states  map[string]string
+		phase   lifecycle.Phase
+		states  map[string]lifecycle.State
 		records map[string][]*pluginpb.StatusRecord
 		ready   bool
 		reasons []string // substrings of the not-ready reasons, in order
 	}{
 		{
 			name:   "all started, no credentials",
-			phase:  "running",
-			states: map[string]string{"a": "started", "b": "started"},
+			phase:  lifecycle.PhaseRunning,
+			states: map[string]lifecycle.State{"a": lifecycle.StateStarted, "b": lifecycle.StateStarted},
 			ready:  true,
 		},
 		{
 			name:    "still starting",
-			phase:   "start",
-			states:  map[string]string{"a": "started", "b": "initialized"},
+			phase:   lifecycle.PhaseStart,
+			states:  map[string]lifecycle.State{"a": lifecycle.StateStarted, "b": lifecycle.StateInitialized},
 			reasons: []string{"agent is in phase start", "state initialized"},
 		},
 		{
 			name:    "a provider failed",
-			phase:   "running",
-			states:  map[string]string{"a": "started", "b": "failed"},
+			phase:   lifecycle.PhaseRunning,
+			states:  map[string]lifecycle.State{"a": lifecycle.StateStarted, "b": lifecycle.StateFailed},
 			reasons: []string{"state failed"},
 		},
 		{
 			name:   "valid credential",
-			phase:  "running",
-			states: map[string]string{"a": "started", "b": "started"},
+			phase:  lifecycle.PhaseRunning,
+			states: map[string]lifecycle.State{"a": lifecycle.StateStarted, "b": lifecycle.StateStarted},
 			records: map[string][]*pluginpb.StatusRecord{
 				"a": {record("identity", sdk.OutcomeSuccess, now.Add(-time.Minute), now.Add(time.Hour))},
 			},
@@ -79,8 +80,8 @@ func TestReadiness(t *testing.T) {
 		},
 		{
 			name:   "a failed refresh of a still valid credential keeps it ready",
-			phase:  "running",
-			states: map[string]string{"a": "started", "b": "started"},
+			phase:  lifecycle.PhaseRunning,
+			states: map[string]lifecycle.State{"a": lifecycle.StateStarted, "b": lifecycle.StateStarted},
 			records: map[string][]*pluginpb.StatusRecord{
 				"a": {
 					record("identity", sdk.OutcomeSuccess, now.Add(-time.Minute), now.Add(time.Hour)),
@@ -91,8 +92,8 @@ func TestReadiness(t *testing.T) {
 		},
 		{
 			name:   "expired credential",
-			phase:  "running",
-			states: map[string]string{"a": "started", "b": "started"},
+			phase:  lifecycle.PhaseRunning,
+			states: map[string]lifecycle.State{"a": lifecycle.StateStarted, "b": lifecycle.StateStarted},
 			records: map[string][]*pluginpb.StatusRecord{
 				"a": {record("identity", "UNREACHABLE", now.Add(-2*time.Hour), now.Add(-time.Second))},
 			},
@@ -100,8 +101,8 @@ func TestReadiness(t *testing.T) {
 		},
 		{
 			name:   "never obtained",
-			phase:  "running",
-			states: map[string]string{"a": "started", "b": "started"},
+			phase:  lifecycle.PhaseRunning,
+			states: map[string]lifecycle.State{"a": lifecycle.StateStarted, "b": lifecycle.StateStarted},
 			records: map[string][]*pluginpb.StatusRecord{
 				"b": {record("rolecert/x:role.y", "ZTS_ERROR_403", time.Time{}, time.Time{})},
 			},
@@ -203,8 +204,8 @@ func TestStatusFileRewrittenOnChange(t *testing.T) {
 		defer close(done)
 		s.WriteFile(ctx, path, hclog.NewNullLogger())
 	}()
-	s.SetPhase("running")
-	s.SetState("a", "started", nil)
+	s.SetPhase(lifecycle.PhaseRunning)
+	s.SetState("a", lifecycle.StateStarted, nil)
 	cancel()
 	<-done // the final write happens before WriteFile returns
 	data, err := os.ReadFile(path)
@@ -225,8 +226,8 @@ func TestStatusFileRewrittenOnChange(t *testing.T) {
 
 func TestCollector(t *testing.T) {
 	s := newStore("a")
-	s.SetPhase("running")
-	s.SetState("a", "started", nil)
+	s.SetPhase(lifecycle.PhaseRunning)
+	s.SetState("a", lifecycle.StateStarted, nil)
 	s.Record("a", record("identity", sdk.OutcomeSuccess, now.Add(-time.Minute), now.Add(time.Hour)))
 	s.Record("a", record("identity", "TIMEOUT", time.Time{}, now.Add(time.Hour)))
 	reg := prometheus.NewPedanticRegistry()
@@ -257,12 +258,12 @@ sia_agent_ready 1
 
 func TestSetStateKeepsTheError(t *testing.T) {
 	s := newStore("a")
-	s.SetState("a", "failed", errors.New("bind: address already in use"))
+	s.SetState("a", lifecycle.StateFailed, errors.New("bind: address already in use"))
 	p := s.Report().Providers[0]
 	if p.State != "failed" || p.Error != "bind: address already in use" {
 		t.Errorf("provider = %+v", p)
 	}
-	s.SetState("a", "stopped", nil)
+	s.SetState("a", lifecycle.StateStopped, nil)
 	if p := s.Report().Providers[0]; p.Error != "" {
 		t.Errorf("error kept after a later state: %+v", p)
 	}
@@ -270,8 +271,8 @@ func TestSetStateKeepsTheError(t *testing.T) {
 
 func TestRemovedCredentialLeavesReportReadinessAndMetrics(t *testing.T) {
 	s := newStore("token")
-	s.SetPhase("running")
-	s.SetState("token", "started", nil)
+	s.SetPhase(lifecycle.PhaseRunning)
+	s.SetState("token", lifecycle.StateStarted, nil)
 	h := s.Host("token", nil)
 	ctx := context.Background()
 	expired := record("accesstoken/sia.demo:writer", sdk.OutcomeSuccess, now.Add(-time.Hour), now.Add(-time.Second))
@@ -300,8 +301,8 @@ func TestRemovedCredentialLeavesReportReadinessAndMetrics(t *testing.T) {
 
 func TestOptionalCredentialNeverMakesTheAgentUnready(t *testing.T) {
 	s := newStore("token")
-	s.SetPhase("running")
-	s.SetState("token", "started", nil)
+	s.SetPhase(lifecycle.PhaseRunning)
+	s.SetState("token", lifecycle.StateStarted, nil)
 	failed := record("accesstoken/sia.demo:writer", "ZTS_503", time.Time{}, now.Add(-time.Second))
 	failed.Optional = true
 	s.Record("token", failed)
@@ -316,8 +317,8 @@ func TestOptionalCredentialNeverMakesTheAgentUnready(t *testing.T) {
 
 func TestSilentProviderMakesTheAgentUnreadyUntilItAnswers(t *testing.T) {
 	s := newStore("token")
-	s.SetPhase("running")
-	s.SetState("token", "started", nil)
+	s.SetPhase(lifecycle.PhaseRunning)
+	s.SetState("token", lifecycle.StateStarted, nil)
 	s.SetResponsive("token", errors.New("ping call to provider token: context deadline exceeded"))
 	rep := s.Report()
 	if rep.Ready || len(rep.NotReady) != 1 || rep.NotReady[0].Provider != "token" ||

@@ -21,17 +21,18 @@ const ProviderLabel = "provider"
 // AgentName is the provider label of the agent's own process metrics.
 const AgentName = "sia-agent"
 
-// Source is a provider whose metrics can be gathered.
-type Source struct {
-	Name   string
-	Gather func(ctx context.Context) ([][]byte, error)
+// Provider is a provider as telemetry gathers from it.
+type Provider interface {
+	Name() string
+	// Gather returns its metric families, marshalled.
+	Gather(ctx context.Context) ([][]byte, error)
 }
 
-// Gather returns own's metric families merged with those of every source,
-// marshalled as the plugin protocol carries them. A source that fails to
-// answer is left out rather than failing the whole scrape; its error is
-// returned alongside the families.
-func Gather(ctx context.Context, own prometheus.Gatherer, sources []Source) ([][]byte, error) {
+// Gather returns own's metric families merged with those of every
+// provider, marshalled as the plugin protocol carries them. A provider
+// that fails to answer is left out rather than failing the whole scrape;
+// its error is returned alongside the families.
+func Gather(ctx context.Context, own prometheus.Gatherer, providers []Provider) ([][]byte, error) {
 	families := make(map[string]*dto.MetricFamily)
 	var errs []error
 	mfs, err := own.Gather()
@@ -41,43 +42,64 @@ func Gather(ctx context.Context, own prometheus.Gatherer, sources []Source) ([][
 	for _, mf := range mfs {
 		families[mf.GetName()] = mf
 	}
+	results, gatherErrs := gatherAll(ctx, providers)
+	for i, p := range providers {
+		if gatherErrs[i] != nil {
+			errs = append(errs, gatherErrs[i])
+			continue
+		}
+		errs = append(errs, merge(families, results[i], p.Name())...)
+	}
+	out, err := marshal(families)
+	if err != nil {
+		return nil, err
+	}
+	return out, joinErrors(errs)
+}
 
-	results := make([][]*dto.MetricFamily, len(sources))
-	srcErrs := make([]error, len(sources))
+// gatherAll asks every provider at once; results[i] and errs[i] are
+// providers[i]'s.
+func gatherAll(ctx context.Context, providers []Provider) (results [][]*dto.MetricFamily, errs []error) {
+	results = make([][]*dto.MetricFamily, len(providers))
+	errs = make([]error, len(providers))
 	var wg sync.WaitGroup
-	for i, src := range sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			raw, err := src.Gather(ctx)
+	for i, p := range providers {
+		wg.Go(func() {
+			raw, err := p.Gather(ctx)
 			if err == nil {
 				results[i], err = pluginpb.UnmarshalFamilies(raw)
 			}
 			if err != nil {
-				srcErrs[i] = fmt.Errorf("gathering the metrics of %s: %w", src.Name, err)
+				errs[i] = fmt.Errorf("gathering the metrics of %s: %w", p.Name(), err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	for i, src := range sources {
-		if srcErrs[i] != nil {
-			errs = append(errs, srcErrs[i])
-			continue
-		}
-		for _, mf := range results[i] {
-			label(mf, src.Name)
-			have, ok := families[mf.GetName()]
-			switch {
-			case !ok:
-				families[mf.GetName()] = mf
-			case have.GetType() != mf.GetType():
-				errs = append(errs, fmt.Errorf("metric %s of %s has type %v, another process exports it as %v", mf.GetName(), src.Name, mf.GetType(), have.GetType()))
-			default:
-				have.Metric = append(have.Metric, mf.Metric...)
-			}
+	return results, errs
+}
+
+// merge adds the families of the named provider to families, labelling
+// its series; a family another process exports with another type is left
+// out, with an error.
+func merge(families map[string]*dto.MetricFamily, mfs []*dto.MetricFamily, name string) []error {
+	var errs []error
+	for _, mf := range mfs {
+		label(mf, name)
+		have, ok := families[mf.GetName()]
+		switch {
+		case !ok:
+			families[mf.GetName()] = mf
+		case have.GetType() != mf.GetType():
+			errs = append(errs, fmt.Errorf("metric %s of %s has type %v, another process exports it as %v", mf.GetName(), name, mf.GetType(), have.GetType()))
+		default:
+			have.Metric = append(have.Metric, mf.Metric...)
 		}
 	}
+	return errs
+}
 
+// marshal encodes families in the order of their names.
+func marshal(families map[string]*dto.MetricFamily) ([][]byte, error) {
 	names := make([]string, 0, len(families))
 	for name := range families {
 		names = append(names, name)
@@ -91,7 +113,7 @@ func Gather(ctx context.Context, own prometheus.Gatherer, sources []Source) ([][
 		}
 		out = append(out, b)
 	}
-	return out, joinErrors(errs)
+	return out, nil
 }
 
 // label sets provider=name on every series of mf, keeping labels sorted.

@@ -13,12 +13,22 @@ import (
 	"github.com/sia-agent/sia-agent/sdk/pluginpb"
 )
 
+// fakeProvider is a provider without a process.
+type fakeProvider struct {
+	name   string
+	gather func(ctx context.Context) ([][]byte, error)
+}
+
+func (p fakeProvider) Name() string { return p.name }
+
+func (p fakeProvider) Gather(ctx context.Context) ([][]byte, error) { return p.gather(ctx) }
+
 // source returns the marshalled families of a registry holding cs.
-func source(t *testing.T, name string, cs ...prometheus.Collector) Source {
+func source(t *testing.T, name string, cs ...prometheus.Collector) Provider {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(cs...)
-	return Source{Name: name, Gather: func(context.Context) ([][]byte, error) {
+	return fakeProvider{name: name, gather: func(context.Context) ([][]byte, error) {
 		mfs, err := reg.Gather()
 		if err != nil {
 			return nil, err
@@ -63,7 +73,7 @@ func labelsOf(m *dto.Metric) string {
 func TestGatherMergesAndLabelsEveryProvider(t *testing.T) {
 	own := prometheus.NewRegistry()
 	own.MustRegister(gauge("up_total_seconds", prometheus.Labels{ProviderLabel: AgentName}, 1))
-	raw, err := Gather(context.Background(), own, []Source{
+	raw, err := Gather(context.Background(), own, []Provider{
 		source(t, "certificate", gauge("up_total_seconds", nil, 2), gauge("only_cert", prometheus.Labels{"zone": "a"}, 3)),
 		// A provider that sets a provider label of its own is overruled.
 		source(t, "token", gauge("up_total_seconds", prometheus.Labels{ProviderLabel: "liar"}, 4)),
@@ -89,8 +99,8 @@ func TestGatherLeavesOutWhatItCannotMerge(t *testing.T) {
 	own := prometheus.NewRegistry()
 	own.MustRegister(gauge("clash", nil, 1))
 	counter := prometheus.NewCounter(prometheus.CounterOpts{Name: "clash", Help: "help"})
-	failing := Source{Name: "down", Gather: func(context.Context) ([][]byte, error) { return nil, errors.New("plugin gone") }}
-	raw, err := Gather(context.Background(), own, []Source{source(t, "other", counter), failing, source(t, "ok", gauge("fine", nil, 1))})
+	failing := fakeProvider{name: "down", gather: func(context.Context) ([][]byte, error) { return nil, errors.New("plugin gone") }}
+	raw, err := Gather(context.Background(), own, []Provider{source(t, "other", counter), failing, source(t, "ok", gauge("fine", nil, 1))})
 	if err == nil || !strings.Contains(err.Error(), "clash") {
 		t.Errorf("error = %v, want it to name the clashing metric", err)
 	}

@@ -20,7 +20,7 @@ type provider struct {
 
 type grpcPlugin struct{ plugin.NetRPCUnsupportedPlugin }
 
-func (grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+func (grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error { //nolint:unparam // go-plugin's GRPCPlugin interface
 	pluginpb.RegisterProviderServer(s, provider{})
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/sia-agent/sia-agent/agent"
 	"github.com/sia-agent/sia-agent/agent/cli"
 	"github.com/sia-agent/sia-agent/plugins/builtin"
 	"github.com/sia-agent/sia-agent/sdk"
@@ -24,11 +25,11 @@ func main() {
 	// default would end the agent without a word, and its plugins with it.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	builtins := make([]cli.Builtin, 0, len(builtin.Names()))
+	builtins := make([]agent.Builtin, 0, len(builtin.Names()))
 	for _, name := range builtin.Names() {
-		builtins = append(builtins, cli.Builtin{Name: name, Env: builtin.Env(name)})
+		builtins = append(builtins, agent.Builtin{Name: name, Env: builtin.Env(name)})
 	}
-	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, sigs, builtins))
+	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, sigs, builtins, convert))
 }
 
 // serve runs the named built-in provider as a plugin process.

@@ -36,6 +36,25 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	opts, code := parseFlags(args, stderr)
+	if opts == nil {
+		return code
+	}
+	srv, err := ztsdev.New(*opts)
+	if err != nil {
+		if _, ok := errors.AsType[conf.Problems](err); ok {
+			fmt.Fprintf(stderr, "zts-dev: invalid config:\n%v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "zts-dev: %v\n", err)
+		return 1
+	}
+	return serve(srv, opts.Logger, stdout)
+}
+
+// parseFlags reads the command line into the server's options; nil and
+// the exit code when the command line is wrong, or asks for help.
+func parseFlags(args []string, stderr io.Writer) (*ztsdev.Options, int) {
 	fs := flag.NewFlagSet("zts-dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "YAML data set: domains, roles, providers, faults (default: the built-in demo data set)")
@@ -51,44 +70,39 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return nil, 0
 		}
-		return 2
+		return nil, 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "zts-dev: unexpected arguments: %v\n", fs.Args())
-		return 2
+		return nil, 2
 	}
 	level := hclog.LevelFromString(*logLevel)
 	if level == hclog.NoLevel {
 		fmt.Fprintf(stderr, "zts-dev: unknown --log-level %q\n", *logLevel)
-		return 2
+		return nil, 2
 	}
 	if *logFormat != "text" && *logFormat != "json" {
 		fmt.Fprintf(stderr, "zts-dev: unknown --log-format %q\n", *logFormat)
-		return 2
+		return nil, 2
 	}
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name: "zts-dev", Level: level, Output: stderr, JSONFormat: *logFormat == "json",
 	})
-
-	srv, err := ztsdev.New(ztsdev.Options{
+	return &ztsdev.Options{
 		ConfigFile:    *configFile,
 		StateDir:      *stateDir,
 		Listen:        *listen,
 		Logger:        logger,
 		WatchInterval: *watch,
 		ServiceCerts:  *serviceCerts,
-	})
-	if err != nil {
-		if _, ok := errors.AsType[conf.Problems](err); ok {
-			fmt.Fprintf(stderr, "zts-dev: invalid config:\n%v\n", err)
-			return 2
-		}
-		fmt.Fprintf(stderr, "zts-dev: %v\n", err)
-		return 1
-	}
+	}, 0
+}
 
+// serve runs srv until SIGINT or SIGTERM, reloading its config on
+// SIGHUP, and returns the exit code.
+func serve(srv *ztsdev.Server, logger hclog.Logger, stdout io.Writer) int {
 	var wg sync.WaitGroup
 	defer wg.Wait() // after stop, below, has ended the SIGHUP loop
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -108,7 +108,7 @@ func TestServeReloadShutdown(t *testing.T) {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
-			<-exited
+			t.Logf("zts-dev killed: %v", <-exited)
 		}
 	})
 
@@ -130,7 +130,7 @@ func TestServeReloadShutdown(t *testing.T) {
 		t.Fatalf("readiness line %q does not match %v", ready.Text(), readyRE)
 	}
 	go func() {
-		io.Copy(io.Discard, stdout)
+		_, _ = io.Copy(io.Discard, stdout) // until the process exits
 		exited <- cmd.Wait()
 	}()
 	url, caFile := m[1], m[2]

@@ -157,7 +157,7 @@ func (p *Provider) Shutdown(context.Context) error {
 		if err != nil {
 			return err
 		}
-		f.Close()
+		_ = f.Close() // opened only to wait for the writer
 	}
 	p.group.Stop()
 	if p.cfg.ShutdownError != "" {

@@ -347,7 +347,7 @@ func newSettings(c Config) *settings {
 		roleDir:     f.roleDir,
 		attestation: resolve(c.dir, c.Identity.AttestationFile),
 	}
-	s.idPerms = c.Files.Access.perms()
+	s.idPerms = c.Files.perms()
 	s.rolePerms = c.RoleCerts.Access.over(c.Files.Access).perms()
 	s.CAFile = resolve(c.dir, c.CAFile)
 	s.ips, s.Identity.ExtraDNS = c.Identity.sans()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
 	"github.com/sia-agent/sia-agent/sdk"
@@ -119,6 +120,19 @@ func writeFile(path string, data []byte, perm fileperm.Perm) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// filesOf are the files an update of c writes, for its status record.
+func (p *Provider) filesOf(c *credential) []string {
+	var files []string
+	if c.role == nil {
+		if !p.s.existing {
+			files = append(files, p.s.keyFile, p.s.certFile, p.s.combined, p.s.caCertFile)
+		}
+	} else {
+		files = append(files, p.s.roleCertFile(*c.role), p.s.roleKeyFile(*c.role), p.s.roleCombinedFile(*c.role))
+	}
+	return slices.DeleteFunc(files, func(f string) bool { return f == "" })
 }
 
 // plainFiles are the files the provider writes with sdk.WriteFileAtomic.

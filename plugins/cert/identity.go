@@ -131,7 +131,7 @@ func (p *Provider) updateIdentity(ctx context.Context, c *credential) (keyChange
 // revoked).
 func (p *Provider) askIdentity(ctx context.Context, csr, attestation string, now time.Time) (*zts.InstanceIdentity, error) {
 	var expiry *int32
-	if m := int32(p.s.Identity.Expiry.Std() / time.Minute); m > 0 {
+	if m := int32(p.s.Identity.Expiry.Std() / time.Minute); m > 0 { //nolint:gosec // G115: a Duration is under 2^63 ns, 1.6e8 minutes
 		expiry = &m
 	}
 	if p.ident.Load().usable(now) {

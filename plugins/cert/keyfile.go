@@ -67,7 +67,7 @@ func readKeyFile(path string, policy keyPolicy) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: a failed close loses nothing
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -121,7 +121,7 @@ func (pol keyPolicy) checkSharedOwner(path string, fi fs.FileInfo) error {
 	if !ok {
 		return nil // no owner to check on this system
 	}
-	euid := uint32(os.Geteuid())
+	euid := uint32(os.Geteuid()) //nolint:gosec // G115: a uid is never negative on Unix
 	if st.Uid != euid && st.Uid != 0 {
 		return pol.unsafe(path, fmt.Sprintf("it belongs to uid %d, not to uid %d that the agent runs as", st.Uid, euid))
 	}

@@ -9,8 +9,9 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
+
+	"github.com/sia-agent/sia-agent/plugins/internal/pemkey"
 )
 
 // privateKey is a key with the PEM it is written as, so that the provider
@@ -65,34 +66,11 @@ func newPrivateKey(signer crypto.Signer) (*privateKey, error) {
 // PKCS#8. The PEM is kept as read, so that an unchanged key is never
 // rewritten.
 func parseKey(data []byte) (*privateKey, error) {
-	rest := data
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			return nil, errors.New("no PEM private key found")
-		}
-		var key any
-		var err error
-		switch block.Type {
-		case "RSA PRIVATE KEY":
-			key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-		case "EC PRIVATE KEY":
-			key, err = x509.ParseECPrivateKey(block.Bytes)
-		case "PRIVATE KEY":
-			key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-		default:
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("parsing %s: %w", block.Type, err)
-		}
-		signer, ok := key.(crypto.Signer)
-		if !ok {
-			return nil, fmt.Errorf("a %T key cannot sign", key)
-		}
-		return &privateKey{signer: signer, pem: data}, nil
+	signer, err := pemkey.Parse(data)
+	if err != nil {
+		return nil, err
 	}
+	return &privateKey{signer: signer, pem: data}, nil
 }
 
 // fits reports whether k is of the type and size kc asks for.

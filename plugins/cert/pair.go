@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // pairFiles is a private key and the certificate issued for it, kept so
@@ -162,7 +163,7 @@ func (p pairFiles) write(keyPEM, certPEM []byte, beforeSwitch func() error) erro
 		err = p.switchTo(gen)
 	}
 	if err != nil {
-		os.RemoveAll(filepath.Join(p.dir(), gen))
+		_ = os.RemoveAll(filepath.Join(p.dir(), gen)) // best effort: removeGenerations clears it later
 		return err
 	}
 	p.removeGenerations(gen)
@@ -232,7 +233,7 @@ func isLink(path, target string) bool {
 func (p pairFiles) newGeneration(keyPEM, certPEM []byte) (string, error) {
 	var gen string
 	for {
-		gen = p.prefix() + genInfix + strconv.FormatUint(rand.Uint64(), 10)
+		gen = p.prefix() + genInfix + strconv.FormatUint(rand.Uint64(), 10) //nolint:gosec // G404: a unique name, not a secret
 		err := os.Mkdir(filepath.Join(p.dir(), gen), 0o700)
 		if err == nil {
 			break
@@ -256,10 +257,10 @@ func (p pairFiles) newGeneration(keyPEM, certPEM []byte) (string, error) {
 		err = writeNew(filepath.Join(dir, filepath.Base(p.cert)), certPEM, perm.cert)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = sdk.SyncDir(dir)
 	}
 	if err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort: removeGenerations clears it later
 		return "", err
 	}
 	return gen, nil
@@ -310,14 +311,14 @@ func installLink(path, target string, perm fileperm.Perm) error {
 		return err
 	}
 	if err := perm.Lchown(tmp); err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp) // best effort: the next installLink removes it first
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp) // best effort: the next installLink removes it first
 		return err
 	}
-	return syncDir(dir)
+	return sdk.SyncDir(dir)
 }
 
 // removeGenerations removes the pair's generations but keep, and the
@@ -355,16 +356,4 @@ func (p pairFiles) clean() {
 		return // not the provider's: read refuses it
 	}
 	p.removeGenerations(gen)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening directory %s to sync it: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	return nil
 }

@@ -255,6 +255,9 @@ func (p *Provider) report(ctx context.Context, c *credential, started time.Time)
 	if c.leaf != nil {
 		rec.Expiry = c.leaf.NotAfter
 	}
+	if c.err == nil && c.reason != sdk.ReasonIsGood {
+		rec.Files = p.filesOf(c)
+	}
 	// The record matters most when things go wrong, shutdown included.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

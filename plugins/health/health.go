@@ -30,13 +30,9 @@ import (
 // Config is the provider's `config:` block; docs/health.md is its
 // reference.
 type Config struct {
-	// Address is where the endpoints are served; port 0 picks a free port,
-	// which the "Starting health check server[...]" line names.
-	Address string `yaml:"address"`
-	// TLS, when set, serves HTTPS only.
-	TLS httpserver.TLS `yaml:"tls"`
-	// Timeout bounds how long a request waits for the agent's status.
-	Timeout sdk.Duration `yaml:"timeout"`
+	// Endpoint is where the endpoints are served (address, tls), and how
+	// long a request waits for the agent's status (timeout).
+	httpserver.Endpoint `yaml:",inline"`
 	// Status serves /status, the whole status report with recent log
 	// lines; false keeps it off an address other pods or hosts reach,
 	// where the probes alone are needed.
@@ -53,24 +49,19 @@ const serverName = "health check server"
 // Validate checks the config; Decode calls it, and the TLS block's own.
 func (c Config) Validate() error {
 	var check conf.Checker
-	if err := httpserver.CheckAddress(c.Address); err != nil {
-		check.Errorf("address", "%v", err)
-	}
-	if c.Timeout <= 0 {
-		check.Errorf("timeout", "must be more than 0")
-	}
+	c.Endpoint.Check(&check)
 	return check.Err()
 }
 
 // loadConfig decodes cfg over the defaults and validates it, reporting
 // every problem at once with its file and line.
 func loadConfig(cfg sdk.Config) (Config, error) {
-	c := Config{Address: DefaultAddress, Timeout: sdk.Duration(2 * time.Second), Status: true}
+	c := Config{Endpoint: httpserver.Endpoint{Address: DefaultAddress, Timeout: sdk.Duration(2 * time.Second)}, Status: true}
 	if err := cfg.Decode(&c); err != nil {
 		return Config{}, err
 	}
 	if cfg.File != "" {
-		c.TLS = c.TLS.Resolve(filepath.Dir(cfg.File))
+		c.Endpoint = c.Endpoint.Resolve(filepath.Dir(cfg.File))
 	}
 	return c, nil
 }
@@ -103,14 +94,7 @@ func (p *Provider) Init(_ context.Context, rt *sdk.Runtime) error {
 // and returns once the server answers.
 func (p *Provider) Start(ctx context.Context) error {
 	var err error
-	p.srv, err = httpserver.Start(ctx, p.group, "health check server", httpserver.Options{
-		Name:         serverName,
-		Address:      p.cfg.Address,
-		TLS:          p.cfg.TLS,
-		Handler:      p.handler,
-		WriteTimeout: p.cfg.Timeout.Std() + 5*time.Second,
-		Logger:       p.log,
-	})
+	p.srv, err = httpserver.Start(ctx, p.group, "health check server", p.cfg.Endpoint.Options(serverName, p.handler, p.log))
 	return err
 }
 
@@ -204,5 +188,5 @@ func writeJSON(w http.ResponseWriter, code int, body any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
+	_, _ = w.Write(append(b, '\n')) // the client went away; nothing to tell it
 }

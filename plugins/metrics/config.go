@@ -12,13 +12,9 @@ import (
 // Config is the provider's `config:` block; docs/metrics.md is its
 // reference.
 type Config struct {
-	// Address is where /metrics is served; port 0 picks a free port, which
-	// the "Starting metrics exporter server[...]" line names.
-	Address string `yaml:"address"`
-	// TLS, when set, serves HTTPS only.
-	TLS httpserver.TLS `yaml:"tls"`
-	// Timeout bounds how long a scrape waits for the agent's metrics.
-	Timeout sdk.Duration `yaml:"timeout"`
+	// Endpoint is where /metrics is served (address, tls), and how long a
+	// scrape waits for the agent's metrics (timeout).
+	httpserver.Endpoint `yaml:",inline"`
 	// X509Files are PEM files, or glob patterns of them, whose
 	// certificates' validity is exported; they are read at every scrape.
 	// Relative paths are relative to the pipeline file's directory.
@@ -43,18 +39,13 @@ type K8sAthenzSia struct {
 const DefaultAddress = "127.0.0.1:9999"
 
 func defaultConfig() Config {
-	return Config{Address: DefaultAddress, Timeout: sdk.Duration(10 * time.Second)}
+	return Config{Endpoint: httpserver.Endpoint{Address: DefaultAddress, Timeout: sdk.Duration(10 * time.Second)}}
 }
 
 // Validate checks the config; Decode calls it, and the TLS block's own.
 func (c Config) Validate() error {
 	var check conf.Checker
-	if err := httpserver.CheckAddress(c.Address); err != nil {
-		check.Errorf("address", "%v", err)
-	}
-	if c.Timeout <= 0 {
-		check.Errorf("timeout", "must be more than 0")
-	}
+	c.Endpoint.Check(&check)
 	for i, pattern := range c.X509Files {
 		if pattern == "" {
 			check.ErrorfAt(conf.P("x509_files", i), "empty path")
@@ -82,7 +73,7 @@ func loadConfig(cfg sdk.Config) (Config, error) {
 	for i, pattern := range c.X509Files {
 		c.X509Files[i] = resolve(base, pattern)
 	}
-	c.TLS = c.TLS.Resolve(base)
+	c.Endpoint = c.Endpoint.Resolve(base)
 	return c, nil
 }
 

@@ -69,14 +69,7 @@ func (p *Provider) Init(_ context.Context, rt *sdk.Runtime) error {
 // returns once the server answers.
 func (p *Provider) Start(ctx context.Context) error {
 	var err error
-	p.srv, err = httpserver.Start(ctx, p.group, "metrics server", httpserver.Options{
-		Name:         serverName,
-		Address:      p.cfg.Address,
-		TLS:          p.cfg.TLS,
-		Handler:      p.handler,
-		WriteTimeout: p.cfg.Timeout.Std() + 5*time.Second,
-		Logger:       p.log,
-	})
+	p.srv, err = httpserver.Start(ctx, p.group, "metrics server", p.cfg.Endpoint.Options(serverName, p.handler, p.log))
 	return err
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -95,7 +96,7 @@ func newAgent(t *testing.T, h *sdktest.Harness) *agent {
 	build.Set(1)
 	a.reg.MustRegister(build)
 	own := prometheus.WrapRegistererWith(prometheus.Labels{"provider": h.Runtime.Name}, a.reg)
-	own.MustRegister(prometheus.NewGoCollector())
+	own.MustRegister(collectors.NewGoCollector())
 	h.Runtime.Metrics = own
 	h.Runtime.Host = a
 	return a

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/sia-agent/sia-agent/plugins/internal/pemkey"
 )
 
 // credential is a key and its certificate chain, as both APIs serve them.
@@ -71,7 +73,7 @@ func loadPair(name, keyFile, certFile string, bundle []*x509.Certificate) (*cred
 		var keyPEM, certPEM []byte
 		if keyPEM, certPEM, err = readPair(keyFile, certFile); err == nil {
 			var key crypto.Signer
-			if key, err = parseKey(keyPEM); err != nil {
+			if key, err = pemkey.Parse(keyPEM); err != nil {
 				return nil, fmt.Errorf("reading the key %s: %w", keyFile, err)
 			}
 			var c *credential
@@ -221,7 +223,7 @@ func svidID(leaf *x509.Certificate) (spiffeid.ID, error) {
 		return id, fmt.Errorf("it has %d URI SANs (%s), and an X.509-SVID has exactly one, its SPIFFE ID: set the cert provider's identity.x509_svid", len(leaf.URIs), uriList(leaf))
 	case id.IsZero():
 		_, err := spiffeid.FromURI(leaf.URIs[0])
-		return id, fmt.Errorf("its URI SAN %s is not a SPIFFE ID: %v", leaf.URIs[0], err)
+		return id, fmt.Errorf("its URI SAN %s is not a SPIFFE ID: %w", leaf.URIs[0], err)
 	case leaf.IsCA:
 		return id, errors.New("it is a CA certificate")
 	case leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0:
@@ -262,38 +264,6 @@ func parseCerts(data []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no PEM certificate found")
 	}
 	return certs, nil
-}
-
-// parseKey reads a PEM private key: PKCS#1 and SEC 1, as the cert provider
-// writes them, or PKCS#8.
-func parseKey(data []byte) (crypto.Signer, error) {
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			return nil, errors.New("no PEM private key found")
-		}
-		var key any
-		var err error
-		switch block.Type {
-		case "RSA PRIVATE KEY":
-			key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-		case "EC PRIVATE KEY":
-			key, err = x509.ParseECPrivateKey(block.Bytes)
-		case "PRIVATE KEY":
-			key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-		default:
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("parsing the %s: %w", strings.ToLower(block.Type), err)
-		}
-		signer, ok := key.(crypto.Signer)
-		if !ok {
-			return nil, fmt.Errorf("a %T cannot sign", key)
-		}
-		return signer, nil
-	}
 }
 
 // loadBundle reads the CA bundle.

@@ -1,11 +1,8 @@
 package spiffe
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io/fs"
 	"os"
@@ -46,29 +43,6 @@ func TestSVIDID(t *testing.T) {
 				t.Errorf("reason %v, want it to say %q", err, tc.bad)
 			}
 		})
-	}
-}
-
-// Keys in every form the cert provider writes or reads.
-func TestParseKey(t *testing.T) {
-	ec := newKey(t)
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	must(t, err)
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(ec)
-	must(t, err)
-	ecParams := pem.EncodeToMemory(&pem.Block{Type: "EC PARAMETERS", Bytes: []byte{6, 8, 42, 134, 72, 206, 61, 3, 1, 7}})
-	for name, data := range map[string][]byte{
-		"SEC 1":              keyPEM(t, ec),
-		"SEC 1 after params": append(ecParams, keyPEM(t, ec)...),
-		"PKCS#1":             pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}),
-		"PKCS#8":             pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}),
-	} {
-		if _, err := parseKey(data); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-	if _, err := parseKey([]byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")); err == nil {
-		t.Error("a certificate parsed as a key")
 	}
 }
 

@@ -43,7 +43,7 @@ func deltaSecretsHandler(any, grpc.ServerStream) error {
 	return status.Error(codes.Unimplemented, "incremental (delta) SDS is not served: set the SDS config source's api_type to GRPC")
 }
 
-func fetchSecretsHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+func fetchSecretsHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) { //nolint:revive // context-as-argument: grpc.MethodHandler's signature
 	req := new(discoveryRequest)
 	if err := dec(req); err != nil {
 		return nil, err

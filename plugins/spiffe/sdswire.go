@@ -149,7 +149,7 @@ func (s *rpcStatus) unmarshal(b []byte) error {
 	return fields(b, func(num protowire.Number, typ protowire.Type, data []byte, v uint64) error {
 		switch {
 		case num == statusCode && typ == protowire.VarintType:
-			s.code = int32(v)
+			s.code = int32(v) //nolint:gosec // G115: an int32 field; protobuf truncates its varint so
 		case num == statusMessage && typ == protowire.BytesType:
 			s.message = string(data)
 		}

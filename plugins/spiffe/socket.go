@@ -18,7 +18,8 @@ import (
 // left is removed; one that a process still serves on is an error, and so
 // is anything that is not a socket, which is left as it is.
 func listen(path string, mode os.FileMode) (*net.UnixListener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	// Workloads must reach the socket; its own mode says who may connect.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { //nolint:gosec // G301: see above
 		return nil, fmt.Errorf("creating the directory of the socket %s: %w", path, err)
 	}
 	if err := removeStale(path); err != nil {
@@ -31,7 +32,7 @@ func listen(path string, mode os.FileMode) (*net.UnixListener, error) {
 	// Right after the bind: a caller that connects in between is still
 	// checked against the allow list.
 	if err := os.Chmod(path, mode); err != nil {
-		ln.Close()
+		_ = ln.Close() // the Chmod error is the one to report
 		return nil, fmt.Errorf("setting the mode of the socket %s: %w", path, err)
 	}
 	return ln, nil
@@ -48,7 +49,7 @@ func removeStale(path string) error {
 		return fmt.Errorf("%s exists and is not a socket; remove it or choose another socket path", path)
 	}
 	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		conn.Close()
+		_ = conn.Close() // only probed whether someone serves
 		return fmt.Errorf("%s is in use: another process serves on it", path)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -57,7 +58,7 @@ func removeStale(path string) error {
 	return nil
 }
 
-// limitListener accepts at most max connections at once: one more is
+// limitListener accepts at most limit connections at once: one more is
 // closed at once, so that callers, allowed or not, cannot make the agent
 // hold more.
 type limitListener struct {
@@ -67,8 +68,8 @@ type limitListener struct {
 	refuse func()
 }
 
-func newLimitListener(ln *net.UnixListener, max int, opened func(int), refuse func()) *limitListener {
-	return &limitListener{UnixListener: ln, slots: make(chan struct{}, max), opened: opened, refuse: refuse}
+func newLimitListener(ln *net.UnixListener, limit int, opened func(int), refuse func()) *limitListener {
+	return &limitListener{UnixListener: ln, slots: make(chan struct{}, limit), opened: opened, refuse: refuse}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -85,7 +86,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 				l.opened(-1)
 			})}, nil
 		default:
-			c.Close()
+			_ = c.Close() // refused: over max_connections
 			l.refuse()
 		}
 	}
@@ -138,7 +139,7 @@ func probe(path string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer conn.Close() //nolint:errcheck // a probe; its outcome is already known
 	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		return err
 	}
@@ -155,7 +156,7 @@ func probe(path string) error {
 	// Ready. Say goodbye and wait for the server to close its end, so
 	// that the probe holds none of the max_connections once Start returns.
 	if uc, ok := conn.(*net.UnixConn); ok && uc.CloseWrite() == nil {
-		io.Copy(io.Discard, conn)
+		_, _ = io.Copy(io.Discard, conn) // drains until the server closes; how it ends does not matter
 	}
 	return nil
 }

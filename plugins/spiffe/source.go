@@ -68,11 +68,11 @@ func (src *source) update() {
 	defer src.readMu.Unlock()
 	// Taken before reading: a change made while the files are read shows
 	// at the next poll, and they are read again.
-	print := fingerprint(src.paths())
-	if print == src.print {
+	fp := fingerprint(src.paths())
+	if fp == src.print {
 		return
 	}
-	src.print = print
+	src.print = fp
 	started := src.now()
 	prev, _ := src.current()
 	next := read(src.s, prev)

@@ -86,7 +86,7 @@ func (p *Provider) Start(ctx context.Context) error {
 	}
 	srv, err := newServer(&p.s, p.src, p.log, p.m)
 	if err != nil {
-		ln.Close()
+		_ = ln.Close()
 		return err
 	}
 	limited := newLimitListener(ln, p.s.MaxConnections,
@@ -96,7 +96,7 @@ func (p *Provider) Start(ctx context.Context) error {
 			srv.gate.log.Warn("Refused a connection: the socket has max_connections open", "max_connections", p.s.MaxConnections)
 		})
 	if err := p.group.Go(ctx, "spiffe server", func(<-chan struct{}) { srv.serve(limited) }); err != nil {
-		ln.Close()
+		_ = ln.Close()
 		return err
 	}
 	p.srv = srv

@@ -121,7 +121,7 @@ func newLimit(b *testing.B) *limit {
 		b.Fatal(err)
 	}
 	srv := &http.Server{Handler: l}
-	go srv.Serve(ln)
+	go func() { _ = srv.Serve(ln) }() // http.ErrServerClosed at cleanup
 	b.Cleanup(func() { srv.Close() })
 	l.addr = ln.Addr().String()
 	return l
@@ -148,7 +148,7 @@ func (l *limit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h[k] = v
 	}
 	w.WriteHeader(http.StatusOK)
-	w.Write(a.body)
+	_, _ = w.Write(a.body)
 }
 
 // capture asks the token server raw once and stores its answer for the

@@ -25,9 +25,9 @@ type entries struct {
 	max      int // entries in all
 }
 
-func newEntries(max int) *entries {
-	t := &entries{targets: make(map[Key]*entry), max: max}
-	t.onDemand, _ = simplelru.NewLRU[Key, *entry](max, nil) // max is at least 1 (validated)
+func newEntries(limit int) *entries {
+	t := &entries{targets: make(map[Key]*entry), max: limit}
+	t.onDemand, _ = simplelru.NewLRU[Key, *entry](limit, nil) // limit is at least 1 (validated)
 	return t
 }
 

@@ -39,7 +39,7 @@ func (f *tokenFiles) path(k Key) string {
 }
 
 func (f *tokenFiles) write(k Key, t *Token) error {
-	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+	if err := os.MkdirAll(f.dir, 0o755); err != nil { //nolint:gosec // G301: readers are other users; each token file has its own mode
 		return fmt.Errorf("creating the token directory: %w", err)
 	}
 	path := f.path(k)

@@ -29,8 +29,8 @@ type logSeen struct {
 	held   int       // times held back since
 }
 
-func newLogDedup(every time.Duration, max int) *logDedup {
-	return &logDedup{every: every, max: max, seen: make(map[string]*logSeen)}
+func newLogDedup(every time.Duration, limit int) *logDedup {
+	return &logDedup{every: every, max: limit, seen: make(map[string]*logSeen)}
 }
 
 // allow reports whether the line identified by key is to be logged at

@@ -156,7 +156,7 @@ func (p *Provider) Addr() net.Addr { return p.addr }
 // defaults header mode and REST requests without expiry use, so that they
 // are served from the preloaded entries.
 func (c *Config) targetKeys() []Key {
-	expiry := int32(c.TokenExpiry.Std() / time.Second)
+	expiry := int32(c.TokenExpiry.Std() / time.Second) //nolint:gosec // G115: Config.check bounds it to an int32
 	var keys []Key
 	for _, t := range c.Targets {
 		domain, roles, _ := canonical(t.Domain, strings.Join(t.Roles, ",")) // validated

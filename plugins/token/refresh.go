@@ -107,7 +107,7 @@ func (r *refresher) refreshDue(ctx context.Context, now time.Time) {
 	if retries {
 		b.level = hclog.Debug
 	}
-	b.left.Store(int32(len(due)))
+	b.left.Store(int32(len(due))) //nolint:gosec // G115: at most cache.max_entries, an int32 too
 	r.log.Log(b.level, "Refreshing tokens", "count", len(due))
 	for _, e := range due {
 		r.attempts.Add(1)

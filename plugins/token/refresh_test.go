@@ -39,7 +39,7 @@ func (s *syncBuffer) count(substr string) int { return strings.Count(s.String(),
 
 // runLoop runs st's refresh loop under ctx until the test ends, logging to
 // the returned buffer.
-func runLoop(t *testing.T, st *cache, ctx context.Context) *syncBuffer {
+func runLoop(t *testing.T, ctx context.Context, st *cache) *syncBuffer {
 	t.Helper()
 	logs := &syncBuffer{}
 	st.log = hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: logs})
@@ -86,7 +86,7 @@ func TestRefreshKeepsTokensFreshAheadOfExpiry(t *testing.T) {
 		st, host := testCache(t, f, fastRetry)
 		k := Key{Kind: accessToken, Domain: "d", Roles: "r"}
 		st.addTarget(k)
-		runLoop(t, st, context.Background())
+		runLoop(t, context.Background(), st)
 
 		// Poll the cache as a client would: a token is always there.
 		waitFor(t, 10*time.Second, "three refreshes", func() bool {
@@ -124,7 +124,7 @@ func TestRefreshRetriesUntilZTSAnswers(t *testing.T) {
 	})
 	k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
 	st.addTarget(k)
-	logs := runLoop(t, st, context.Background())
+	logs := runLoop(t, context.Background(), st)
 	waitFor(t, 10*time.Second, "the token", func() bool { return cachedToken(st, k) != nil })
 	if n := logs.count("Retrying token refresh"); n != 2 {
 		t.Errorf("%d retries logged, want 2", n)
@@ -148,7 +148,7 @@ func TestRefreshGivesUpAndTriesAgain(t *testing.T) {
 	st, _ := testCache(t, f, fastRetry)
 	k := Key{Kind: roleToken, Domain: "invalid", Roles: "invalid"}
 	st.addTarget(k)
-	logs := runLoop(t, st, context.Background())
+	logs := runLoop(t, context.Background(), st)
 	waitFor(t, 10*time.Second, "two rounds of retries to give up", func() bool {
 		return logs.count("Failed to refresh token after retries") >= 2
 	})
@@ -171,7 +171,7 @@ func TestRefreshStopsAndSkipsOnceTheRunIsCancelled(t *testing.T) {
 	k := Key{Kind: roleToken, Domain: "d", Roles: "r"}
 	st.addTarget(k)
 	ctx, cancel := context.WithCancelCause(context.Background())
-	logs := runLoop(t, st, ctx)
+	logs := runLoop(t, ctx, st)
 	waitFor(t, 10*time.Second, "a retry", func() bool { return logs.count("Retrying token refresh") > 0 })
 	cancel(errors.New("received signal: interrupt"))
 	waitFor(t, 10*time.Second, "the skipped interval", func() bool { return logs.count("Skipped to refresh cached tokens") > 0 })
@@ -200,7 +200,7 @@ func TestIdleOnDemandTokensAreEvicted(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		runLoop(t, st, context.Background())
+		runLoop(t, context.Background(), st)
 		waitFor(t, 10*time.Second, "the idle token to be evicted", func() bool {
 			cachedToken(st, used) // a client keeps asking for this one
 			return st.entries.peek(idle) == nil
@@ -219,7 +219,10 @@ func TestRefreshConcurrencyIsBounded(t *testing.T) {
 		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
 			c := cur.Add(1)
 			defer cur.Add(-1)
-			for p := peak.Load(); c > p && !peak.CompareAndSwap(p, c); p = peak.Load() {
+			for p := peak.Load(); c > p; p = peak.Load() {
+				if peak.CompareAndSwap(p, c) {
+					break
+				}
 			}
 			time.Sleep(20 * time.Millisecond) // hold the slot so that others pile up
 			return fakeToken(k, n, time.Hour), nil
@@ -228,7 +231,7 @@ func TestRefreshConcurrencyIsBounded(t *testing.T) {
 		for i := range 8 {
 			st.addTarget(Key{Kind: roleToken, Domain: "d", Roles: fmt.Sprintf("r%d", i)})
 		}
-		runLoop(t, st, context.Background())
+		runLoop(t, context.Background(), st)
 		waitFor(t, 10*time.Second, "every target", func() bool { return f.total() == 8 })
 		if p := peak.Load(); p != 2 {
 			t.Errorf("peak of %d refreshes at once, want 2", p)

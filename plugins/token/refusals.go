@@ -25,8 +25,8 @@ type refusal struct {
 	until time.Time
 }
 
-func newRefusals(ttl time.Duration, max int) *refusals {
-	return &refusals{ttl: ttl, max: max, m: make(map[Key]refusal)}
+func newRefusals(ttl time.Duration, limit int) *refusals {
+	return &refusals{ttl: ttl, max: limit, m: make(map[Key]refusal)}
 }
 
 // isRefusal reports whether err is ZTS saying no to this request, as

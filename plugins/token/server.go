@@ -58,13 +58,13 @@ func newServer(cfg *Config, c *cache, log hclog.Logger, m *metrics) (*server, er
 		roleHeader:   cfg.roleAuthHeader(),
 		wantAT:       cfg.wants(typeAccessToken),
 		wantRT:       cfg.wants(typeRoleToken),
-		expiry:       int32(cfg.TokenExpiry.Std() / time.Second),
+		expiry:       int32(cfg.TokenExpiry.Std() / time.Second), //nolint:gosec // G115: Config.check bounds it to an int32
 		margin:       cfg.Cache.ExpiryMargin.Std(),
 		loopbackOnly: loopbackAddress(cfg.Address),
 		maxBodyBytes: 64 << 10,
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
-	rule := expiryRule{def: s.expiry, min: int32(cfg.Cache.MinTokenLifetime.Std() / time.Second)}
+	rule := expiryRule{def: s.expiry, min: int32(cfg.Cache.MinTokenLifetime.Std() / time.Second)} //nolint:gosec // G115: Config.check bounds it to an int32
 	s.atBodies, s.rtBodies = newBodyMemo(parseAccessTokenRequest, rule), newBodyMemo(parseRoleTokenRequest, rule)
 	if t := cfg.Server.TLS; t.enabled() {
 		// Loaded at Init, so that a missing file fails Init as before.
@@ -230,7 +230,7 @@ func writeError(w http.ResponseWriter, code int, msg string) int {
 	h["X-Content-Type-Options"] = noSniff
 	w.WriteHeader(code)
 	b := append(append([]byte(`{"error":`), jsonString(msg)...), '}')
-	_, _ = w.Write(b)
+	_, _ = w.Write(b) //nolint:gosec // G705: JSON, escaped, with nosniff
 	return code
 }
 
@@ -280,6 +280,6 @@ func failureStatus(err error) (int, string) {
 func writeOK(w http.ResponseWriter, body []byte) int {
 	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	_, _ = w.Write(body) //nolint:gosec // G705: JSON made by the provider, served as application/json
 	return http.StatusOK
 }

@@ -36,6 +36,9 @@ func (c *cache) report(e *entry, fc call, err error) {
 		rec.Expiry = t.Expiry
 	}
 	rec.LastUpdate, rec.NextUpdate = e.times()
+	if err == nil && e.target && c.files != nil {
+		rec.Files = []string{c.files.path(e.key)}
+	}
 
 	mu := c.statusLock(rec.Credential)
 	mu.Lock()

@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -72,7 +73,7 @@ func TestSyntaxErrorLines(t *testing.T) {
 		if err == nil || err.Error() != c.want {
 			t.Errorf("Parse(%q) = %v, want %s", c.text, err, c.want)
 		}
-		if _, ok := err.(*Problem); !ok {
+		if p := (*Problem)(nil); !errors.As(err, &p) {
 			t.Errorf("Parse(%q) returned %T, want a *Problem", c.text, err)
 		}
 	}
@@ -100,8 +101,8 @@ func TestParseBadCharacters(t *testing.T) {
 		{"UTF-16 without a byte order mark", "v\x00e\x00r\x00", 1, 2, "UTF-16 without a byte order mark"},
 	} {
 		_, err := Parse("p.yaml", []byte(c.text))
-		p, ok := err.(*Problem)
-		if !ok || p.File != "p.yaml" || p.Line != c.line || p.Column != c.column || !strings.Contains(p.Message, c.message) {
+		var p *Problem
+		if !errors.As(err, &p) || p.File != "p.yaml" || p.Line != c.line || p.Column != c.column || !strings.Contains(p.Message, c.message) {
 			t.Errorf("%s: got %#v, want line %d column %d %q", c.name, err, c.line, c.column, c.message)
 		}
 	}

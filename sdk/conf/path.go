@@ -102,7 +102,7 @@ func next(enc string) (Step, string) {
 	n, size := binary.Uvarint([]byte(enc[1:min(len(enc), 1+binary.MaxVarintLen64)]))
 	rest := enc[1+size:]
 	if tag == indexTag {
-		return Step{Index: int(n), IsIndex: true}, rest
+		return Step{Index: int(n), IsIndex: true}, rest //nolint:gosec // G115: encoded from an int by this package
 	}
 	return Step{Key: rest[:n]}, rest[n:]
 }

@@ -118,7 +118,7 @@ func ChannelTLS() func() (*tls.Config, error) {
 	}
 	return func() (*tls.Config, error) {
 		f := os.NewFile(uintptr(fd), "channel keys")
-		defer f.Close()
+		defer f.Close() //nolint:errcheck // read once; a failed close loses nothing
 		return ReadPluginConfig(f)
 	}
 }

@@ -27,6 +27,115 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Mode is how the agent runs the pipeline.
+type Mode int32
+
+const (
+	Mode_MODE_UNSPECIFIED Mode = 0
+	Mode_MODE_REFRESH     Mode = 1 // as a daemon: init, start, run until a signal
+	Mode_MODE_INIT        Mode = 2 // once, as an init container: init only
+)
+
+// Enum value maps for Mode.
+var (
+	Mode_name = map[int32]string{
+		0: "MODE_UNSPECIFIED",
+		1: "MODE_REFRESH",
+		2: "MODE_INIT",
+	}
+	Mode_value = map[string]int32{
+		"MODE_UNSPECIFIED": 0,
+		"MODE_REFRESH":     1,
+		"MODE_INIT":        2,
+	}
+)
+
+func (x Mode) Enum() *Mode {
+	p := new(Mode)
+	*p = x
+	return p
+}
+
+func (x Mode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Mode) Descriptor() protoreflect.EnumDescriptor {
+	return file_plugin_proto_enumTypes[0].Descriptor()
+}
+
+func (Mode) Type() protoreflect.EnumType {
+	return &file_plugin_proto_enumTypes[0]
+}
+
+func (x Mode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Mode.Descriptor instead.
+func (Mode) EnumDescriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{0}
+}
+
+// UpdateReason says why a credential update was attempted.
+type UpdateReason int32
+
+const (
+	UpdateReason_UPDATE_REASON_UNSPECIFIED   UpdateReason = 0
+	UpdateReason_UPDATE_REASON_NEW           UpdateReason = 1 // no credential yet
+	UpdateReason_UPDATE_REASON_EXPIRES       UpdateReason = 2 // the refresh point was reached
+	UpdateReason_UPDATE_REASON_PARAMS_CHANGE UpdateReason = 3 // key, config or endpoint changed
+	UpdateReason_UPDATE_REASON_FORCE_REFRESH UpdateReason = 4 // asked for explicitly
+	UpdateReason_UPDATE_REASON_IS_GOOD       UpdateReason = 5 // still fresh: nothing done
+)
+
+// Enum value maps for UpdateReason.
+var (
+	UpdateReason_name = map[int32]string{
+		0: "UPDATE_REASON_UNSPECIFIED",
+		1: "UPDATE_REASON_NEW",
+		2: "UPDATE_REASON_EXPIRES",
+		3: "UPDATE_REASON_PARAMS_CHANGE",
+		4: "UPDATE_REASON_FORCE_REFRESH",
+		5: "UPDATE_REASON_IS_GOOD",
+	}
+	UpdateReason_value = map[string]int32{
+		"UPDATE_REASON_UNSPECIFIED":   0,
+		"UPDATE_REASON_NEW":           1,
+		"UPDATE_REASON_EXPIRES":       2,
+		"UPDATE_REASON_PARAMS_CHANGE": 3,
+		"UPDATE_REASON_FORCE_REFRESH": 4,
+		"UPDATE_REASON_IS_GOOD":       5,
+	}
+)
+
+func (x UpdateReason) Enum() *UpdateReason {
+	p := new(UpdateReason)
+	*p = x
+	return p
+}
+
+func (x UpdateReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UpdateReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_plugin_proto_enumTypes[1].Descriptor()
+}
+
+func (UpdateReason) Type() protoreflect.EnumType {
+	return &file_plugin_proto_enumTypes[1]
+}
+
+func (x UpdateReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UpdateReason.Descriptor instead.
+func (UpdateReason) EnumDescriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{1}
+}
+
 type Node_Kind int32
 
 const (
@@ -63,11 +172,11 @@ func (x Node_Kind) String() string {
 }
 
 func (Node_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_plugin_proto_enumTypes[0].Descriptor()
+	return file_plugin_proto_enumTypes[2].Descriptor()
 }
 
 func (Node_Kind) Type() protoreflect.EnumType {
-	return &file_plugin_proto_enumTypes[0]
+	return &file_plugin_proto_enumTypes[2]
 }
 
 func (x Node_Kind) Number() protoreflect.EnumNumber {
@@ -170,7 +279,7 @@ type ValidateRequest struct {
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`     // the provider's name in the pipeline
 	File          string                 `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`     // the pipeline file the config came from
 	Config        *Node                  `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"` // the provider's config node, variables expanded
-	Mode          string                 `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`     // "init" or "refresh"
+	Mode          Mode                   `protobuf:"varint,5,opt,name=mode,proto3,enum=sia.plugin.v1.Mode" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -226,11 +335,11 @@ func (x *ValidateRequest) GetConfig() *Node {
 	return nil
 }
 
-func (x *ValidateRequest) GetMode() string {
+func (x *ValidateRequest) GetMode() Mode {
 	if x != nil {
 		return x.Mode
 	}
-	return ""
+	return Mode_MODE_UNSPECIFIED
 }
 
 // Problem is one thing wrong with a plugin's configuration.
@@ -922,11 +1031,11 @@ func (x *GatherResponse) GetFamilies() [][]byte {
 // per credential.
 type StatusRecord struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	Provider            string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`                                // set by the agent
-	Credential          string                 `protobuf:"bytes,2,opt,name=credential,proto3" json:"credential,omitempty"`                            // e.g. "identity", "rolecert/sports:role.readers"
-	Kind                string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`                                        // e.g. "x509", "roletoken", "accesstoken"
-	UpdateReason        string                 `protobuf:"bytes,4,opt,name=update_reason,json=updateReason,proto3" json:"update_reason,omitempty"`    // NEW, EXPIRES, PARAMS_CHANGE, FORCE_REFRESH, IS_GOOD
-	UpdateOutcome       string                 `protobuf:"bytes,5,opt,name=update_outcome,json=updateOutcome,proto3" json:"update_outcome,omitempty"` // SUCCESS, or the error class
+	Provider            string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`     // set by the agent
+	Credential          string                 `protobuf:"bytes,2,opt,name=credential,proto3" json:"credential,omitempty"` // e.g. "identity", "rolecert/sports:role.readers"
+	Kind                string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`             // e.g. "x509", "roletoken", "accesstoken"
+	UpdateReason        UpdateReason           `protobuf:"varint,14,opt,name=update_reason,json=updateReason,proto3,enum=sia.plugin.v1.UpdateReason" json:"update_reason,omitempty"`
+	UpdateOutcome       string                 `protobuf:"bytes,5,opt,name=update_outcome,json=updateOutcome,proto3" json:"update_outcome,omitempty"` // SUCCESS, or the error class: an open set
 	FailureError        string                 `protobuf:"bytes,6,opt,name=failure_error,json=failureError,proto3" json:"failure_error,omitempty"`
 	StartedUnixMicros   int64                  `protobuf:"varint,7,opt,name=started_unix_micros,json=startedUnixMicros,proto3" json:"started_unix_micros,omitempty"`
 	TotalDurationMicros int64                  `protobuf:"varint,8,opt,name=total_duration_micros,json=totalDurationMicros,proto3" json:"total_duration_micros,omitempty"`
@@ -936,7 +1045,10 @@ type StatusRecord struct {
 	ExpiryUnix          int64                  `protobuf:"varint,12,opt,name=expiry_unix,json=expiryUnix,proto3" json:"expiry_unix,omitempty"`
 	// optional marks a credential kept only while clients use it (an
 	// on-demand token): it is reported, but never makes the agent unready.
-	Optional      bool `protobuf:"varint,13,opt,name=optional,proto3" json:"optional,omitempty"`
+	Optional bool `protobuf:"varint,13,opt,name=optional,proto3" json:"optional,omitempty"`
+	// files are the paths the update wrote (a key, a certificate, a token
+	// file): the agent names them to the hooks that run on the change.
+	Files         []string `protobuf:"bytes,15,rep,name=files,proto3" json:"files,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -992,11 +1104,11 @@ func (x *StatusRecord) GetKind() string {
 	return ""
 }
 
-func (x *StatusRecord) GetUpdateReason() string {
+func (x *StatusRecord) GetUpdateReason() UpdateReason {
 	if x != nil {
 		return x.UpdateReason
 	}
-	return ""
+	return UpdateReason_UPDATE_REASON_UNSPECIFIED
 }
 
 func (x *StatusRecord) GetUpdateOutcome() string {
@@ -1060,6 +1172,13 @@ func (x *StatusRecord) GetOptional() bool {
 		return x.Optional
 	}
 	return false
+}
+
+func (x *StatusRecord) GetFiles() []string {
+	if x != nil {
+		return x.Files
+	}
+	return nil
 }
 
 type ReportStatusRequest struct {
@@ -1638,12 +1757,12 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"\x06SCALAR\x10\x01\x12\v\n" +
 	"\aMAPPING\x10\x02\x12\f\n" +
-	"\bSEQUENCE\x10\x03\"z\n" +
+	"\bSEQUENCE\x10\x03\"\x95\x01\n" +
 	"\x0fValidateRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12+\n" +
-	"\x06config\x18\x03 \x01(\v2\x13.sia.plugin.v1.NodeR\x06config\x12\x12\n" +
-	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xa2\x01\n" +
+	"\x06config\x18\x03 \x01(\v2\x13.sia.plugin.v1.NodeR\x06config\x12'\n" +
+	"\x04mode\x18\x05 \x01(\x0e2\x13.sia.plugin.v1.ModeR\x04modeJ\x04\b\x04\x10\x05\"\xa2\x01\n" +
 	"\aProblem\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
 	"\x04line\x18\x02 \x01(\x05R\x04line\x12\x10\n" +
@@ -1679,14 +1798,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\alog_seq\x18\x02 \x01(\x04R\x06logSeq\"\x0f\n" +
 	"\rGatherRequest\",\n" +
 	"\x0eGatherResponse\x12\x1a\n" +
-	"\bfamilies\x18\x01 \x03(\fR\bfamilies\"\xf4\x03\n" +
+	"\bfamilies\x18\x01 \x03(\fR\bfamilies\"\xad\x04\n" +
 	"\fStatusRecord\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x1e\n" +
 	"\n" +
 	"credential\x18\x02 \x01(\tR\n" +
 	"credential\x12\x12\n" +
-	"\x04kind\x18\x03 \x01(\tR\x04kind\x12#\n" +
-	"\rupdate_reason\x18\x04 \x01(\tR\fupdateReason\x12%\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12@\n" +
+	"\rupdate_reason\x18\x0e \x01(\x0e2\x1b.sia.plugin.v1.UpdateReasonR\fupdateReason\x12%\n" +
 	"\x0eupdate_outcome\x18\x05 \x01(\tR\rupdateOutcome\x12#\n" +
 	"\rfailure_error\x18\x06 \x01(\tR\ffailureError\x12.\n" +
 	"\x13started_unix_micros\x18\a \x01(\x03R\x11startedUnixMicros\x122\n" +
@@ -1697,7 +1816,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x10next_update_unix\x18\v \x01(\x03R\x0enextUpdateUnix\x12\x1f\n" +
 	"\vexpiry_unix\x18\f \x01(\x03R\n" +
 	"expiryUnix\x12\x1a\n" +
-	"\boptional\x18\r \x01(\bR\boptional\"J\n" +
+	"\boptional\x18\r \x01(\bR\boptional\x12\x14\n" +
+	"\x05files\x18\x0f \x03(\tR\x05filesJ\x04\b\x04\x10\x05\"J\n" +
 	"\x13ReportStatusRequest\x123\n" +
 	"\x06record\x18\x01 \x01(\v2\x1b.sia.plugin.v1.StatusRecordR\x06record\"\x16\n" +
 	"\x14ReportStatusResponse\"5\n" +
@@ -1736,7 +1856,18 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12,\n" +
 	"\x12retry_after_micros\x18\x06 \x01(\x03R\x10retryAfterMicros\"\x14\n" +
-	"\x12ReportCallResponse2\xb7\x03\n" +
+	"\x12ReportCallResponse*=\n" +
+	"\x04Mode\x12\x14\n" +
+	"\x10MODE_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fMODE_REFRESH\x10\x01\x12\r\n" +
+	"\tMODE_INIT\x10\x02*\xbc\x01\n" +
+	"\fUpdateReason\x12\x1d\n" +
+	"\x19UPDATE_REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11UPDATE_REASON_NEW\x10\x01\x12\x19\n" +
+	"\x15UPDATE_REASON_EXPIRES\x10\x02\x12\x1f\n" +
+	"\x1bUPDATE_REASON_PARAMS_CHANGE\x10\x03\x12\x1f\n" +
+	"\x1bUPDATE_REASON_FORCE_REFRESH\x10\x04\x12\x19\n" +
+	"\x15UPDATE_REASON_IS_GOOD\x10\x052\xb7\x03\n" +
 	"\bProvider\x12K\n" +
 	"\bValidate\x12\x1e.sia.plugin.v1.ValidateRequest\x1a\x1f.sia.plugin.v1.ValidateResponse\x12?\n" +
 	"\x04Init\x12\x1a.sia.plugin.v1.InitRequest\x1a\x1b.sia.plugin.v1.InitResponse\x12B\n" +
@@ -1765,76 +1896,80 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_plugin_proto_goTypes = []any{
-	(Node_Kind)(0),               // 0: sia.plugin.v1.Node.Kind
-	(*Node)(nil),                 // 1: sia.plugin.v1.Node
-	(*ValidateRequest)(nil),      // 2: sia.plugin.v1.ValidateRequest
-	(*Problem)(nil),              // 3: sia.plugin.v1.Problem
-	(*PathStep)(nil),             // 4: sia.plugin.v1.PathStep
-	(*ValidateResponse)(nil),     // 5: sia.plugin.v1.ValidateResponse
-	(*InitRequest)(nil),          // 6: sia.plugin.v1.InitRequest
-	(*InitResponse)(nil),         // 7: sia.plugin.v1.InitResponse
-	(*StartRequest)(nil),         // 8: sia.plugin.v1.StartRequest
-	(*StartResponse)(nil),        // 9: sia.plugin.v1.StartResponse
-	(*CancelRequest)(nil),        // 10: sia.plugin.v1.CancelRequest
-	(*CancelResponse)(nil),       // 11: sia.plugin.v1.CancelResponse
-	(*ShutdownRequest)(nil),      // 12: sia.plugin.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),     // 13: sia.plugin.v1.ShutdownResponse
-	(*GatherRequest)(nil),        // 14: sia.plugin.v1.GatherRequest
-	(*GatherResponse)(nil),       // 15: sia.plugin.v1.GatherResponse
-	(*StatusRecord)(nil),         // 16: sia.plugin.v1.StatusRecord
-	(*ReportStatusRequest)(nil),  // 17: sia.plugin.v1.ReportStatusRequest
-	(*ReportStatusResponse)(nil), // 18: sia.plugin.v1.ReportStatusResponse
-	(*RemoveStatusRequest)(nil),  // 19: sia.plugin.v1.RemoveStatusRequest
-	(*RemoveStatusResponse)(nil), // 20: sia.plugin.v1.RemoveStatusResponse
-	(*StatusRequest)(nil),        // 21: sia.plugin.v1.StatusRequest
-	(*StatusResponse)(nil),       // 22: sia.plugin.v1.StatusResponse
-	(*CircuitPolicy)(nil),        // 23: sia.plugin.v1.CircuitPolicy
-	(*WaitCircuitRequest)(nil),   // 24: sia.plugin.v1.WaitCircuitRequest
-	(*WaitCircuitResponse)(nil),  // 25: sia.plugin.v1.WaitCircuitResponse
-	(*ReportCallRequest)(nil),    // 26: sia.plugin.v1.ReportCallRequest
-	(*ReportCallResponse)(nil),   // 27: sia.plugin.v1.ReportCallResponse
+	(Mode)(0),                    // 0: sia.plugin.v1.Mode
+	(UpdateReason)(0),            // 1: sia.plugin.v1.UpdateReason
+	(Node_Kind)(0),               // 2: sia.plugin.v1.Node.Kind
+	(*Node)(nil),                 // 3: sia.plugin.v1.Node
+	(*ValidateRequest)(nil),      // 4: sia.plugin.v1.ValidateRequest
+	(*Problem)(nil),              // 5: sia.plugin.v1.Problem
+	(*PathStep)(nil),             // 6: sia.plugin.v1.PathStep
+	(*ValidateResponse)(nil),     // 7: sia.plugin.v1.ValidateResponse
+	(*InitRequest)(nil),          // 8: sia.plugin.v1.InitRequest
+	(*InitResponse)(nil),         // 9: sia.plugin.v1.InitResponse
+	(*StartRequest)(nil),         // 10: sia.plugin.v1.StartRequest
+	(*StartResponse)(nil),        // 11: sia.plugin.v1.StartResponse
+	(*CancelRequest)(nil),        // 12: sia.plugin.v1.CancelRequest
+	(*CancelResponse)(nil),       // 13: sia.plugin.v1.CancelResponse
+	(*ShutdownRequest)(nil),      // 14: sia.plugin.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),     // 15: sia.plugin.v1.ShutdownResponse
+	(*GatherRequest)(nil),        // 16: sia.plugin.v1.GatherRequest
+	(*GatherResponse)(nil),       // 17: sia.plugin.v1.GatherResponse
+	(*StatusRecord)(nil),         // 18: sia.plugin.v1.StatusRecord
+	(*ReportStatusRequest)(nil),  // 19: sia.plugin.v1.ReportStatusRequest
+	(*ReportStatusResponse)(nil), // 20: sia.plugin.v1.ReportStatusResponse
+	(*RemoveStatusRequest)(nil),  // 21: sia.plugin.v1.RemoveStatusRequest
+	(*RemoveStatusResponse)(nil), // 22: sia.plugin.v1.RemoveStatusResponse
+	(*StatusRequest)(nil),        // 23: sia.plugin.v1.StatusRequest
+	(*StatusResponse)(nil),       // 24: sia.plugin.v1.StatusResponse
+	(*CircuitPolicy)(nil),        // 25: sia.plugin.v1.CircuitPolicy
+	(*WaitCircuitRequest)(nil),   // 26: sia.plugin.v1.WaitCircuitRequest
+	(*WaitCircuitResponse)(nil),  // 27: sia.plugin.v1.WaitCircuitResponse
+	(*ReportCallRequest)(nil),    // 28: sia.plugin.v1.ReportCallRequest
+	(*ReportCallResponse)(nil),   // 29: sia.plugin.v1.ReportCallResponse
 }
 var file_plugin_proto_depIdxs = []int32{
-	0,  // 0: sia.plugin.v1.Node.kind:type_name -> sia.plugin.v1.Node.Kind
-	1,  // 1: sia.plugin.v1.Node.content:type_name -> sia.plugin.v1.Node
-	1,  // 2: sia.plugin.v1.ValidateRequest.config:type_name -> sia.plugin.v1.Node
-	4,  // 3: sia.plugin.v1.Problem.path:type_name -> sia.plugin.v1.PathStep
-	3,  // 4: sia.plugin.v1.ValidateResponse.problems:type_name -> sia.plugin.v1.Problem
-	16, // 5: sia.plugin.v1.ReportStatusRequest.record:type_name -> sia.plugin.v1.StatusRecord
-	23, // 6: sia.plugin.v1.WaitCircuitRequest.policy:type_name -> sia.plugin.v1.CircuitPolicy
-	23, // 7: sia.plugin.v1.ReportCallRequest.policy:type_name -> sia.plugin.v1.CircuitPolicy
-	2,  // 8: sia.plugin.v1.Provider.Validate:input_type -> sia.plugin.v1.ValidateRequest
-	6,  // 9: sia.plugin.v1.Provider.Init:input_type -> sia.plugin.v1.InitRequest
-	8,  // 10: sia.plugin.v1.Provider.Start:input_type -> sia.plugin.v1.StartRequest
-	10, // 11: sia.plugin.v1.Provider.Cancel:input_type -> sia.plugin.v1.CancelRequest
-	12, // 12: sia.plugin.v1.Provider.Shutdown:input_type -> sia.plugin.v1.ShutdownRequest
-	14, // 13: sia.plugin.v1.Provider.Gather:input_type -> sia.plugin.v1.GatherRequest
-	17, // 14: sia.plugin.v1.Host.ReportStatus:input_type -> sia.plugin.v1.ReportStatusRequest
-	19, // 15: sia.plugin.v1.Host.RemoveStatus:input_type -> sia.plugin.v1.RemoveStatusRequest
-	14, // 16: sia.plugin.v1.Host.Gather:input_type -> sia.plugin.v1.GatherRequest
-	21, // 17: sia.plugin.v1.Host.Status:input_type -> sia.plugin.v1.StatusRequest
-	24, // 18: sia.plugin.v1.Host.WaitCircuit:input_type -> sia.plugin.v1.WaitCircuitRequest
-	26, // 19: sia.plugin.v1.Host.ReportCall:input_type -> sia.plugin.v1.ReportCallRequest
-	5,  // 20: sia.plugin.v1.Provider.Validate:output_type -> sia.plugin.v1.ValidateResponse
-	7,  // 21: sia.plugin.v1.Provider.Init:output_type -> sia.plugin.v1.InitResponse
-	9,  // 22: sia.plugin.v1.Provider.Start:output_type -> sia.plugin.v1.StartResponse
-	11, // 23: sia.plugin.v1.Provider.Cancel:output_type -> sia.plugin.v1.CancelResponse
-	13, // 24: sia.plugin.v1.Provider.Shutdown:output_type -> sia.plugin.v1.ShutdownResponse
-	15, // 25: sia.plugin.v1.Provider.Gather:output_type -> sia.plugin.v1.GatherResponse
-	18, // 26: sia.plugin.v1.Host.ReportStatus:output_type -> sia.plugin.v1.ReportStatusResponse
-	20, // 27: sia.plugin.v1.Host.RemoveStatus:output_type -> sia.plugin.v1.RemoveStatusResponse
-	15, // 28: sia.plugin.v1.Host.Gather:output_type -> sia.plugin.v1.GatherResponse
-	22, // 29: sia.plugin.v1.Host.Status:output_type -> sia.plugin.v1.StatusResponse
-	25, // 30: sia.plugin.v1.Host.WaitCircuit:output_type -> sia.plugin.v1.WaitCircuitResponse
-	27, // 31: sia.plugin.v1.Host.ReportCall:output_type -> sia.plugin.v1.ReportCallResponse
-	20, // [20:32] is the sub-list for method output_type
-	8,  // [8:20] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	2,  // 0: sia.plugin.v1.Node.kind:type_name -> sia.plugin.v1.Node.Kind
+	3,  // 1: sia.plugin.v1.Node.content:type_name -> sia.plugin.v1.Node
+	3,  // 2: sia.plugin.v1.ValidateRequest.config:type_name -> sia.plugin.v1.Node
+	0,  // 3: sia.plugin.v1.ValidateRequest.mode:type_name -> sia.plugin.v1.Mode
+	6,  // 4: sia.plugin.v1.Problem.path:type_name -> sia.plugin.v1.PathStep
+	5,  // 5: sia.plugin.v1.ValidateResponse.problems:type_name -> sia.plugin.v1.Problem
+	1,  // 6: sia.plugin.v1.StatusRecord.update_reason:type_name -> sia.plugin.v1.UpdateReason
+	18, // 7: sia.plugin.v1.ReportStatusRequest.record:type_name -> sia.plugin.v1.StatusRecord
+	25, // 8: sia.plugin.v1.WaitCircuitRequest.policy:type_name -> sia.plugin.v1.CircuitPolicy
+	25, // 9: sia.plugin.v1.ReportCallRequest.policy:type_name -> sia.plugin.v1.CircuitPolicy
+	4,  // 10: sia.plugin.v1.Provider.Validate:input_type -> sia.plugin.v1.ValidateRequest
+	8,  // 11: sia.plugin.v1.Provider.Init:input_type -> sia.plugin.v1.InitRequest
+	10, // 12: sia.plugin.v1.Provider.Start:input_type -> sia.plugin.v1.StartRequest
+	12, // 13: sia.plugin.v1.Provider.Cancel:input_type -> sia.plugin.v1.CancelRequest
+	14, // 14: sia.plugin.v1.Provider.Shutdown:input_type -> sia.plugin.v1.ShutdownRequest
+	16, // 15: sia.plugin.v1.Provider.Gather:input_type -> sia.plugin.v1.GatherRequest
+	19, // 16: sia.plugin.v1.Host.ReportStatus:input_type -> sia.plugin.v1.ReportStatusRequest
+	21, // 17: sia.plugin.v1.Host.RemoveStatus:input_type -> sia.plugin.v1.RemoveStatusRequest
+	16, // 18: sia.plugin.v1.Host.Gather:input_type -> sia.plugin.v1.GatherRequest
+	23, // 19: sia.plugin.v1.Host.Status:input_type -> sia.plugin.v1.StatusRequest
+	26, // 20: sia.plugin.v1.Host.WaitCircuit:input_type -> sia.plugin.v1.WaitCircuitRequest
+	28, // 21: sia.plugin.v1.Host.ReportCall:input_type -> sia.plugin.v1.ReportCallRequest
+	7,  // 22: sia.plugin.v1.Provider.Validate:output_type -> sia.plugin.v1.ValidateResponse
+	9,  // 23: sia.plugin.v1.Provider.Init:output_type -> sia.plugin.v1.InitResponse
+	11, // 24: sia.plugin.v1.Provider.Start:output_type -> sia.plugin.v1.StartResponse
+	13, // 25: sia.plugin.v1.Provider.Cancel:output_type -> sia.plugin.v1.CancelResponse
+	15, // 26: sia.plugin.v1.Provider.Shutdown:output_type -> sia.plugin.v1.ShutdownResponse
+	17, // 27: sia.plugin.v1.Provider.Gather:output_type -> sia.plugin.v1.GatherResponse
+	20, // 28: sia.plugin.v1.Host.ReportStatus:output_type -> sia.plugin.v1.ReportStatusResponse
+	22, // 29: sia.plugin.v1.Host.RemoveStatus:output_type -> sia.plugin.v1.RemoveStatusResponse
+	17, // 30: sia.plugin.v1.Host.Gather:output_type -> sia.plugin.v1.GatherResponse
+	24, // 31: sia.plugin.v1.Host.Status:output_type -> sia.plugin.v1.StatusResponse
+	27, // 32: sia.plugin.v1.Host.WaitCircuit:output_type -> sia.plugin.v1.WaitCircuitResponse
+	29, // 33: sia.plugin.v1.Host.ReportCall:output_type -> sia.plugin.v1.ReportCallResponse
+	22, // [22:34] is the sub-list for method output_type
+	10, // [10:22] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1851,7 +1986,7 @@ func file_plugin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      3,
 			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   2,

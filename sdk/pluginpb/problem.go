@@ -4,10 +4,11 @@ import "github.com/sia-agent/sia-agent/sdk/conf"
 
 // FromProblem converts a configuration problem, its path step by step.
 func FromProblem(p *conf.Problem) *Problem {
-	out := &Problem{File: p.File, Line: int32(p.Line), Column: int32(p.Column), Key: p.Path.String(), Message: p.Message}
+	// Lines and columns of a file of at most a few MiB; indexes of its sequences.
+	out := &Problem{File: p.File, Line: int32(p.Line), Column: int32(p.Column), Key: p.Path.String(), Message: p.Message} //nolint:gosec // G115: see above
 	for _, s := range p.Path.Steps() {
 		if s.IsIndex {
-			out.Path = append(out.Path, &PathStep{Step: &PathStep_Index{Index: uint32(s.Index)}})
+			out.Path = append(out.Path, &PathStep{Step: &PathStep_Index{Index: uint32(s.Index)}}) //nolint:gosec // G115: see above
 		} else {
 			out.Path = append(out.Path, &PathStep{Step: &PathStep_Key{Key: s.Key}})
 		}

@@ -14,7 +14,7 @@ func FromYAML(n *yaml.Node) *Node {
 	for n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
 	}
-	out := &Node{Tag: n.Tag, Value: n.Value, Line: int32(n.Line), Column: int32(n.Column)}
+	out := &Node{Tag: n.Tag, Value: n.Value, Line: int32(n.Line), Column: int32(n.Column)} //nolint:gosec // G115: positions in a file of at most a few MiB
 	switch n.Kind {
 	case yaml.MappingNode:
 		out.Kind = Node_MAPPING

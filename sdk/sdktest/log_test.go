@@ -31,7 +31,9 @@ func TestLogWait(t *testing.T) {
 		}
 		waited <- i
 	}()
-	io.WriteString(w, "first line\nthe second line\n")
+	if _, err := io.WriteString(w, "first line\nthe second line\n"); err != nil {
+		t.Fatal(err)
+	}
 	if i := <-waited; i != 1 {
 		t.Errorf("Wait returned line %d, want 1", i)
 	}

@@ -122,7 +122,7 @@ func (p *Provider) Start(ctx context.Context) error {
 	if err := p.group.GoContext(ctx, serverGoroutine, p.serve); err != nil {
 		// The goroutine was not created (a fault point failed it): nothing
 		// will close the listener but us.
-		ln.Close()
+		_ = ln.Close()
 		p.srv = nil
 		return err
 	}
@@ -165,7 +165,7 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 		defer cancel()
 		if err = p.srv.Shutdown(drain); err != nil {
 			// Requests still running after the drain are cut short.
-			p.srv.Close()
+			_ = p.srv.Close() // the drain error is the one to report
 			err = fmt.Errorf("draining the %s: %w", serverGoroutine, err)
 		}
 		p.rt.Logger.Info("Stopped " + serverGoroutine)
@@ -193,7 +193,9 @@ func (p *Provider) hello(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = "world"
 	}
-	fmt.Fprintf(w, "%s, %s! (credential #%d, valid until %s)\n", p.cfg.Greeting, name, c.serial, c.expires.UTC().Format(time.RFC3339))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	fmt.Fprintf(w, "%s, %s! (credential #%d, valid until %s)\n", p.cfg.Greeting, name, c.serial, c.expires.UTC().Format(time.RFC3339)) //nolint:gosec // G705: plain text, never sniffed as HTML
 }
 
 // untilRefresh is how long until the credential is due: RefreshBefore

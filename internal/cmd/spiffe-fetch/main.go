@@ -47,7 +47,7 @@ func run(ctx context.Context, socket string, watch bool, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer c.Close() //nolint:errcheck // nothing is lost if closing the client fails
 	if !watch {
 		fetchCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

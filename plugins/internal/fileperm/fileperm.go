@@ -194,7 +194,7 @@ func WriteFile(path string, data []byte, p Perm) error {
 	if err != nil {
 		return fmt.Errorf("creating temporary file for %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name()) // fails once renamed
+	defer func() { _ = os.Remove(tmp.Name()) }() // fails once renamed, as it should
 	err = p.Apply(tmp)
 	if err == nil {
 		_, err = tmp.Write(data)
@@ -209,21 +209,12 @@ func WriteFile(path string, data []byte, p Perm) error {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = sdk.SyncDir(dir)
 	}
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Owns reports whether fi belongs to p's user (the agent's, -1) and, if

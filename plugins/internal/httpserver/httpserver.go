@@ -223,7 +223,7 @@ func (s *Server) Serve(ctx context.Context, g *sdk.Group, goroutine string) erro
 		s.serve(stop)
 	})
 	if err != nil {
-		s.ln.Close()
+		_ = s.ln.Close()
 		return err
 	}
 	s.done = done
@@ -248,7 +248,9 @@ func (s *Server) serve(stop <-chan struct{}) {
 		s.shutdown(context.Background()) // waits for the one under way
 	case <-stop:
 		s.shutdown(context.Background())
-		<-served
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			s.opts.Logger.Error("The "+s.opts.Name+" stopped serving", "error", err)
+		}
 	}
 	s.opts.Logger.Info("Stopped " + s.opts.Name)
 }
@@ -284,7 +286,7 @@ func (s *Server) shutdown(ctx context.Context) {
 		defer cancel()
 		if err := s.srv.Shutdown(ctx); err != nil {
 			s.opts.Logger.Warn("Closing the "+s.opts.Name+" with requests in flight", "error", err)
-			s.srv.Close()
+			_ = s.srv.Close() // cuts the rest short; the Shutdown error is logged above
 		}
 	})
 }

@@ -136,21 +136,21 @@ func (c *Client) CloseIdle() {
 	}
 }
 
-// present returns the identity the next calls present. When it is not
+// present makes c.identity() the identity the next calls present. When it is not
 // the one the kept-alive connections were made with, they are closed, so
 // that the next call handshakes again with the new one: k8s-athenz-sia
 // does not, and goes on presenting the old certificate for up to 90
 // seconds, and ZTS revokes an instance whose refresh presents a serial
 // older than the previous one.
-func (c *Client) present() (*tls.Certificate, error) {
+func (c *Client) present() error {
 	cert, err := c.identity()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if c.presented.Swap(cert) != cert {
 		c.transport.CloseIdleConnections()
 	}
-	return cert, nil
+	return nil
 }
 
 // Call is the official client for one operation, and what its transport
@@ -165,7 +165,7 @@ type Call struct {
 // is done the request is abandoned at once. op is the operation label of
 // the call's metrics.
 func (c *Client) Call(ctx context.Context, op string) *Call {
-	_, _ = c.present() // an identity that cannot be had presents none
+	_ = c.present() // an identity that cannot be had presents none
 	return c.call(ctx, op)
 }
 

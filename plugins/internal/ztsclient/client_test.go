@@ -200,7 +200,7 @@ func TestAnswersAreBoundedAndClassified(t *testing.T) {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			f := newFakeZTS(t, func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(tc.status)
-				io.WriteString(w, tc.body)
+				_, _ = io.WriteString(w, tc.body)
 			})
 			_, err := f.client(t, nil).RoleToken(t.Context(), TokenRequest{Domain: "sports"})
 			code, _, ok := ClientStatus(err)

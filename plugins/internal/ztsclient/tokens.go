@@ -73,7 +73,7 @@ func accessTokenForm(r TokenRequest) string {
 // tokenCall makes a call that needs the identity: none, and it is not
 // sent. An answer of null is no token.
 func tokenCall[T any](ctx context.Context, c *Client, op, method string, do func(*Call) (*T, error)) (*T, error) {
-	if _, err := c.present(); err != nil {
+	if err := c.present(); err != nil {
 		return nil, err
 	}
 	call := c.call(ctx, op)

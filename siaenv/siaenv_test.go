@@ -16,12 +16,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sia-agent/sia-agent/agent/pipeline"
-	"github.com/sia-agent/sia-agent/agent/siaenv"
 	"github.com/sia-agent/sia-agent/plugins/cert"
 	"github.com/sia-agent/sia-agent/plugins/health"
 	"github.com/sia-agent/sia-agent/plugins/metrics"
 	"github.com/sia-agent/sia-agent/plugins/token"
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/siaenv"
 )
 
 // absent marks a path that must not be in the pipeline.

@@ -1,8 +1,6 @@
 package siaenv
 
 import (
-	"strconv"
-
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,30 +27,6 @@ func (o *object) set(key string, v *yaml.Node, from string) {
 }
 
 func (o *object) str(key, value, from string) { o.set(key, str(value), from) }
-
-func (o *object) boolean(key string, value bool, from string) {
-	o.set(key, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(value)}, from)
-}
-
-func (o *object) strs(key string, values []string, from string) {
-	seq := &yaml.Node{Kind: yaml.SequenceNode}
-	for _, v := range values {
-		seq.Content = append(seq.Content, str(v))
-	}
-	o.set(key, seq, from)
-}
-
-// object returns the mapping under key, adding it if there is none yet.
-func (o *object) object(key string) *object {
-	for i := 0; i+1 < len(o.node.Content); i += 2 {
-		if o.node.Content[i].Value == key && o.node.Content[i+1].Kind == yaml.MappingNode {
-			return &object{node: o.node.Content[i+1]}
-		}
-	}
-	child := newObject()
-	o.set(key, child.node, "")
-	return child
-}
 
 func (o *object) empty() bool { return len(o.node.Content) == 0 }
 

@@ -1,18 +1,15 @@
-package cli
+package agent
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"text/tabwriter"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -21,37 +18,51 @@ import (
 	"github.com/sia-agent/sia-agent/sdk/conf"
 )
 
-// validateCommand loads the pipeline and has every enabled plugin validate
-// its configuration; it starts nothing. It reports every problem at once:
-// those of the file and those of each plugin's config, even when the file
-// has problems (see salvage), each as file:line: key: message, and then
-// how many there are.
-func validateCommand(args []string, stdout, stderr io.Writer, builtins []Builtin) int {
-	f, code := parseFlags("validate", args, stdout, stderr, false, builtins)
-	if f == nil {
-		return code
-	}
-	opts := pipelineOptions(f)
-	p, err := pipeline.Load(f.config, opts)
+// Validation is what `sia-agent validate` reports.
+type Validation struct {
+	// Pipeline is the pipeline as loaded, or salvaged from a file with
+	// problems; nil when nothing could be salvaged.
+	Pipeline *pipeline.Pipeline
+	// Err, when set, is why the file could not be read as a pipeline at
+	// all (it cannot be read, is empty, ...): there is nothing more.
+	Err error
+	// Problems are every problem found, of the file and of each enabled
+	// provider's config, in the order of the file.
+	Problems conf.Problems
+	// Enabled is how many providers validated their config.
+	Enabled int
+	// Notes are what is not wrong but worth changing.
+	Notes []string
+	// Code is the exit code: 0 for a valid pipeline.
+	Code int
+}
+
+// Validate loads the pipeline and has every enabled provider's plugin
+// validate its configuration; it starts nothing. It reports every problem
+// at once: those of the file and those of each provider's config, even
+// when the file has problems (see salvage), each as file:line: key:
+// message. Problems name providers by name (providers.<name>...), as the
+// plugins do, which reads better than providers[2]....
+func Validate(ctx context.Context, opts Options) *Validation {
+	popts := pipelineOptions(opts)
+	p, err := pipeline.Load(opts.Config, popts)
 	problems := conf.AsProblems(err)
 	if err != nil && !located(problems) {
 		// Nothing to salvage: the file cannot be read, is empty, ...
-		fmt.Fprintf(stderr, "%v\n%s\n", err, summary(max(len(problems), 1), f))
-		return ExitConfig
+		return &Validation{Err: err, Problems: problems, Code: ExitConfig}
 	}
 	skip := problemPaths(problems)
 	var uncovered conf.Problems
 	if p == nil {
 		var blanked []conf.Path
-		p, blanked, uncovered = salvage(f.config, problems, opts)
+		p, blanked, uncovered = salvage(opts.Config, problems, popts)
 		skip = append(skip, blanked...)
 	}
 	if p == nil {
-		return report(stderr, f, problems, ExitConfig)
+		return done(&Validation{Problems: problems}, ExitConfig)
 	}
-	f.override(p)
-	// Plugins name their keys providers.<name>.config...; so do we here,
-	// which reads better than providers[2].config...
+	override(p, opts)
+	v := &Validation{Pipeline: p}
 	for _, pb := range problems {
 		pb.Path = byName(pb.Path, p)
 	}
@@ -65,22 +76,26 @@ func validateCommand(args []string, stdout, stderr io.Writer, builtins []Builtin
 			problems = append(problems, pb)
 		}
 	}
-
-	l, more, failed := validatePlugins(f, p, skip, stderr)
-	defer l.kill()
+	more, failed := v.validateProviders(ctx, opts, skip)
 	switch configProblems := len(problems) + len(more) - len(failed); {
 	case configProblems > 0:
 		// A plugin that cannot run is worth hearing about, but the
 		// configuration is what needs fixing first.
-		return report(stderr, f, append(problems, more...), ExitConfig)
+		v.Problems = append(problems, more...)
+		return done(v, ExitConfig)
 	case len(failed) > 0:
-		return report(stderr, f, more, exitCode(failed))
+		v.Problems = more
+		return done(v, exitCode(failed))
 	}
-	printProviders(stdout, f, l)
-	for _, n := range renameNotes(p) {
-		fmt.Fprintln(stderr, "note: "+n)
-	}
-	return ExitOK
+	v.Notes = renameNotes(p)
+	return v
+}
+
+// done sorts v's problems in the order of the file and sets its code.
+func done(v *Validation, code int) *Validation {
+	sort.SliceStable(v.Problems, func(i, j int) bool { return v.Problems[i].Line < v.Problems[j].Line })
+	v.Code = code
+	return v
 }
 
 // renameNotes says which entries still name a first-party plugin binary
@@ -96,43 +111,31 @@ func renameNotes(p *pipeline.Pipeline) []string {
 	return notes
 }
 
-// report prints every problem in the order of the file, and how many
-// there are; it returns code.
-func report(w io.Writer, f *commonFlags, problems conf.Problems, code int) int {
-	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
-	for _, pb := range problems {
-		fmt.Fprintln(w, pb)
-	}
-	fmt.Fprintln(w, summary(len(problems), f))
-	return code
-}
-
-// validatePlugins launches the enabled providers of p whose plugin was
-// found and has each validate its config. It returns their problems,
-// leaving out those at or below a path of skip (the consequences of a problem
-// of the file already reported), and the errors that are not problems
-// of a config: a plugin that could not be launched or asked. Each of
-// those is among the problems too.
-func validatePlugins(f *commonFlags, p *pipeline.Pipeline, skip []conf.Path, stderr io.Writer) (*loaded, conf.Problems, []error) {
-	var providers []*pipeline.Provider
+// validateProviders launches the enabled providers of v's pipeline whose
+// plugin was found, has each validate its config and ends them. It
+// returns their problems, leaving out those at or below a path of skip
+// (the consequences of a problem of the file already reported), and the
+// errors that are not problems of a config: a plugin that could not be
+// launched or asked. Each of those is among the problems too.
+func (v *Validation) validateProviders(ctx context.Context, opts Options, skip []conf.Path) (conf.Problems, []error) {
+	p := v.Pipeline
+	var entries []*pipeline.Provider
 	for _, pr := range p.Enabled() {
 		if pr.Path != "" || pr.Builtin != "" {
-			providers = append(providers, pr)
+			entries = append(entries, pr)
 		}
 	}
-	log := newLogger(stderr, p).Named("validate")
-	plugins, errs := launchAll(context.Background(), f.config, p.Agent.LogLevel, providers, sdk.ModeRefresh, log, nil, "", f.builtinEnv)
-	l := &loaded{pipeline: p}
-	for _, plug := range plugins {
-		if plug != nil {
-			l.plugins = append(l.plugins, plug)
-		}
-	}
+	l := newLauncher(opts, p, newLogger(opts.Log, p).Named("validate"), nil, "")
+	providers := l.launchAll(ctx, entries, sdk.ModeRefresh)
+	defer kill(providers)
 	var problems conf.Problems
 	var failed []error
-	for i, err := range errs {
+	for _, pr := range providers {
+		if pr.Process != nil {
+			v.Enabled++
+		}
 		var ps conf.Problems
-		switch {
+		switch err := pr.err; {
 		case err == nil:
 		case errors.As(err, &ps):
 			for _, pb := range ps {
@@ -141,54 +144,12 @@ func validatePlugins(f *commonFlags, p *pipeline.Pipeline, skip []conf.Path, std
 				}
 			}
 		default:
-			pr := providers[i]
 			failed = append(failed, err)
-			problems = append(problems, &conf.Problem{File: f.config, Line: pr.Line,
-				Path: byName(conf.P("providers", slices.Index(p.Providers, pr)), p), Message: fmt.Sprintf("cannot run the plugin: %v", err)})
+			problems = append(problems, &conf.Problem{File: opts.Config, Line: pr.entry.Line,
+				Path: byName(conf.P("providers", slices.Index(p.Providers, pr.entry)), p), Message: fmt.Sprintf("cannot run the plugin: %v", err)})
 		}
 	}
-	return l, problems, failed
-}
-
-// printProviders prints the providers table of a valid pipeline.
-func printProviders(w io.Writer, f *commonFlags, l *loaded) {
-	p := l.pipeline
-	fmt.Fprintf(w, "%s is valid", f.config)
-	if p.Profile != "" {
-		fmt.Fprintf(w, " with profile %s", p.Profile)
-	}
-	fmt.Fprintf(w, ": %d of %d providers enabled\n\n", len(l.plugins), len(p.Providers))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  #\tPROVIDER\tSTATE\tSHUTDOWN\tPLUGIN")
-	var budget time.Duration
-	for i, pr := range p.Providers {
-		if !pr.Enabled {
-			fmt.Fprintf(tw, "  %d\t%s\tdisabled\t-\t%s\n", i+1, pr.Name, pr.Plugin)
-			continue
-		}
-		budget += pr.ShutdownTimeout
-		plugin := pr.Path
-		if pr.Builtin != "" {
-			plugin = pr.Builtin + " (built in)"
-		}
-		if pr.SHA256 != "" {
-			plugin += " (sha256 pinned)"
-		}
-		fmt.Fprintf(tw, "  %d\t%s\tenabled\t%s\t%s\n", i+1, pr.Name, sdk.Duration(pr.ShutdownTimeout), plugin)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "\nProviders start in this order and shut down in reverse. Shutdown takes at most %s\n", sdk.Duration(budget))
-	fmt.Fprintln(w, "(the enabled providers' shutdown timeouts added up): keep systemd's TimeoutStopSec and")
-	fmt.Fprintln(w, "a pod's terminationGracePeriodSeconds above it.")
-}
-
-// summary is the last line of a failed validation.
-func summary(n int, f *commonFlags) string {
-	s := fmt.Sprintf("%s in %s", plural(n, "problem"), f.config)
-	if f.profile != "" {
-		s += " with profile " + f.profile
-	}
-	return s
+	return problems, failed
 }
 
 // byName rewrites the providers[i] a path starts with as
@@ -251,15 +212,15 @@ func under(path conf.Path, paths []conf.Path) bool {
 func salvage(file string, problems conf.Problems, opts pipeline.Options) (*pipeline.Pipeline, []conf.Path, conf.Problems) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, nil //nolint:nilerr // best effort: the problems are reported already
 	}
 	data, err := pipeline.ReadFile(abs)
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, nil //nolint:nilerr // best effort: the problems are reported already
 	}
 	doc, err := pipeline.Document(file, data)
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, nil //nolint:nilerr // best effort: the problems are reported already
 	}
 	ix := &lineIndex{removed: make(map[int]conf.Path), ends: make(map[conf.Path]int)}
 	ix.add(doc.Content[0], conf.Path{}, 1)

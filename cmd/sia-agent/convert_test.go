@@ -1,11 +1,14 @@
-package cli
+package main
 
 import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/sia-agent/sia-agent/agent/cli"
 )
 
+// The convert command with the converter the executable composes in.
 func TestConvertCommand(t *testing.T) {
 	const base = "MODE=refresh\nKEY_FILE=/k.pem\nCERT_FILE=/c.pem\n"
 	tests := []struct {
@@ -28,7 +31,7 @@ func TestConvertCommand(t *testing.T) {
 			name:   "unsupported",
 			args:   []string{"--env-file", "-"},
 			input:  base + "LOG_DIR=/var/log\n",
-			code:   ExitConfig,
+			code:   cli.ExitConfig,
 			stderr: []string{"<stdin>:4: unsupported: LOG_DIR:", "1 variable without an equivalent (see above): run again with --allow-unsupported"},
 		},
 		{
@@ -42,14 +45,14 @@ func TestConvertCommand(t *testing.T) {
 			name:   "unknown",
 			args:   []string{"--env-file", "-"},
 			input:  base + "TOKEN_EXPIRE=10m\n",
-			code:   ExitConfig,
+			code:   cli.ExitConfig,
 			stderr: []string{"<stdin>:4: unsupported: TOKEN_EXPIRE: not a k8s-athenz-sia variable (did you mean TOKEN_EXPIRY?)"},
 		},
 		{
 			name:     "invalid",
 			args:     []string{"--env-file", "-", "--allow-unsupported"},
 			input:    base + "REFRESH_INTERVAL=daily\n",
-			code:     ExitConfig,
+			code:     cli.ExitConfig,
 			stderr:   []string{`<stdin>:4: invalid: REFRESH_INTERVAL: "daily" is not a duration`, "1 invalid value (see above): fix and run again"},
 			noStderr: "allow-unsupported",
 		},
@@ -57,26 +60,26 @@ func TestConvertCommand(t *testing.T) {
 			name:   "not KEY=VALUE",
 			args:   []string{"--env-file", "-"},
 			input:  base + "KEY FILE\n",
-			code:   ExitConfig,
+			code:   cli.ExitConfig,
 			stderr: []string{`<stdin>:4: want KEY=VALUE, not "KEY FILE"`},
 		},
 		{
 			name:   "missing file",
 			args:   []string{"--env-file", "/nonexistent/sia.env"},
-			code:   ExitConfig,
+			code:   cli.ExitConfig,
 			stderr: []string{"no such file or directory"},
 		},
 		{
 			name:   "arguments",
 			args:   []string{"sia.env"},
-			code:   ExitUsage,
+			code:   cli.ExitUsage,
 			stderr: []string{"unexpected arguments: sia.env"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := convertCommand(tt.args, strings.NewReader(tt.input), &stdout, &stderr)
+			code := cli.Convert(tt.args, strings.NewReader(tt.input), &stdout, &stderr, convert)
 			if code != tt.code {
 				t.Errorf("exit code %d, want %d", code, tt.code)
 			}
@@ -107,7 +110,7 @@ func TestConvertCommandEnvironment(t *testing.T) {
 	t.Setenv("METRICS_SERVER_ADDR", "127.0.0.1:9999")
 	t.Setenv("HOME", "/root")
 	var stdout, stderr bytes.Buffer
-	if code := convertCommand(nil, strings.NewReader(""), &stdout, &stderr); code != ExitOK {
+	if code := cli.Convert(nil, strings.NewReader(""), &stdout, &stderr, convert); code != cli.ExitOK {
 		t.Fatalf("exit code %d\n%s", code, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "address: 127.0.0.1:9999 # METRICS_SERVER_ADDR") {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package siaenv
+
+const raceEnabled = false
