@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -172,8 +173,8 @@ func (h *hostCircuits) Report(ctx context.Context, endpoint string, p CircuitPol
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_, err := h.client.ReportCall(ctx, &pluginpb.ReportCallRequest{
-		Endpoint: endpoint, Policy: policyProto(p), Outcome: int32(r.Outcome),
-		Status: int32(r.Status), Reason: r.Reason, RetryAfterMicros: r.RetryAfter.Microseconds(),
+		Endpoint: endpoint, Policy: policyProto(p), Outcome: int32Of(int(r.Outcome)),
+		Status: int32Of(r.Status), Reason: r.Reason, RetryAfterMicros: r.RetryAfter.Microseconds(),
 	})
 	if grpcstatus.Code(err) == codes.Unimplemented {
 		h.unimplemented.Store(true)
@@ -183,9 +184,15 @@ func (h *hostCircuits) Report(ctx context.Context, endpoint string, p CircuitPol
 
 func policyProto(p CircuitPolicy) *pluginpb.CircuitPolicy {
 	return &pluginpb.CircuitPolicy{
-		Failures: int32(p.Failures), InitialMicros: p.Initial.Microseconds(), Multiplier: p.Multiplier,
+		Failures: int32Of(p.Failures), InitialMicros: p.Initial.Microseconds(), Multiplier: p.Multiplier,
 		MaxMicros: p.Max.Microseconds(), SpreadMicros: p.Spread.Microseconds(),
 	}
+}
+
+// int32Of is v as the protocol's int32, clamped: statuses, counts and
+// outcomes are small.
+func int32Of(v int) int32 {
+	return int32(max(min(v, math.MaxInt32), math.MinInt32)) //nolint:gosec // clamped
 }
 
 // CircuitPolicyFromProto is the policy a Host request carries, for the
@@ -213,5 +220,5 @@ func WaitCircuitResponse(err error) (*pluginpb.WaitCircuitResponse, error) {
 		return &pluginpb.WaitCircuitResponse{}, err
 	}
 	return &pluginpb.WaitCircuitResponse{Open: true, RetryInMicros: open.RetryIn.Microseconds(),
-		LastStatus: int32(open.Status), LastReason: open.Reason}, nil
+		LastStatus: int32Of(open.Status), LastReason: open.Reason}, nil
 }

@@ -243,6 +243,15 @@ func (f *Fault) Validate() error {
 	if f.Domain != "" && !isDomainName(f.Domain) {
 		check.Errorf("domain", "domain %q is not valid", f.Domain)
 	}
+	f.checkEffect(&check)
+	if f.Message == "" {
+		f.Message = defaultFaultMessage
+	}
+	return check.Err()
+}
+
+// checkEffect checks what the rule does to a request it matches.
+func (f *Fault) checkEffect(check *conf.Checker) {
 	if f.Status != 0 && (f.Status < 400 || f.Status > 599) {
 		check.Errorf("status", "status %d is not an HTTP error status (400-599)", f.Status)
 	}
@@ -258,8 +267,4 @@ func (f *Fault) Validate() error {
 	if f.Status == 0 && f.Latency == 0 {
 		check.Errorf("", "a fault needs a status, a latency or both")
 	}
-	if f.Message == "" {
-		f.Message = defaultFaultMessage
-	}
-	return check.Err()
 }
