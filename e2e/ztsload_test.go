@@ -132,37 +132,9 @@ func TestZTSFailsThenRecovers(t *testing.T) {
 		}
 		from = i + 1
 	}
-	// Clients asking at once for tokens the agent does not have: each
-	// would be a ZTS call, but the circuit holds them (they wait for its
-	// probe at most their request timeout), and they get 503.
-	var wg sync.WaitGroup
-	for i := range 20 {
-		wg.Go(func() {
-			req, err := http.NewRequest("GET", token, nil)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			req.Header = http.Header{"X-Athenz-Domain": {"sia.demo"}, "X-Athenz-Role": {fmt.Sprintf("role%d", i)}}
-			resp, err := httpClient.Do(req) // fetch's t.Fatal is for the test's goroutine
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusServiceUnavailable {
-				t.Errorf("on demand while ZTS fails: %d", resp.StatusCode)
-			}
-		})
-	}
-	wg.Wait()
+	askMissing(t, token, 20)
 	up := reconfigure(t, env.zts, string(ztsdev.DemoConfig()))
-	sent := 0
-	for _, line := range env.zts.Log.Lines()[down:up] {
-		if strings.Contains(line, "injecting fault") {
-			sent++
-		}
-	}
+	sent := countFrom(env.zts.Log, down, "injecting fault") - countFrom(env.zts.Log, up, "injecting fault")
 	from = len(a.Log.Lines())
 	if _, err := a.Log.WaitFrom(from, certLine("Updated identity certificate"), waitLine); err != nil {
 		t.Fatal(err)
@@ -189,4 +161,33 @@ func TestZTSFailsThenRecovers(t *testing.T) {
 	if code := stop(t, a); code != 0 {
 		t.Errorf("exit code %d", code)
 	}
+}
+
+// askMissing asks the token server at url, n clients at once, for tokens
+// the agent does not have: while ZTS fails, each would be a ZTS call, but
+// the circuit holds them (they wait for its probe at most their request
+// timeout), and they get 503.
+func askMissing(t *testing.T, url string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			req, err := http.NewRequest("GET", url, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header = http.Header{"X-Athenz-Domain": {"sia.demo"}, "X-Athenz-Role": {fmt.Sprintf("role%d", i)}}
+			resp, err := httpClient.Do(req) // fetch's t.Fatal is for the test's goroutine
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("on demand while ZTS fails: %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
 }
