@@ -92,7 +92,6 @@ bench:
 	$(GO) test -run '^$$' -bench 'TokenServerUnderLoad' -benchtime 1x ./bench/
 	$(GO) test -run '^$$' -bench TokenServer -benchtime 1x ./plugins/token/
 	$(GO) test -run '^$$' -bench BenchmarkIssuance -benchtime 3s ./ztsdev/
-	@mkdir -p $(BIN)/fleet
 	$(GO) test -timeout 30m -run TestFleetSimulation -v ./bench/ -args -fleet -fleet.out=$(abspath $(BIN))/fleet
 
 # Regenerates the plugin protocol with the generators pinned in go.mod

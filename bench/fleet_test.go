@@ -297,6 +297,8 @@ func TestFleetSimulation(t *testing.T) {
 	dir := *fleetOut
 	if dir == "" {
 		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	n := *fleetN
 	steady := scenario{
