@@ -92,6 +92,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'TokenServerUnderLoad' -benchtime 1x ./bench/
 	$(GO) test -run '^$$' -bench TokenServer -benchtime 1x ./plugins/token/
 	$(GO) test -run '^$$' -bench BenchmarkIssuance -benchtime 3s ./ztsdev/
+	$(GO) test -timeout 30m -run TestFleetSimulation -v ./bench/ -args -fleet -fleet.out=$(abspath $(BIN))/fleet
 
 # Regenerates the plugin protocol with the generators pinned in go.mod
 # (tool block) and protoc from Debian's protobuf-compiler 3.21.12.

@@ -351,10 +351,10 @@ cert_file: %s
 targets: [{domain: sia.demo, roles: [reader]}]
 address: 127.0.0.1:0
 refresh: {retry: {initial: 100ms, max: 500ms, max_elapsed: 1h}}
-`, env.zts.URL, env.zts.CAFile, keyFile, env.path("service.cert.pem"))
+`+fastCircuit, env.zts.URL, env.zts.CAFile, keyFile, env.path("service.cert.pem"))
 	var b strings.Builder
 	b.WriteString("providers:\n  - name: certificate\n    plugin: cert\n    config:\n")
-	b.WriteString(indent(env.certConfig("[]", refreshFastRetries), "      "))
+	b.WriteString(indent(env.certConfig("[]", refreshFastRetries)+fastCircuit, "      "))
 	b.WriteString("  - name: token\n    plugin: token\n    config:\n")
 	b.WriteString(indent(token, "      "))
 	p := runAgent(t, pipeline(t, b.String()), nil)

@@ -287,8 +287,9 @@ func TestTokenZTSDownAtStart(t *testing.T) {
 	demo := string(ztsdev.DemoConfig())
 	down := strings.Replace(demo, "faults: []", "faults:\n  - {operation: \"*\", status: 503}\n", 1)
 	env := newTokenEnv(t, down)
+	// A fast circuit: by default its probes come up to a minute apart.
 	p := runAgent(t, tokenPipeline(t, "", env.tokenConfig("[{domain: sia.demo, roles: [reader]}]",
-		"retry: {initial: 100ms, max: 300ms, max_elapsed: 1h}\n"), nil), nil)
+		"retry: {initial: 100ms, max: 300ms, max_elapsed: 1h}\n")+fastCircuit, nil), nil)
 	waitAllStarted(t, p)
 	url := serverURL(t, p, "token", "token provider server")
 	h := http.Header{"X-Athenz-Domain": {"sia.demo"}, "X-Athenz-Role": {"reader"}}

@@ -1,7 +1,13 @@
 package sdk_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -69,4 +75,49 @@ func ExampleRuntime_metrics() {
 	// Output:
 	// <nil>
 	// true
+}
+
+// callUpstream is a call to an upstream endpoint through the agent's
+// circuit for it, as the guide shows.
+func callUpstream(ctx context.Context, rt *sdk.Runtime, client *http.Client, req *http.Request, endpoint string, policy sdk.CircuitPolicy) error {
+	if err := rt.Circuits.Wait(ctx, endpoint, policy); err != nil {
+		return err // held: a *sdk.CircuitOpenError says what failed and when the next try comes
+	}
+	resp, err := client.Do(req)
+	rt.Circuits.Report(ctx, endpoint, policy, sdk.CallResultOf(ctx, resp, err))
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+// Calls to an endpoint that fails are held by its circuit: after two
+// failures in a row, one goes per interval, and a call that cannot wait
+// for it fails at once.
+func ExampleCircuits() {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	rt := &sdk.Runtime{Circuits: sdk.NewCircuitSet()}
+	for i := range 3 {
+		wait := 10 * time.Second
+		if i == 2 {
+			wait = 0 // cannot wait at all
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		err := callUpstream(ctx, rt, srv.Client(), req, srv.URL, sdk.CircuitPolicy{})
+		var open *sdk.CircuitOpenError
+		fmt.Println(errors.As(err, &open))
+		cancel()
+	}
+	fmt.Println(calls.Load(), "calls reached the endpoint")
+	// Output:
+	// false
+	// false
+	// true
+	// 2 calls reached the endpoint
 }

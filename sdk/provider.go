@@ -87,6 +87,9 @@ type Runtime struct {
 	Metrics prometheus.Registerer
 	// Host reaches the agent: status records go there.
 	Host Host
+	// Circuits gate calls to upstream endpoints with the agent's one
+	// circuit per endpoint (see Circuits); never nil under Serve.
+	Circuits Circuits
 	// Faults are the provider's fault points; nil (inert) outside tests.
 	Faults *fault.Points
 }

@@ -64,13 +64,14 @@ func (s *server) runtime() (*Runtime, error) {
 func (s *server) Validate(ctx context.Context, req *pluginpb.ValidateRequest) (*pluginpb.ValidateResponse, error) {
 	cfg := NewConfig(req.GetFile(), conf.P("providers", req.GetName(), "config"), req.GetConfig().YAML())
 	rt := &Runtime{
-		Name:    req.GetName(),
-		Mode:    Mode(req.GetMode().Word()),
-		Config:  cfg,
-		Logger:  s.logger,
-		Metrics: s.registry,
-		Host:    noHost{},
-		Faults:  fault.NewPoints(req.GetName(), s.rules, s.signals.Raiser(os.Getppid)),
+		Name:     req.GetName(),
+		Mode:     Mode(req.GetMode().Word()),
+		Config:   cfg,
+		Logger:   s.logger,
+		Metrics:  s.registry,
+		Host:     noHost{},
+		Circuits: NewCircuitSet(),
+		Faults:   fault.NewPoints(req.GetName(), s.rules, s.signals.Raiser(os.Getppid)),
 	}
 	s.mu.Lock()
 	s.rt = rt
@@ -93,7 +94,9 @@ func (s *server) Init(_ context.Context, req *pluginpb.InitRequest) (*pluginpb.I
 		if err != nil {
 			return nil, fmt.Errorf("dialing the agent's host service: %w", err)
 		}
-		rt.Host = hostClient{client: pluginpb.NewHostClient(conn)}
+		client := pluginpb.NewHostClient(conn)
+		rt.Host = hostClient{client: client}
+		rt.Circuits = &hostCircuits{client: client, own: NewCircuitSet()}
 	}
 	err = s.provider.Init(s.initCtx, rt)
 	return &pluginpb.InitResponse{Error: errString(err), LogSeq: s.logSync.mark()}, nil

@@ -120,6 +120,9 @@ type Fault struct {
 	Message string `yaml:"message"`
 	// Latency delays matching requests (e.g. "2s").
 	Latency time.Duration `yaml:"latency"`
+	// RetryAfter, with a Status, sends a Retry-After header of this many
+	// whole seconds, as a ZTS shedding load would.
+	RetryAfter time.Duration `yaml:"retry_after"`
 	// Count limits the rule to the next N matching requests; 0 means
 	// every request. A reload that changes the rule resets its count.
 	Count int `yaml:"count"`

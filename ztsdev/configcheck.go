@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sia-agent/sia-agent/sdk/conf"
 )
@@ -242,6 +243,15 @@ func (f *Fault) Validate() error {
 	if f.Domain != "" && !isDomainName(f.Domain) {
 		check.Errorf("domain", "domain %q is not valid", f.Domain)
 	}
+	f.checkEffect(&check)
+	if f.Message == "" {
+		f.Message = defaultFaultMessage
+	}
+	return check.Err()
+}
+
+// checkEffect checks what the rule does to a request it matches.
+func (f *Fault) checkEffect(check *conf.Checker) {
 	if f.Status != 0 && (f.Status < 400 || f.Status > 599) {
 		check.Errorf("status", "status %d is not an HTTP error status (400-599)", f.Status)
 	}
@@ -251,11 +261,10 @@ func (f *Fault) Validate() error {
 	if f.Count < 0 {
 		check.Errorf("count", "count must not be negative")
 	}
+	if f.RetryAfter < 0 || f.RetryAfter%time.Second != 0 || (f.RetryAfter > 0 && f.Status == 0) {
+		check.Errorf("retry_after", "retry_after must be whole seconds, and comes with a status")
+	}
 	if f.Status == 0 && f.Latency == 0 {
 		check.Errorf("", "a fault needs a status, a latency or both")
 	}
-	if f.Message == "" {
-		f.Message = defaultFaultMessage
-	}
-	return check.Err()
 }

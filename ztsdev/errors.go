@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // apiError is the ZTS ResourceError: the client decodes it from every
@@ -11,6 +13,8 @@ import (
 type apiError struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
+
+	retryAfter time.Duration // a fault's Retry-After; 0: none
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.Code, e.Message) }
@@ -54,5 +58,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) error {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(e.retryAfter/time.Second)))
+	}
 	return writeJSON(w, e.Code, e)
 }

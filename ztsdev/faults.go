@@ -26,7 +26,7 @@ func compileFaults(faults []Fault, prev []*faultRule) []*faultRule {
 	seen := make(map[string]int, len(faults))
 	rules := make([]*faultRule, 0, len(faults))
 	for _, f := range faults {
-		base := fmt.Sprintf("%s|%s|%s|%d|%q|%s|%d", f.ID, f.Operation, f.Domain, f.Status, f.Message, f.Latency, f.Count)
+		base := fmt.Sprintf("%s|%s|%s|%d|%q|%s|%d|%s", f.ID, f.Operation, f.Domain, f.Status, f.Message, f.Latency, f.Count, f.RetryAfter)
 		// Identical rules are distinct rules with their own budgets.
 		key := fmt.Sprintf("%s#%d", base, seen[base])
 		seen[base]++
@@ -91,5 +91,5 @@ func (r *faultRule) apply(ctx context.Context) (*apiError, error) {
 	if r.Status == 0 {
 		return nil, nil
 	}
-	return &apiError{Code: r.Status, Message: r.Message}, nil
+	return &apiError{Code: r.Status, Message: r.Message, retryAfter: r.RetryAfter}, nil
 }

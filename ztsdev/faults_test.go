@@ -2,7 +2,9 @@ package ztsdev_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -175,4 +177,23 @@ func TestWatchReloadsChangedFile(t *testing.T) {
 	inst := &ztsdevtest.Instance{Server: srv, URL: srv.URL(), CAFile: srv.CAFile()}
 	_, err = inst.Client(t, "").GetStatus()
 	wantCode(t, err, 503)
+}
+
+// A fault with retry_after sends the header, as a ZTS shedding load would.
+func TestFaultRetryAfter(t *testing.T) {
+	inst := ztsdevtest.Start(t, withFaults("faults:\n  - {operation: status, status: 503, retry_after: 30s}\n"))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: inst.CAPool()}}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(inst.URL + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "30" {
+		t.Errorf("%d, Retry-After %q; want 503 and 30", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if _, err := ztsdev.ParseConfig("zts.yaml", []byte(withFaults("faults:\n  - {operation: status, latency: 1s, retry_after: 1500ms}\n"))); err == nil ||
+		!strings.Contains(err.Error(), "retry_after") {
+		t.Errorf("a retry_after without a status, in part seconds: %v", err)
+	}
 }

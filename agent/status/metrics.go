@@ -33,6 +33,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descExpiry, descLastUpdate, descNextUpdate, descDuration, descRPCDuration, descLastOutcome, descUpdates, descState, descReady, descReloadOK, descReloadTS} {
 		ch <- d
 	}
+	for _, d := range circuitDescList {
+		ch <- d
+	}
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -53,6 +56,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descReloadOK, prometheus.GaugeValue, ok)
 		ch <- prometheus.MustNewConstMetric(descReloadTS, prometheus.GaugeValue, float64(r.TS))
 	}
+	c.s.collectCircuits(ch)
 
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()

@@ -36,6 +36,7 @@ type Store struct {
 	reload    *sdk.ReloadStatus // the last reload's outcome; nil before one
 	changed   chan struct{}     // signalled (non-blocking) on every change
 	now       func() time.Time
+	circuits  *sdk.CircuitSet  // the upstream endpoints', for every provider
 	hooks     []sdk.HookStatus // in the pipeline's order
 	onRecord  func(provider string, rec *pluginpb.StatusRecord)
 
@@ -74,6 +75,7 @@ func New(version string, mode sdk.Mode, profile string, providers []string) *Sto
 		silent:    make(map[string]string),
 		changed:   make(chan struct{}, 1),
 		now:       time.Now,
+		circuits:  sdk.NewCircuitSet(),
 	}
 	for _, name := range providers {
 		s.providers[name] = &provider{state: lifecycle.StateLoaded}

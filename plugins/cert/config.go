@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/conf"
 )
@@ -29,6 +30,9 @@ type Config struct {
 	Files     FilesConfig     `yaml:"files"`
 	RoleCerts RoleCertsConfig `yaml:"role_certs"`
 	Refresh   RefreshConfig   `yaml:"refresh"`
+	// Circuit is how the agent backs off ZTS while it fails, for every
+	// provider that calls it (see ztsclient.CircuitConfig).
+	Circuit ztsclient.CircuitConfig `yaml:"circuit"`
 
 	// dir is where relative paths start, the pipeline file's directory:
 	// the file names the config is checked for are resolved ones.
@@ -199,7 +203,13 @@ type RefreshConfig struct {
 	RetryInitial    sdk.Duration `yaml:"retry_initial"`
 	RetryMax        sdk.Duration `yaml:"retry_max"`
 	RetryMaxElapsed sdk.Duration `yaml:"retry_max_elapsed"` // 0: a quarter of the wait before the refresh
-	InitMaxElapsed  sdk.Duration `yaml:"init_max_elapsed"`  // retries of the fetch in Init
+	InitMaxElapsed  sdk.Duration `yaml:"init_max_elapsed"`  // retries of the fetch in Init, init mode
+	// FirstAttemptTimeout bounds Init's one attempt in refresh mode: Init
+	// does not retry there, the refresh loop does, so that a ZTS that is
+	// down never holds the pipeline back. It only matters for a ZTS that
+	// does not answer: one that answers, even with an error, ends the
+	// attempt at once.
+	FirstAttemptTimeout sdk.Duration `yaml:"first_attempt_timeout"`
 }
 
 // Identity modes.
@@ -234,12 +244,14 @@ func defaultConfig() Config {
 			Concurrency: 4,
 		},
 		Refresh: RefreshConfig{
-			MinInterval:    sdk.Duration(10 * time.Second),
-			Jitter:         0.1,
-			RetryInitial:   sdk.Duration(5 * time.Second),
-			RetryMax:       sdk.Duration(time.Minute),
-			InitMaxElapsed: sdk.Duration(time.Minute),
+			MinInterval:         sdk.Duration(10 * time.Second),
+			Jitter:              0.1,
+			RetryInitial:        sdk.Duration(5 * time.Second),
+			RetryMax:            sdk.Duration(time.Minute),
+			InitMaxElapsed:      sdk.Duration(time.Minute),
+			FirstAttemptTimeout: sdk.Duration(5 * time.Second),
 		},
+		Circuit: ztsclient.DefaultCircuit(),
 	}
 }
 
@@ -600,6 +612,9 @@ func (r RefreshConfig) Validate() error {
 	}
 	if r.InitMaxElapsed <= 0 {
 		check.Errorf("init_max_elapsed", "must be more than 0")
+	}
+	if r.FirstAttemptTimeout <= 0 {
+		check.Errorf("first_attempt_timeout", "must be more than 0")
 	}
 	return check.Err()
 }

@@ -61,10 +61,37 @@ func (p *Provider) Validate(_ context.Context, cfg sdk.Config) error {
 }
 
 // Init takes over what is on disk and fetches what is missing or due. In
-// init mode a credential it could not get fails Init. In refresh mode it
-// only logs the failure, as k8s-athenz-sia does: the refresh loop keeps
-// trying, and the status records say what is missing.
+// init mode it retries (refresh.init_max_elapsed), and a credential it
+// could not get fails Init: nothing runs afterwards to make up for it. In
+// refresh mode it makes one attempt, bounded by
+// refresh.first_attempt_timeout, and only logs a failure: the refresh
+// loop keeps trying from Start on, the status records say what is
+// missing, and the providers after this one are not held back by a ZTS
+// that is down.
 func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
+	if err := p.setUp(rt); err != nil {
+		return err
+	}
+	p.removeTemps()
+	if err := p.load(time.Now()); err != nil {
+		return err
+	}
+	if rt.Mode == sdk.ModeInit {
+		if err := p.round(ctx, p.retryPolicy(p.s.Refresh.InitMaxElapsed.Std()), true); err != nil {
+			return fmt.Errorf("fetching certificates: %w", err)
+		}
+		return nil
+	}
+	first, cancel := context.WithTimeout(ctx, p.s.Refresh.FirstAttemptTimeout.Std())
+	defer cancel()
+	if err := p.round(first, sdk.RetryPolicy{MaxTries: 1}, true); err != nil {
+		p.log.Error(fmt.Sprintf("Failed to fetch certificates at init; the refresh loop will keep trying: %v", err))
+	}
+	return nil
+}
+
+// setUp reads the settings and builds what the provider needs from them.
+func (p *Provider) setUp(rt *sdk.Runtime) error {
 	s, err := loadSettings(rt.Config)
 	if err != nil {
 		return err
@@ -88,7 +115,7 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 			}
 			return nil
 		}
-		if p.zts, err = newZTSClient(s, current, m); err != nil {
+		if p.zts, err = newZTSClient(s, current, m, rt.Circuits); err != nil {
 			return err
 		}
 	}
@@ -98,19 +125,6 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 	p.creds = []*credential{{name: identityName}}
 	for _, t := range s.roles {
 		p.creds = append(p.creds, &credential{name: roleCredentialName(t), role: &t})
-	}
-
-	p.removeTemps()
-	if err := p.load(time.Now()); err != nil {
-		return err
-	}
-	err = p.round(ctx, p.retryPolicy(s.Refresh.InitMaxElapsed.Std()), true)
-	switch {
-	case err == nil:
-	case rt.Mode == sdk.ModeInit:
-		return fmt.Errorf("fetching certificates: %w", err)
-	default:
-		p.log.Error(fmt.Sprintf("Failed to fetch certificates at init; the refresh loop will keep trying: %v", err))
 	}
 	return nil
 }

@@ -114,79 +114,11 @@ func (p *Provider) dueReason(c *credential, now time.Time) (sdk.Reason, bool) {
 // last attempt, if any failed.
 func (p *Provider) round(ctx context.Context, policy sdk.RetryPolicy, reportGood bool) error {
 	start := time.Now()
-	pending := make(map[*credential]bool)
-	for _, c := range p.creds {
-		reason, due := p.dueReason(c, start)
-		if !due {
-			if reportGood {
-				c.reason, c.err, c.rpc = sdk.ReasonIsGood, nil, 0
-				p.report(ctx, c, start)
-			}
-			continue
-		}
-		c.reason, c.err, c.rpc = reason, nil, 0
-		pending[c] = true
-	}
+	pending := p.duePending(ctx, start, reportGood)
 	if len(pending) == 0 {
 		return nil
 	}
-
-	op := func(ctx context.Context) error {
-		var identity *credential
-		var roles []*credential
-		for _, c := range p.creds {
-			if !pending[c] {
-				continue
-			}
-			if c.role == nil {
-				identity = c
-			} else {
-				roles = append(roles, c)
-			}
-		}
-		var errs []error
-		if identity != nil {
-			keyChanged, err := p.updateIdentityCredential(ctx, identity)
-			if err != nil {
-				identity.err = err
-				errs = append(errs, err)
-			} else {
-				delete(pending, identity)
-				if identity.reason == sdk.ReasonIsGood {
-					p.setDue(identity, time.Now())
-				} else {
-					p.setLeaf(identity, identity.leaf, time.Now())
-				}
-				p.report(ctx, identity, start)
-			}
-			if keyChanged {
-				// Role certificates are for the identity key: all of
-				// them must follow it.
-				for _, c := range p.creds {
-					if c.role == nil {
-						continue
-					}
-					if c.leaf != nil { // the one it has is for the old key
-						c.reason = sdk.ReasonParamsChange
-					}
-					if !pending[c] {
-						c.err, c.rpc = nil, 0
-						pending[c] = true
-						roles = append(roles, c)
-					}
-				}
-			}
-		}
-		failed := p.updateRoles(ctx, roles, p.ident.Load(), func(c *credential) {
-			delete(pending, c)
-			p.setLeaf(c, c.leaf, time.Now())
-			p.report(ctx, c, start)
-		})
-		for _, c := range failed {
-			errs = append(errs, c.err)
-		}
-		return joinErrors(errs)
-	}
+	op := func(ctx context.Context) error { return p.attempt(ctx, pending, start) }
 	onRetry := func(err error, wait time.Duration) {
 		p.log.Error(fmt.Sprintf("Failed to refresh certificates: %v. Retrying in %v", err, wait))
 	}
@@ -203,6 +135,99 @@ func (p *Provider) round(ctx context.Context, policy sdk.RetryPolicy, reportGood
 		}
 	}
 	return err
+}
+
+// duePending returns the credentials due at start, their update begun;
+// with reportGood, it reports the others as good.
+func (p *Provider) duePending(ctx context.Context, start time.Time, reportGood bool) map[*credential]bool {
+	pending := make(map[*credential]bool)
+	for _, c := range p.creds {
+		reason, due := p.dueReason(c, start)
+		if !due {
+			if reportGood {
+				c.reason, c.err, c.rpc = sdk.ReasonIsGood, nil, 0
+				p.report(ctx, c, start)
+			}
+			continue
+		}
+		c.reason, c.err, c.rpc = reason, nil, 0
+		pending[c] = true
+	}
+	return pending
+}
+
+// attempt is one attempt of a round at the pending credentials: the
+// identity first, then the role certificates (all of them, if the
+// identity key changed). What succeeds leaves pending and is reported.
+func (p *Provider) attempt(ctx context.Context, pending map[*credential]bool, start time.Time) error {
+	var identity *credential
+	var roles []*credential
+	for _, c := range p.creds {
+		switch {
+		case !pending[c]:
+		case c.role == nil:
+			identity = c
+		default:
+			roles = append(roles, c)
+		}
+	}
+	var errs []error
+	if identity != nil {
+		keyChanged, err := p.attemptIdentity(ctx, identity, pending, start)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if keyChanged {
+			roles = p.followKey(pending, roles)
+		}
+	}
+	failed := p.updateRoles(ctx, roles, p.ident.Load(), func(c *credential) {
+		delete(pending, c)
+		p.setLeaf(c, c.leaf, time.Now())
+		p.report(ctx, c, start)
+	})
+	for _, c := range failed {
+		errs = append(errs, c.err)
+	}
+	return joinErrors(errs)
+}
+
+// attemptIdentity updates the identity; once it succeeds it leaves
+// pending and is reported.
+func (p *Provider) attemptIdentity(ctx context.Context, c *credential, pending map[*credential]bool, start time.Time) (keyChanged bool, err error) {
+	keyChanged, err = p.updateIdentityCredential(ctx, c)
+	if err != nil {
+		c.err = err
+		return keyChanged, err
+	}
+	delete(pending, c)
+	if c.reason == sdk.ReasonIsGood {
+		p.setDue(c, time.Now())
+	} else {
+		p.setLeaf(c, c.leaf, time.Now())
+	}
+	p.report(ctx, c, start)
+	return keyChanged, nil
+}
+
+// followKey makes every role certificate pending after the identity key
+// changed: role certificates are for the identity key, and all of them
+// must follow it. It returns roles with those added.
+func (p *Provider) followKey(pending map[*credential]bool, roles []*credential) []*credential {
+	for _, c := range p.creds {
+		if c.role == nil {
+			continue
+		}
+		if c.leaf != nil { // the one it has is for the old key
+			c.reason = sdk.ReasonParamsChange
+		}
+		if !pending[c] {
+			c.err, c.rpc = nil, 0
+			pending[c] = true
+			roles = append(roles, c)
+		}
+	}
+	return roles
 }
 
 // updateIdentityCredential updates the identity by the configured mode.

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 
 	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // ZTS operations, the operation label of the request metrics.
@@ -19,7 +20,7 @@ const (
 // before the first: register needs none). Calls share no connection over
 // HTTP/2, so that none made with an old identity outlives the switch to
 // a new one.
-func newZTSClient(s *settings, current func() *tls.Certificate, m *metrics) (*ztsclient.Client, error) {
+func newZTSClient(s *settings, current func() *tls.Certificate, m *metrics, circuits sdk.Circuits) (*ztsclient.Client, error) {
 	return ztsclient.New(ztsclient.Config{
 		Endpoint:            s.Endpoint,
 		CAFile:              s.CAFile,
@@ -30,5 +31,7 @@ func newZTSClient(s *settings, current func() *tls.Certificate, m *metrics) (*zt
 		Provider:            "cert",
 		// The outcomes docs/cert.md names: ZTS_ERROR_<status>.
 		OutcomePrefix: "ZTS_ERROR_",
+		Circuits:      circuits,
+		CircuitPolicy: s.Circuit.Policy(),
 	})
 }

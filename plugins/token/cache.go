@@ -67,7 +67,7 @@ func newCache(cfg *Config, log hclog.Logger, zts fetcher, files *tokenFiles, hos
 	ctx, cancel := context.WithCancel(context.Background())
 	return &cache{
 		cfg: cfg, log: log, zts: zts, files: files, host: host,
-		policy:     newBackoffPolicy(cfg.Refresh),
+		policy:     newBackoffPolicy(cfg.Refresh, cfg.Cache.ExpiryMargin.Std()),
 		entries:    newEntries(cfg.Cache.MaxEntries),
 		margin:     cfg.Cache.ExpiryMargin.Std(),
 		timeout:    cfg.Server.RequestTimeout.Std(),

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/conf"
 )
@@ -44,8 +45,11 @@ type Config struct {
 	Targets []Target `yaml:"targets"`
 
 	Refresh RefreshConfig `yaml:"refresh"`
-	Cache   CacheConfig   `yaml:"cache"`
-	Files   FilesConfig   `yaml:"files"`
+	// Circuit is how the agent backs off ZTS while it fails, for every
+	// provider that calls it (see ztsclient.CircuitConfig).
+	Circuit ztsclient.CircuitConfig `yaml:"circuit"`
+	Cache   CacheConfig             `yaml:"cache"`
+	Files   FilesConfig             `yaml:"files"`
 
 	// Address is where the token server listens.
 	Address string       `yaml:"address"`
@@ -84,6 +88,10 @@ type RefreshConfig struct {
 	// them), the token is tried again after this long, less up to a
 	// quarter of jitter.
 	FailureInterval sdk.Duration `yaml:"failure_interval"`
+	// FirstAttemptTimeout bounds how long Init waits for the first
+	// attempt at the targets in refresh mode: an attempt still under way
+	// then goes on without it, and the refresh loop retries what failed.
+	FirstAttemptTimeout sdk.Duration `yaml:"first_attempt_timeout"`
 }
 
 // RetryConfig is an exponential backoff with jitter.
@@ -205,8 +213,10 @@ func DefaultConfig() Config {
 				Max:        sdk.Duration(30 * time.Second),
 				MaxElapsed: sdk.Duration(time.Minute),
 			},
-			FailureInterval: sdk.Duration(time.Minute),
+			FailureInterval:     sdk.Duration(time.Minute),
+			FirstAttemptTimeout: sdk.Duration(200 * time.Millisecond),
 		},
+		Circuit: ztsclient.DefaultCircuit(),
 		Cache: CacheConfig{
 			IdleTimeout:      sdk.Duration(time.Hour),
 			MaxEntries:       10000,
@@ -323,6 +333,9 @@ func (r RefreshConfig) Validate() error {
 	}
 	if r.MinInterval <= 0 {
 		check.Errorf("min_interval", "must be positive: it keeps short-lived tokens from being refreshed in a loop")
+	}
+	if r.FirstAttemptTimeout <= 0 {
+		check.Errorf("first_attempt_timeout", "must be positive")
 	}
 	return check.Err()
 }

@@ -70,10 +70,12 @@ func (e *entry) begin(now time.Time) (started, retry bool) {
 }
 
 // retryState says how a refresh that failed goes on: retried at the
-// returned time, or given up (over) until then.
+// returned time, or given up (over) until then. held: the attempt did not
+// call ZTS (the circuit held it, or the identity is missing).
 type retryState struct {
 	at      time.Time
 	over    bool
+	held    bool
 	lastErr error // of the refresh given up
 }
 
@@ -84,6 +86,13 @@ func (e *entry) failed(err error, now time.Time, p refreshPolicy, stopped bool) 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.attempting = false
+	if !stopped {
+		if at, ok := p.held(err, now); ok {
+			e.refreshAt = p.spread(at, e.tok.Load(), now)
+			e.lastErr = err
+			return retryState{at: e.refreshAt, held: true}
+		}
+	}
 	if e.retries == 0 {
 		e.retrySince = now
 	}
@@ -91,8 +100,8 @@ func (e *entry) failed(err error, now time.Time, p refreshPolicy, stopped bool) 
 	e.lastErr = err
 	if !stopped {
 		if at, again := p.retry(e.retries, e.retrySince, now); again {
-			e.refreshAt = at
-			return retryState{at: at}
+			e.refreshAt = p.spread(at, e.tok.Load(), now)
+			return retryState{at: e.refreshAt}
 		}
 	}
 	return e.giveUpLocked(now, p)
@@ -118,7 +127,7 @@ func (e *entry) stopRetries(now time.Time, p refreshPolicy) (retryState, bool) {
 // giveUpLocked ends e's retries: it is attempted again when the policy
 // says, and until then (and until it expires) its token is still served.
 func (e *entry) giveUpLocked(now time.Time, p refreshPolicy) retryState {
-	s := retryState{at: p.rest(now), over: true, lastErr: e.lastErr}
+	s := retryState{at: p.spread(p.rest(now), e.tok.Load(), now), over: true, lastErr: e.lastErr}
 	e.refreshAt = s.at
 	e.retries, e.retrySince, e.lastErr = 0, time.Time{}, nil
 	return s

@@ -66,7 +66,7 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 	}
 	// In refresh mode the identity may be on its way: the cert provider
 	// writes it once ZTS answers it. Init mode has nothing to wait with.
-	if p.zts, err = newZTSClient(&p.cfg, zm, rt.Mode != sdk.ModeInit); err != nil {
+	if p.zts, err = newZTSClient(&p.cfg, zm, rt.Mode != sdk.ModeInit, rt.Circuits); err != nil {
 		return err
 	}
 	if !p.zts.identity.Ready() {
@@ -99,7 +99,12 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 		}
 		return nil
 	}
-	c.prefetch(ctx, p.targets)
+	// One attempt, waited for a moment: a ZTS that is down or slow must
+	// not hold the pipeline back (the server answers 503 with the reason
+	// meanwhile), and the refresh loop retries what failed.
+	first, cancel := context.WithTimeout(ctx, cfg.Refresh.FirstAttemptTimeout.Std())
+	defer cancel()
+	c.prefetch(first, p.targets)
 	return nil
 }
 

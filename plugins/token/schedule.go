@@ -2,10 +2,12 @@ package token
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/tlsfiles"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
@@ -22,17 +24,65 @@ type refreshPolicy interface {
 	retry(failed int, since, now time.Time) (at time.Time, again bool)
 	// rest is when to start again after the retries are over.
 	rest(now time.Time) time.Time
+	// spread is when to retry, at the earliest at, a refresh that
+	// failed while tok (nil: none) is still good: a token with lifetime
+	// to spare need not be refreshed the moment ZTS is back, so a fleet
+	// that failed together catches up over the tokens' slack, the most
+	// urgent first.
+	spread(at time.Time, tok *Token, now time.Time) time.Time
+	// held is when to try again a refresh the circuit held until retryIn
+	// from now (err), or one that waits for the identity: neither called
+	// ZTS, so neither counts as a retry.
+	held(err error, now time.Time) (at time.Time, ok bool)
 }
 
 // backoffPolicy is the configured policy: refresh ahead of expiry, retry
 // with exponential backoff, give up for failure_interval.
 type backoffPolicy struct {
-	cfg RefreshConfig
-	rnd func() float64 // in [0,1)
+	cfg    RefreshConfig
+	margin time.Duration  // cache.expiry_margin
+	rnd    func() float64 // in [0,1)
 }
 
-func newBackoffPolicy(cfg RefreshConfig) *backoffPolicy {
-	return &backoffPolicy{cfg: cfg, rnd: rand.Float64}
+func newBackoffPolicy(cfg RefreshConfig, margin time.Duration) *backoffPolicy {
+	return &backoffPolicy{cfg: cfg, margin: margin, rnd: rand.Float64}
+}
+
+// identityPoll is how often a refresh waiting for the identity's files
+// looks again: a stat, no ZTS call.
+const identityPoll = time.Second
+
+// heldSpread spreads the retries the circuit held over this much after
+// its next probe, so that they come just after it.
+const heldSpread = time.Second
+
+func (p *backoffPolicy) held(err error, now time.Time) (time.Time, bool) {
+	var open *sdk.CircuitOpenError
+	var noID *tlsfiles.NoIdentityError
+	switch {
+	case errors.As(err, &open):
+		return now.Add(open.RetryIn + time.Duration(p.rnd()*float64(heldSpread))), true
+	case errors.As(err, &noID):
+		return now.Add(identityPoll), true
+	}
+	return time.Time{}, false
+}
+
+// spread retries a good token at a random point between a fifth and
+// 95% of the time it has left beyond the margin, if that is later than
+// at: the retries come closer as the expiry nears.
+func (p *backoffPolicy) spread(at time.Time, tok *Token, now time.Time) time.Time {
+	if tok == nil {
+		return at
+	}
+	slack := tok.Expiry.Add(-p.margin).Sub(now)
+	if slack <= 0 {
+		return at
+	}
+	if later := now.Add(time.Duration(float64(slack) * (0.2 + 0.75*p.rnd()))); later.After(at) {
+		return later
+	}
+	return at
 }
 
 func (p *backoffPolicy) schedule(tok *Token) time.Time {
@@ -140,6 +190,8 @@ func (c *cache) settle(ctx context.Context, e *entry, err error, now time.Time) 
 		c.gaveUp(e, fmt.Errorf("%w: %w (%w)", sdk.ErrRetriesStopped, err, context.Cause(ctx)), s.at, now)
 	case s.over:
 		c.gaveUp(e, err, s.at, now)
+	case s.held:
+		c.log.Debug("Token refresh held", "credential", e.key.credential(), "error", err, "retry_in", s.at.Sub(now).Round(time.Millisecond).String())
 	default:
 		c.log.Info("Retrying token refresh", "credential", e.key.credential(), "retry_in", s.at.Sub(now).Round(time.Millisecond).String())
 	}

@@ -148,7 +148,7 @@ func TestIdentityReloadedWhenTheCertProviderRewritesIt(t *testing.T) {
 	z := startZTS(t, "")
 	cfg := DefaultConfig()
 	cfg.Endpoint, cfg.CAFile, cfg.CertFile, cfg.KeyFile = z.URL, z.CAFile, z.certFile, z.keyFile
-	c, err := newZTSClient(&cfg, nil, false)
+	c, err := newZTSClient(&cfg, nil, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/sia-agent/sia-agent/plugins/internal/tlsfiles"
 	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/plugins/internal/ztsmetrics"
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // fetcher gets one token from ZTS. The ZTS client implements it; tests,
@@ -34,7 +35,8 @@ type ztsClient struct {
 // an identity whose files do not exist yet is waited for: the cert
 // provider writes them once ZTS answers it, and until then every fetch
 // fails with a *tlsfiles.NoIdentityError.
-func newZTSClient(c *Config, m *ztsmetrics.Metrics, waitForIdentity bool) (*ztsClient, error) {
+// circuits (nil: none) hold the calls while ZTS fails.
+func newZTSClient(c *Config, m *ztsmetrics.Metrics, waitForIdentity bool, circuits sdk.Circuits) (*ztsClient, error) {
 	identity, err := tlsfiles.NewIdentity(c.CertFile, c.KeyFile, waitForIdentity)
 	if err != nil {
 		return nil, fmt.Errorf("loading the identity to authenticate to ZTS with: %w", err)
@@ -52,6 +54,8 @@ func newZTSClient(c *Config, m *ztsmetrics.Metrics, waitForIdentity bool) (*ztsC
 		HTTP2:               true,
 		Metrics:             m,
 		Provider:            "token",
+		Circuits:            circuits,
+		CircuitPolicy:       c.Circuit.Policy(),
 	})
 	if err != nil {
 		return nil, err

@@ -1535,6 +1535,325 @@ func (x *StatusResponse) GetReportJson() []byte {
 	return nil
 }
 
+// CircuitPolicy is how an endpoint's circuit backs off; the circuit takes
+// the policy of the first request that names the endpoint. Zero fields
+// take the SDK's defaults.
+type CircuitPolicy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Failures      int32                  `protobuf:"varint,1,opt,name=failures,proto3" json:"failures,omitempty"`                                // failures in a row that open it
+	InitialMicros int64                  `protobuf:"varint,2,opt,name=initial_micros,json=initialMicros,proto3" json:"initial_micros,omitempty"` // the first interval between probes
+	Multiplier    float64                `protobuf:"fixed64,3,opt,name=multiplier,proto3" json:"multiplier,omitempty"`                           // growth per failed probe
+	MaxMicros     int64                  `protobuf:"varint,4,opt,name=max_micros,json=maxMicros,proto3" json:"max_micros,omitempty"`             // the longest interval
+	SpreadMicros  int64                  `protobuf:"varint,5,opt,name=spread_micros,json=spreadMicros,proto3" json:"spread_micros,omitempty"`    // the held calls' spread once a probe succeeds
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CircuitPolicy) Reset() {
+	*x = CircuitPolicy{}
+	mi := &file_plugin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircuitPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircuitPolicy) ProtoMessage() {}
+
+func (x *CircuitPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircuitPolicy.ProtoReflect.Descriptor instead.
+func (*CircuitPolicy) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CircuitPolicy) GetFailures() int32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *CircuitPolicy) GetInitialMicros() int64 {
+	if x != nil {
+		return x.InitialMicros
+	}
+	return 0
+}
+
+func (x *CircuitPolicy) GetMultiplier() float64 {
+	if x != nil {
+		return x.Multiplier
+	}
+	return 0
+}
+
+func (x *CircuitPolicy) GetMaxMicros() int64 {
+	if x != nil {
+		return x.MaxMicros
+	}
+	return 0
+}
+
+func (x *CircuitPolicy) GetSpreadMicros() int64 {
+	if x != nil {
+		return x.SpreadMicros
+	}
+	return 0
+}
+
+type WaitCircuitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Policy        *CircuitPolicy         `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitCircuitRequest) Reset() {
+	*x = WaitCircuitRequest{}
+	mi := &file_plugin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitCircuitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitCircuitRequest) ProtoMessage() {}
+
+func (x *WaitCircuitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitCircuitRequest.ProtoReflect.Descriptor instead.
+func (*WaitCircuitRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *WaitCircuitRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *WaitCircuitRequest) GetPolicy() *CircuitPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+type WaitCircuitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Open          bool                   `protobuf:"varint,1,opt,name=open,proto3" json:"open,omitempty"`                                          // held: the call must not go
+	RetryInMicros int64                  `protobuf:"varint,2,opt,name=retry_in_micros,json=retryInMicros,proto3" json:"retry_in_micros,omitempty"` // when open: until the next probe
+	LastStatus    int32                  `protobuf:"varint,3,opt,name=last_status,json=lastStatus,proto3" json:"last_status,omitempty"`            // when open: the HTTP status of the failure that opened it
+	LastReason    string                 `protobuf:"bytes,4,opt,name=last_reason,json=lastReason,proto3" json:"last_reason,omitempty"`             // when open: what failed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitCircuitResponse) Reset() {
+	*x = WaitCircuitResponse{}
+	mi := &file_plugin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitCircuitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitCircuitResponse) ProtoMessage() {}
+
+func (x *WaitCircuitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitCircuitResponse.ProtoReflect.Descriptor instead.
+func (*WaitCircuitResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *WaitCircuitResponse) GetOpen() bool {
+	if x != nil {
+		return x.Open
+	}
+	return false
+}
+
+func (x *WaitCircuitResponse) GetRetryInMicros() int64 {
+	if x != nil {
+		return x.RetryInMicros
+	}
+	return 0
+}
+
+func (x *WaitCircuitResponse) GetLastStatus() int32 {
+	if x != nil {
+		return x.LastStatus
+	}
+	return 0
+}
+
+func (x *WaitCircuitResponse) GetLastReason() string {
+	if x != nil {
+		return x.LastReason
+	}
+	return ""
+}
+
+type ReportCallRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint         string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Policy           *CircuitPolicy         `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	Outcome          int32                  `protobuf:"varint,3,opt,name=outcome,proto3" json:"outcome,omitempty"` // 0 succeeded, 1 failed, 2 abandoned
+	Status           int32                  `protobuf:"varint,4,opt,name=status,proto3" json:"status,omitempty"`   // the answer's HTTP status; 0 without one
+	Reason           string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	RetryAfterMicros int64                  `protobuf:"varint,6,opt,name=retry_after_micros,json=retryAfterMicros,proto3" json:"retry_after_micros,omitempty"` // the answer's Retry-After
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ReportCallRequest) Reset() {
+	*x = ReportCallRequest{}
+	mi := &file_plugin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportCallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportCallRequest) ProtoMessage() {}
+
+func (x *ReportCallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportCallRequest.ProtoReflect.Descriptor instead.
+func (*ReportCallRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ReportCallRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *ReportCallRequest) GetPolicy() *CircuitPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *ReportCallRequest) GetOutcome() int32 {
+	if x != nil {
+		return x.Outcome
+	}
+	return 0
+}
+
+func (x *ReportCallRequest) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *ReportCallRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReportCallRequest) GetRetryAfterMicros() int64 {
+	if x != nil {
+		return x.RetryAfterMicros
+	}
+	return 0
+}
+
+type ReportCallResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportCallResponse) Reset() {
+	*x = ReportCallResponse{}
+	mi := &file_plugin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportCallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportCallResponse) ProtoMessage() {}
+
+func (x *ReportCallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportCallResponse.ProtoReflect.Descriptor instead.
+func (*ReportCallResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{28}
+}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -1631,7 +1950,34 @@ const file_plugin_proto_rawDesc = "" +
 	"\rStatusRequest\"1\n" +
 	"\x0eStatusResponse\x12\x1f\n" +
 	"\vreport_json\x18\x01 \x01(\fR\n" +
-	"reportJson*=\n" +
+	"reportJson\"\xb6\x01\n" +
+	"\rCircuitPolicy\x12\x1a\n" +
+	"\bfailures\x18\x01 \x01(\x05R\bfailures\x12%\n" +
+	"\x0einitial_micros\x18\x02 \x01(\x03R\rinitialMicros\x12\x1e\n" +
+	"\n" +
+	"multiplier\x18\x03 \x01(\x01R\n" +
+	"multiplier\x12\x1d\n" +
+	"\n" +
+	"max_micros\x18\x04 \x01(\x03R\tmaxMicros\x12#\n" +
+	"\rspread_micros\x18\x05 \x01(\x03R\fspreadMicros\"f\n" +
+	"\x12WaitCircuitRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x124\n" +
+	"\x06policy\x18\x02 \x01(\v2\x1c.sia.plugin.v1.CircuitPolicyR\x06policy\"\x93\x01\n" +
+	"\x13WaitCircuitResponse\x12\x12\n" +
+	"\x04open\x18\x01 \x01(\bR\x04open\x12&\n" +
+	"\x0fretry_in_micros\x18\x02 \x01(\x03R\rretryInMicros\x12\x1f\n" +
+	"\vlast_status\x18\x03 \x01(\x05R\n" +
+	"lastStatus\x12\x1f\n" +
+	"\vlast_reason\x18\x04 \x01(\tR\n" +
+	"lastReason\"\xdd\x01\n" +
+	"\x11ReportCallRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x124\n" +
+	"\x06policy\x18\x02 \x01(\v2\x1c.sia.plugin.v1.CircuitPolicyR\x06policy\x12\x18\n" +
+	"\aoutcome\x18\x03 \x01(\x05R\aoutcome\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12,\n" +
+	"\x12retry_after_micros\x18\x06 \x01(\x03R\x10retryAfterMicros\"\x14\n" +
+	"\x12ReportCallResponse*=\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fMODE_REFRESH\x10\x01\x12\r\n" +
@@ -1650,12 +1996,15 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06Cancel\x12\x1c.sia.plugin.v1.CancelRequest\x1a\x1d.sia.plugin.v1.CancelResponse\x12K\n" +
 	"\bShutdown\x12\x1e.sia.plugin.v1.ShutdownRequest\x1a\x1f.sia.plugin.v1.ShutdownResponse\x12E\n" +
 	"\x06Gather\x12\x1c.sia.plugin.v1.GatherRequest\x1a\x1d.sia.plugin.v1.GatherResponse\x12T\n" +
-	"\vReconfigure\x12!.sia.plugin.v1.ReconfigureRequest\x1a\".sia.plugin.v1.ReconfigureResponse2\xc6\x02\n" +
+	"\vReconfigure\x12!.sia.plugin.v1.ReconfigureRequest\x1a\".sia.plugin.v1.ReconfigureResponse2\xef\x03\n" +
 	"\x04Host\x12W\n" +
 	"\fReportStatus\x12\".sia.plugin.v1.ReportStatusRequest\x1a#.sia.plugin.v1.ReportStatusResponse\x12W\n" +
 	"\fRemoveStatus\x12\".sia.plugin.v1.RemoveStatusRequest\x1a#.sia.plugin.v1.RemoveStatusResponse\x12E\n" +
 	"\x06Gather\x12\x1c.sia.plugin.v1.GatherRequest\x1a\x1d.sia.plugin.v1.GatherResponse\x12E\n" +
-	"\x06Status\x12\x1c.sia.plugin.v1.StatusRequest\x1a\x1d.sia.plugin.v1.StatusResponseB-Z+github.com/sia-agent/sia-agent/sdk/pluginpbb\x06proto3"
+	"\x06Status\x12\x1c.sia.plugin.v1.StatusRequest\x1a\x1d.sia.plugin.v1.StatusResponse\x12T\n" +
+	"\vWaitCircuit\x12!.sia.plugin.v1.WaitCircuitRequest\x1a\".sia.plugin.v1.WaitCircuitResponse\x12Q\n" +
+	"\n" +
+	"ReportCall\x12 .sia.plugin.v1.ReportCallRequest\x1a!.sia.plugin.v1.ReportCallResponseB-Z+github.com/sia-agent/sia-agent/sdk/pluginpbb\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -1670,7 +2019,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_plugin_proto_goTypes = []any{
 	(Mode)(0),                    // 0: sia.plugin.v1.Mode
 	(UpdateReason)(0),            // 1: sia.plugin.v1.UpdateReason
@@ -1699,6 +2048,11 @@ var file_plugin_proto_goTypes = []any{
 	(*RemoveStatusResponse)(nil), // 24: sia.plugin.v1.RemoveStatusResponse
 	(*StatusRequest)(nil),        // 25: sia.plugin.v1.StatusRequest
 	(*StatusResponse)(nil),       // 26: sia.plugin.v1.StatusResponse
+	(*CircuitPolicy)(nil),        // 27: sia.plugin.v1.CircuitPolicy
+	(*WaitCircuitRequest)(nil),   // 28: sia.plugin.v1.WaitCircuitRequest
+	(*WaitCircuitResponse)(nil),  // 29: sia.plugin.v1.WaitCircuitResponse
+	(*ReportCallRequest)(nil),    // 30: sia.plugin.v1.ReportCallRequest
+	(*ReportCallResponse)(nil),   // 31: sia.plugin.v1.ReportCallResponse
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: sia.plugin.v1.Node.kind:type_name -> sia.plugin.v1.Node.Kind
@@ -1710,33 +2064,39 @@ var file_plugin_proto_depIdxs = []int32{
 	3,  // 6: sia.plugin.v1.ReconfigureRequest.config:type_name -> sia.plugin.v1.Node
 	1,  // 7: sia.plugin.v1.StatusRecord.update_reason:type_name -> sia.plugin.v1.UpdateReason
 	20, // 8: sia.plugin.v1.ReportStatusRequest.record:type_name -> sia.plugin.v1.StatusRecord
-	4,  // 9: sia.plugin.v1.Provider.Validate:input_type -> sia.plugin.v1.ValidateRequest
-	8,  // 10: sia.plugin.v1.Provider.Init:input_type -> sia.plugin.v1.InitRequest
-	10, // 11: sia.plugin.v1.Provider.Start:input_type -> sia.plugin.v1.StartRequest
-	12, // 12: sia.plugin.v1.Provider.Cancel:input_type -> sia.plugin.v1.CancelRequest
-	14, // 13: sia.plugin.v1.Provider.Shutdown:input_type -> sia.plugin.v1.ShutdownRequest
-	18, // 14: sia.plugin.v1.Provider.Gather:input_type -> sia.plugin.v1.GatherRequest
-	16, // 15: sia.plugin.v1.Provider.Reconfigure:input_type -> sia.plugin.v1.ReconfigureRequest
-	21, // 16: sia.plugin.v1.Host.ReportStatus:input_type -> sia.plugin.v1.ReportStatusRequest
-	23, // 17: sia.plugin.v1.Host.RemoveStatus:input_type -> sia.plugin.v1.RemoveStatusRequest
-	18, // 18: sia.plugin.v1.Host.Gather:input_type -> sia.plugin.v1.GatherRequest
-	25, // 19: sia.plugin.v1.Host.Status:input_type -> sia.plugin.v1.StatusRequest
-	7,  // 20: sia.plugin.v1.Provider.Validate:output_type -> sia.plugin.v1.ValidateResponse
-	9,  // 21: sia.plugin.v1.Provider.Init:output_type -> sia.plugin.v1.InitResponse
-	11, // 22: sia.plugin.v1.Provider.Start:output_type -> sia.plugin.v1.StartResponse
-	13, // 23: sia.plugin.v1.Provider.Cancel:output_type -> sia.plugin.v1.CancelResponse
-	15, // 24: sia.plugin.v1.Provider.Shutdown:output_type -> sia.plugin.v1.ShutdownResponse
-	19, // 25: sia.plugin.v1.Provider.Gather:output_type -> sia.plugin.v1.GatherResponse
-	17, // 26: sia.plugin.v1.Provider.Reconfigure:output_type -> sia.plugin.v1.ReconfigureResponse
-	22, // 27: sia.plugin.v1.Host.ReportStatus:output_type -> sia.plugin.v1.ReportStatusResponse
-	24, // 28: sia.plugin.v1.Host.RemoveStatus:output_type -> sia.plugin.v1.RemoveStatusResponse
-	19, // 29: sia.plugin.v1.Host.Gather:output_type -> sia.plugin.v1.GatherResponse
-	26, // 30: sia.plugin.v1.Host.Status:output_type -> sia.plugin.v1.StatusResponse
-	20, // [20:31] is the sub-list for method output_type
-	9,  // [9:20] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	27, // 9: sia.plugin.v1.WaitCircuitRequest.policy:type_name -> sia.plugin.v1.CircuitPolicy
+	27, // 10: sia.plugin.v1.ReportCallRequest.policy:type_name -> sia.plugin.v1.CircuitPolicy
+	4,  // 11: sia.plugin.v1.Provider.Validate:input_type -> sia.plugin.v1.ValidateRequest
+	8,  // 12: sia.plugin.v1.Provider.Init:input_type -> sia.plugin.v1.InitRequest
+	10, // 13: sia.plugin.v1.Provider.Start:input_type -> sia.plugin.v1.StartRequest
+	12, // 14: sia.plugin.v1.Provider.Cancel:input_type -> sia.plugin.v1.CancelRequest
+	14, // 15: sia.plugin.v1.Provider.Shutdown:input_type -> sia.plugin.v1.ShutdownRequest
+	18, // 16: sia.plugin.v1.Provider.Gather:input_type -> sia.plugin.v1.GatherRequest
+	16, // 17: sia.plugin.v1.Provider.Reconfigure:input_type -> sia.plugin.v1.ReconfigureRequest
+	21, // 18: sia.plugin.v1.Host.ReportStatus:input_type -> sia.plugin.v1.ReportStatusRequest
+	23, // 19: sia.plugin.v1.Host.RemoveStatus:input_type -> sia.plugin.v1.RemoveStatusRequest
+	18, // 20: sia.plugin.v1.Host.Gather:input_type -> sia.plugin.v1.GatherRequest
+	25, // 21: sia.plugin.v1.Host.Status:input_type -> sia.plugin.v1.StatusRequest
+	28, // 22: sia.plugin.v1.Host.WaitCircuit:input_type -> sia.plugin.v1.WaitCircuitRequest
+	30, // 23: sia.plugin.v1.Host.ReportCall:input_type -> sia.plugin.v1.ReportCallRequest
+	7,  // 24: sia.plugin.v1.Provider.Validate:output_type -> sia.plugin.v1.ValidateResponse
+	9,  // 25: sia.plugin.v1.Provider.Init:output_type -> sia.plugin.v1.InitResponse
+	11, // 26: sia.plugin.v1.Provider.Start:output_type -> sia.plugin.v1.StartResponse
+	13, // 27: sia.plugin.v1.Provider.Cancel:output_type -> sia.plugin.v1.CancelResponse
+	15, // 28: sia.plugin.v1.Provider.Shutdown:output_type -> sia.plugin.v1.ShutdownResponse
+	19, // 29: sia.plugin.v1.Provider.Gather:output_type -> sia.plugin.v1.GatherResponse
+	17, // 30: sia.plugin.v1.Provider.Reconfigure:output_type -> sia.plugin.v1.ReconfigureResponse
+	22, // 31: sia.plugin.v1.Host.ReportStatus:output_type -> sia.plugin.v1.ReportStatusResponse
+	24, // 32: sia.plugin.v1.Host.RemoveStatus:output_type -> sia.plugin.v1.RemoveStatusResponse
+	19, // 33: sia.plugin.v1.Host.Gather:output_type -> sia.plugin.v1.GatherResponse
+	26, // 34: sia.plugin.v1.Host.Status:output_type -> sia.plugin.v1.StatusResponse
+	29, // 35: sia.plugin.v1.Host.WaitCircuit:output_type -> sia.plugin.v1.WaitCircuitResponse
+	31, // 36: sia.plugin.v1.Host.ReportCall:output_type -> sia.plugin.v1.ReportCallResponse
+	24, // [24:37] is the sub-list for method output_type
+	11, // [11:24] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1754,7 +2114,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -389,6 +389,8 @@ const (
 	Host_RemoveStatus_FullMethodName = "/sia.plugin.v1.Host/RemoveStatus"
 	Host_Gather_FullMethodName       = "/sia.plugin.v1.Host/Gather"
 	Host_Status_FullMethodName       = "/sia.plugin.v1.Host/Status"
+	Host_WaitCircuit_FullMethodName  = "/sia.plugin.v1.Host/WaitCircuit"
+	Host_ReportCall_FullMethodName   = "/sia.plugin.v1.Host/ReportCall"
 )
 
 // HostClient is the client API for Host service.
@@ -408,6 +410,15 @@ type HostClient interface {
 	Gather(ctx context.Context, in *GatherRequest, opts ...grpc.CallOption) (*GatherResponse, error)
 	// Status returns the agent's status report.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// WaitCircuit returns once a call to the endpoint may go, or says that
+	// the endpoint's circuit holds it beyond the request's deadline. Every
+	// provider's calls to one endpoint share its circuit. Added in protocol
+	// version 2 without raising it: a plugin that never calls it, and an
+	// agent that answers Unimplemented (the SDK then keeps circuits in the
+	// plugin's own process), are unaffected.
+	WaitCircuit(ctx context.Context, in *WaitCircuitRequest, opts ...grpc.CallOption) (*WaitCircuitResponse, error)
+	// ReportCall records the outcome of a call WaitCircuit let go.
+	ReportCall(ctx context.Context, in *ReportCallRequest, opts ...grpc.CallOption) (*ReportCallResponse, error)
 }
 
 type hostClient struct {
@@ -458,6 +469,26 @@ func (c *hostClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *hostClient) WaitCircuit(ctx context.Context, in *WaitCircuitRequest, opts ...grpc.CallOption) (*WaitCircuitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WaitCircuitResponse)
+	err := c.cc.Invoke(ctx, Host_WaitCircuit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) ReportCall(ctx context.Context, in *ReportCallRequest, opts ...grpc.CallOption) (*ReportCallResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportCallResponse)
+	err := c.cc.Invoke(ctx, Host_ReportCall_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -475,6 +506,15 @@ type HostServer interface {
 	Gather(context.Context, *GatherRequest) (*GatherResponse, error)
 	// Status returns the agent's status report.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// WaitCircuit returns once a call to the endpoint may go, or says that
+	// the endpoint's circuit holds it beyond the request's deadline. Every
+	// provider's calls to one endpoint share its circuit. Added in protocol
+	// version 2 without raising it: a plugin that never calls it, and an
+	// agent that answers Unimplemented (the SDK then keeps circuits in the
+	// plugin's own process), are unaffected.
+	WaitCircuit(context.Context, *WaitCircuitRequest) (*WaitCircuitResponse, error)
+	// ReportCall records the outcome of a call WaitCircuit let go.
+	ReportCall(context.Context, *ReportCallRequest) (*ReportCallResponse, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -496,6 +536,12 @@ func (UnimplementedHostServer) Gather(context.Context, *GatherRequest) (*GatherR
 }
 func (UnimplementedHostServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedHostServer) WaitCircuit(context.Context, *WaitCircuitRequest) (*WaitCircuitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WaitCircuit not implemented")
+}
+func (UnimplementedHostServer) ReportCall(context.Context, *ReportCallRequest) (*ReportCallResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportCall not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -590,6 +636,42 @@ func _Host_Status_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_WaitCircuit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WaitCircuitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).WaitCircuit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_WaitCircuit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).WaitCircuit(ctx, req.(*WaitCircuitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_ReportCall_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportCallRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).ReportCall(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_ReportCall_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).ReportCall(ctx, req.(*ReportCallRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -612,6 +694,14 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _Host_Status_Handler,
+		},
+		{
+			MethodName: "WaitCircuit",
+			Handler:    _Host_WaitCircuit_Handler,
+		},
+		{
+			MethodName: "ReportCall",
+			Handler:    _Host_ReportCall_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

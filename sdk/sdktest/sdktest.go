@@ -104,7 +104,8 @@ func (h *Host) WaitRecord(t testing.TB, timeout time.Duration, match func(sdk.St
 
 // NewRuntime returns the Runtime the agent would give a provider named
 // name with configuration configYAML: logs go to t.Log, metrics to a fresh
-// registry, status records to the returned Host.
+// registry, status records to the returned Host; its Circuits are a
+// *Circuits that lets every call go.
 func NewRuntime(t testing.TB, name, configYAML string) (*sdk.Runtime, *Host) {
 	t.Helper()
 	cfg, err := sdk.ParseConfig("test.yaml", configYAML)
@@ -113,12 +114,13 @@ func NewRuntime(t testing.TB, name, configYAML string) (*sdk.Runtime, *Host) {
 	}
 	host := NewHost()
 	return &sdk.Runtime{
-		Name:    name,
-		Mode:    sdk.ModeRefresh,
-		Config:  cfg,
-		Logger:  hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Trace, Output: testWriter{t}}),
-		Metrics: prometheus.NewRegistry(),
-		Host:    host,
+		Name:     name,
+		Mode:     sdk.ModeRefresh,
+		Config:   cfg,
+		Logger:   hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Trace, Output: testWriter{t}}),
+		Metrics:  prometheus.NewRegistry(),
+		Host:     host,
+		Circuits: NewCircuits(),
 	}, host
 }
 

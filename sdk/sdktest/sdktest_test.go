@@ -67,3 +67,24 @@ func TestHostRecordsStatus(t *testing.T) {
 		t.Errorf("outcome %q, want %q", rec.Outcome, sdk.OutcomeSuccess)
 	}
 }
+
+func TestCircuitsDouble(t *testing.T) {
+	c := sdktest.NewCircuits()
+	ctx := context.Background()
+	if err := c.Wait(ctx, "zts", sdk.CircuitPolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Report(ctx, "zts", sdk.CircuitPolicy{}, sdk.CallResult{Outcome: sdk.CallFailed, Status: 503})
+	c.Hold(503, time.Minute)
+	var open *sdk.CircuitOpenError
+	if err := c.Wait(ctx, "zts", sdk.CircuitPolicy{}); !errors.As(err, &open) || open.Endpoint != "zts" || open.Status != 503 {
+		t.Errorf("held: %v", err)
+	}
+	c.Release()
+	if err := c.Wait(ctx, "zts", sdk.CircuitPolicy{}); err != nil {
+		t.Error(err)
+	}
+	if c.Waits("zts") != 3 || len(c.Results("zts")) != 1 || c.Results("zts")[0].Status != 503 {
+		t.Errorf("waits %d, results %+v", c.Waits("zts"), c.Results("zts"))
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sia-agent/sia-agent/plugins/internal/tlsfiles"
 	"github.com/sia-agent/sia-agent/plugins/internal/ztsmetrics"
+	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // Version is the agent's version in the User-Agent of every call; the
@@ -57,6 +58,11 @@ type Config struct {
 	// OutcomePrefix begins the status record outcome of an error answer,
 	// before its HTTP status: "ZTS_" unless set.
 	OutcomePrefix string
+	// Circuits gate every call with the endpoint's circuit, shared by
+	// every provider of the agent; nil gates nothing. CircuitPolicy is
+	// the circuit's, if this client's calls make it.
+	Circuits      sdk.Circuits
+	CircuitPolicy sdk.CircuitPolicy
 }
 
 // Client calls ZTS.
@@ -68,6 +74,7 @@ type Client struct {
 	metrics       *ztsmetrics.Metrics
 	userAgent     string
 	outcomePrefix string
+	gate          gate
 
 	// presented is the certificate the pooled connections were made
 	// with; see present.
@@ -119,6 +126,7 @@ func New(c Config) (*Client, error) {
 		metrics:       c.Metrics,
 		userAgent:     "sia-agent/" + Version + " (" + c.Provider + ")",
 		outcomePrefix: prefix,
+		gate:          gate{circuits: c.Circuits, endpoint: strings.TrimRight(c.Endpoint, "/"), policy: c.CircuitPolicy, timeout: c.Timeout},
 	}, nil
 }
 
@@ -163,7 +171,7 @@ func (c *Client) Call(ctx context.Context, op string) *Call {
 }
 
 func (c *Client) call(ctx context.Context, op string) *Call {
-	t := &callTransport{ctx: ctx, op: op, base: c.transport, metrics: c.metrics, userAgent: c.userAgent}
+	t := &callTransport{ctx: ctx, op: op, base: c.transport, metrics: c.metrics, userAgent: c.userAgent, gate: c.gate}
 	zc := zts.NewClient(c.url, t)
 	zc.Timeout = c.timeout
 	return &Call{ZTSClient: zc, transport: t, client: c}

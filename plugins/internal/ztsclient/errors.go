@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -107,11 +108,17 @@ func statusOf(err error) int {
 // false for an error that is not a ZTS call's.
 func ClientStatus(err error) (code int, msg string, ok bool) {
 	var e *Error
+	var open *sdk.CircuitOpenError
 	switch {
 	case !errors.As(err, &e):
 		return 0, "", false
 	case e.Status != 0:
 		code, msg = answerStatus(e.Status)
+	case errors.As(e.Err, &open) && open.Status != 0:
+		code, msg = answerStatus(open.Status)
+		msg += "; the agent retries in " + open.RetryIn.Round(time.Second).String()
+	case errors.As(e.Err, &open):
+		code, msg = http.StatusServiceUnavailable, "ZTS cannot be reached; the agent retries in "+open.RetryIn.Round(time.Second).String()
 	case e.Malformed:
 		code, msg = http.StatusBadGateway, "ZTS answered without a usable token"
 	case errors.Is(e.Err, context.DeadlineExceeded):

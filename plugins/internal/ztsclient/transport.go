@@ -33,6 +33,7 @@ type callTransport struct {
 	base      http.RoundTripper
 	metrics   *ztsmetrics.Metrics
 	userAgent string
+	gate      gate
 
 	mu   sync.Mutex
 	last answerSeen
@@ -64,8 +65,15 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(ctx)
 	req.Header.Set("User-Agent", t.userAgent)
 
+	// The caller's context has the deadline the circuit weighs: the
+	// request's carries only the cancellation.
+	if err := t.gate.wait(t.ctx); err != nil {
+		release()
+		return nil, err
+	}
 	start := time.Now()
 	resp, err := t.base.RoundTrip(req)
+	t.gate.report(ctx, resp, err)
 	status := 0
 	if err == nil {
 		status = resp.StatusCode
