@@ -376,6 +376,12 @@ func (c *converter) leftovers(reportUnknown bool) {
 	}
 	slices.Sort(unknown)
 	for _, name := range unknown {
+		if describesPod(name) {
+			if reportUnknown {
+				c.note(name, "describes the pod or the container, not the agent: ignored")
+			}
+			continue
+		}
 		switch s := closest(name, known); {
 		case s != "" && reportUnknown:
 			c.unsupported(name, "not a k8s-athenz-sia variable (did you mean %s?)", s)

@@ -630,6 +630,18 @@ var cases = []testCase{
 		findings: []string{"note PROVIDER_SERVICE", "note HOME", "note KUBERNETES_SERVICE_HOST", "unsupported TOKEN_EXPIRE"},
 	},
 	{
+		// What describes the pod or the container, as `kubectl exec …
+		// env` prints it, is never a blocker, even when it looks like a
+		// misspelt variable (POD_IPS and POD_IP).
+		name: "the pod's own variables in an env file",
+		env: with(existing, "POD_IPS", "10.0.0.1,fd00::1", "POD_NAMESPACE", "ns", "HOSTNAME", "api-1",
+			"KUBERNETES_PORT_443_TCP_ADDR", "10.96.0.1", "ZTS_SERVICE_PORT", "4443", "ZTS_PORT_4443_TCP", "tcp://10.96.0.2:4443",
+			"PATH", "/bin", "LANG", "C.UTF-8"),
+		unknown: true,
+		findings: []string{"note PROVIDER_SERVICE", "note POD_IPS", "note POD_NAMESPACE", "note HOSTNAME",
+			"note KUBERNETES_PORT_443_TCP_ADDR", "note ZTS_SERVICE_PORT", "note ZTS_PORT_4443_TCP", "note PATH", "note LANG"},
+	},
+	{
 		name:     "unknown variables of the environment",
 		env:      with(existing, "TOKEN_EXPIRE", "10m", "HOME", "/root", "KUBERNETES_SERVICE_HOST", "10.96.0.1"),
 		findings: []string{"note PROVIDER_SERVICE", "note TOKEN_EXPIRE"},
