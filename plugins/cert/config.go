@@ -100,7 +100,12 @@ type FilesConfig struct {
 	// in one file (key_mode), for readers that cannot read two files as
 	// one.
 	Combined string `yaml:"combined"`
-	Access   `yaml:",inline"`
+	// CertChain writes the certificate followed by its signer, the
+	// intermediates ZTS returns with it (leaf then chain, as
+	// k8s-athenz-sia writes it), for readers that present the file as a
+	// chain. Off by default: the certificate alone.
+	CertChain bool `yaml:"cert_chain"`
+	Access    `yaml:",inline"`
 }
 
 // Access is who may read the files written: their user and group
@@ -176,9 +181,13 @@ type RoleCertsConfig struct {
 	KeyOutput bool     `yaml:"key_output"` // also write <dir>/<domain><delimiter><role>.key.pem
 	// CombinedOutput also writes <dir>/<domain><delimiter><role>.combined.pem,
 	// the key and the certificate in one file (key_mode).
-	CombinedOutput bool         `yaml:"combined_output"`
-	Expiry         sdk.Duration `yaml:"expiry"` // requested lifetime; 0 is the ZTS default
-	Concurrency    int          `yaml:"concurrency"`
+	CombinedOutput bool `yaml:"combined_output"`
+	// IntermediateBundle names a ZTS CA bundle (GET /cacerts/<name>, e.g.
+	// athenz), fetched before each round of role certificates and
+	// appended to every role certificate file. "" appends none.
+	IntermediateBundle string       `yaml:"intermediate_bundle"`
+	Expiry             sdk.Duration `yaml:"expiry"` // requested lifetime; 0 is the ZTS default
+	Concurrency        int          `yaml:"concurrency"`
 	// Access defaults to that of files.
 	Access `yaml:",inline"`
 }
@@ -397,6 +406,9 @@ func (c *Config) Validate() error {
 	if existing && c.Files.Combined != "" {
 		check.ErrorfAt(conf.P("files", "combined"), registerOnly)
 	}
+	if existing && c.Files.CertChain {
+		check.ErrorfAt(conf.P("files", "cert_chain"), registerOnly)
+	}
 	c.checkFiles(&check)
 	return check.Err()
 }
@@ -550,6 +562,9 @@ func (rc RoleCertsConfig) Validate() error {
 		if err != nil {
 			check.ErrorfAt(conf.P("targets", i), "%v", err)
 		}
+	}
+	if rc.IntermediateBundle != "" && !simpleNameRE.MatchString(rc.IntermediateBundle) {
+		check.Errorf("intermediate_bundle", "%q is not the name of a ZTS CA bundle (a simple name, e.g. athenz)", rc.IntermediateBundle)
 	}
 	if rc.Concurrency < 1 || rc.Concurrency > 64 {
 		check.Errorf("concurrency", "must be between 1 and 64, not %d", rc.Concurrency)

@@ -110,11 +110,23 @@ key:
   allow_insecure_permissions: true
 files:
   combined: service.pem
+  cert_chain: true
 `,
 		want: []string{
 			"cfg.yaml:3: identity.domain: only with identity.mode register",
 			"cfg.yaml:5: key.rotate: only with identity.mode register",
 			"cfg.yaml:8: files.combined: only with identity.mode register",
+			"cfg.yaml:9: files.cert_chain: only with identity.mode register",
+		},
+	}, {
+		name: "intermediate bundle",
+		yaml: `endpoint: https://zts.example.com:4443/zts/v1
+identity: {provider: sys.auth.dev, domain: sia.demo, service: agent, instance_id: pod, attestation_file: token}
+role_certs:
+  intermediate_bundle: ../athenz
+`,
+		want: []string{
+			`cfg.yaml:4: role_certs.intermediate_bundle: "../athenz" is not the name of a ZTS CA bundle`,
 		},
 	}, {
 		name: "file names",

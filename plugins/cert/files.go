@@ -66,6 +66,9 @@ func (p *Provider) writeIdentity(ctx context.Context, key *privateKey, certPEM, 
 	// not lead to yet; the end-to-end tests crash here to check that the
 	// pair stays whole and the next start clears the generation.
 	fault := func() error { return p.rt.Fault(ctx, "before identity switch") }
+	if p.s.Files.CertChain {
+		certPEM = appendPEM(certPEM, caPEM)
+	}
 	if err := p.idPair().write(key.pem, certPEM, fault); err != nil {
 		return err
 	}
@@ -81,9 +84,20 @@ func (p *Provider) writeIdentity(ctx context.Context, key *privateKey, certPEM, 
 	return nil
 }
 
-// writeRole writes a role certificate: with its key file (role_certs.
-// key_output) as one generation, else alone.
-func (p *Provider) writeRole(c *credential, key *privateKey, certPEM []byte) error {
+// appendPEM returns cert followed by chain, on a line of its own.
+func appendPEM(cert, chain []byte) []byte {
+	out := append([]byte(nil), cert...)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, chain...)
+}
+
+// writeRole writes a role certificate, followed by the intermediate
+// bundle if there is one: with its key file (role_certs.key_output) as one
+// generation, else alone.
+func (p *Provider) writeRole(c *credential, key *privateKey, certPEM, bundle []byte) error {
+	certPEM = appendPEM(certPEM, bundle)
 	if pair, ok := p.rolePair(*c.role); ok {
 		if err := pair.write(key.pem, certPEM, nil); err != nil {
 			return err

@@ -170,6 +170,47 @@ func TestRoleCertPartialFailure(t *testing.T) {
 	}
 }
 
+// An intermediate bundle ZTS does not have fails the role certificates,
+// each with its record, and writes none of them: a file without the
+// bundle its readers expect would be worse than none. The identity is
+// written all the same.
+func TestRoleCertsWithoutTheirBundle(t *testing.T) {
+	e := newEnv(t)
+	_, h, _ := start(t, e.config("role_certs:\n  targets: [sia.demo:role.reader]\n  intermediate_bundle: nosuch\n"))
+	rec := h.Host.WaitRecord(t, waitRecord, isRecord(reader, sdk.ReasonNew, "ZTS_ERROR_404"))
+	if rec.Err == nil || !strings.Contains(rec.Err.Error(), "CA bundle nosuch") {
+		t.Errorf("failure record %+v", rec)
+	}
+	if _, err := os.Stat(e.path(readerPEM)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a role certificate without its bundle: %v", err)
+	}
+	loadPair(t, e.path("service.cert.pem"), e.path("service.key.pem"))
+}
+
+func TestHoldsCerts(t *testing.T) {
+	e := newEnv(t)
+	ca, err := os.ReadFile(e.zts.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		data string
+		want bool
+	}{
+		{string(ca), true},
+		{string(ca) + string(ca) + "\n", true},
+		{"", false},
+		{"not PEM", false},
+		{string(ca) + "trailing garbage", false},
+		{"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", false},
+		{"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", false},
+	} {
+		if got := holdsCerts([]byte(tc.data)); got != tc.want {
+			t.Errorf("holdsCerts(%.40q) = %v, want %v", tc.data, got, tc.want)
+		}
+	}
+}
+
 func TestInitModeFailsOnMissingCredential(t *testing.T) {
 	e := newEnv(t)
 	_, h, _ := setup(t, e.config("role_certs:\n  targets: [sia.demo:role.reader, nosuch.domain:role.x]\n"))

@@ -12,6 +12,7 @@ const (
 	opRefresh  = "refresh"
 	opDelete   = "delete"
 	opRoleCert = "rolecert"
+	opCACerts  = "cacerts"
 )
 
 // newZTSClient trusts caFile (the system roots when empty) and presents

@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sia-agent/sia-agent/internal/e2e"
+)
+
+// siaEnv is the environment of a k8s-athenz-sia init container for
+// sia.demo.agent at env's zts-dev, writing into env's directory, with
+// extra lines (KEY=VALUE) appended.
+func (env *certEnv) siaEnv(extra ...string) string {
+	lines := []string{
+		"MODE=init",
+		"ENDPOINT=" + env.zts.URL,
+		"SERVER_CA_CERT=" + env.zts.CAFile,
+		"PROVIDER_SERVICE=sys.auth.dev",
+		"ATHENZ_PREFIX=sia.",
+		"NAMESPACE=demo",
+		"SERVICEACCOUNT=agent",
+		"SA_TOKEN_FILE=" + env.attestation,
+		"POD_UID=pod-1",
+		"POD_IP=10.0.0.1",
+		"DNS_SUFFIX=zts.athenz.cloud",
+		"KEY_FILE=" + env.path("service.key.pem"),
+		"CERT_FILE=" + env.path("service.cert.pem"),
+		"CA_CERT_FILE=" + env.path("ca.cert.pem"),
+	}
+	return strings.Join(append(lines, extra...), "\n") + "\n"
+}
+
+// convertAndInit converts a k8s-athenz-sia environment with `sia-agent
+// convert`, which must find nothing unsupported, and runs the pipeline in
+// init mode with the pod's variables set, as the init container would: it
+// must succeed. It returns the pipeline and the run's log.
+func convertAndInit(t *testing.T, envText string) (pipeline string, log *e2e.Log) {
+	t.Helper()
+	envFile := e2e.WriteFile(t, t.TempDir(), "sia.env", envText)
+	stdout, stderr, code := convert(t, "--env-file", envFile)
+	if code != 0 {
+		t.Fatalf("convert: exit code %d\n%s", code, stderr)
+	}
+	file := e2e.WriteFile(t, t.TempDir(), "pipeline.yaml", stdout)
+	var podEnv []string
+	for _, line := range strings.Split(envText, "\n") {
+		for _, v := range []string{"NAMESPACE=", "SERVICEACCOUNT=", "POD_IP=", "POD_UID=", "POD_NAME="} {
+			if strings.HasPrefix(line, v) {
+				podEnv = append(podEnv, line)
+			}
+		}
+	}
+	p := runAgent(t, file, podEnv, "--mode", "init")
+	if code := p.Exit(t, waitExit); code != 0 {
+		t.Fatalf("init: exit code %d\n%s\npipeline:\n%s", code, p.Log.String(), stdout)
+	}
+	return stdout, p.Log
+}
+
+// pemCerts returns the certificates of a PEM file, in order.
+func pemCerts(t *testing.T, path string) []*x509.Certificate {
+	t.Helper()
+	var certs []*x509.Certificate
+	rest := readFile(t, path)
+	for {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			return certs
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		certs = append(certs, c)
+	}
+}
+
+// With files.cert_chain the identity certificate file holds the
+// certificate and then its signer, as ZTS returns them; with
+// role_certs.intermediate_bundle every role certificate file holds the
+// certificate and then that ZTS CA bundle. Both still pair with their keys.
+func TestCertChainAndIntermediateBundle(t *testing.T) {
+	t.Parallel()
+	env := newCertEnv(t)
+	cfg := env.certConfig("[sia.demo:role.reader]", refreshFastRetries)
+	cfg = strings.Replace(cfg, "files:\n", "files:\n  cert_chain: true\n", 1)
+	cfg = strings.Replace(cfg, "role_certs:\n", "role_certs:\n  intermediate_bundle: athenz\n", 1)
+	p := runAgent(t, certPipeline(t, "", cfg, nil), nil)
+	waitAllStarted(t, p)
+	code := stop(t, p)
+	assertRow(t, p, seedOrder, row{succeeded: seedOrder, exit: 0}, code)
+
+	ca := pemCerts(t, env.path("ca.cert.pem"))
+	if len(ca) == 0 {
+		t.Fatal("no CA certificate written")
+	}
+	for _, f := range []struct{ cert, key string }{
+		{env.path("service.cert.pem"), env.path("service.key.pem")},
+		{env.path("rolecerts/sia.demo:role.reader.cert.pem"), env.path("rolecerts/sia.demo:role.reader.key.pem")},
+	} {
+		checkPair(t, f.cert, f.key)
+		certs := pemCerts(t, f.cert)
+		if len(certs) != 1+len(ca) {
+			t.Errorf("%s: %d certificates, want the certificate and the %d of the CA", f.cert, len(certs), len(ca))
+			continue
+		}
+		if err := certs[0].CheckSignatureFrom(certs[1]); err != nil {
+			t.Errorf("%s: the second certificate did not sign the first: %v", f.cert, err)
+		}
+		for i, c := range ca {
+			if !bytes.Equal(certs[1+i].Raw, c.Raw) {
+				t.Errorf("%s: certificate %d is not the CA's", f.cert, 1+i)
+			}
+		}
+	}
+}
+
+// Without them, the certificate files hold the certificate alone.
+func TestCertAloneByDefault(t *testing.T) {
+	t.Parallel()
+	env := newCertEnv(t)
+	p := runAgent(t, certPipeline(t, "", env.certConfig("[sia.demo:role.reader]", refreshFastRetries), nil), nil)
+	waitAllStarted(t, p)
+	code := stop(t, p)
+	assertRow(t, p, seedOrder, row{succeeded: seedOrder, exit: 0}, code)
+	for _, f := range []string{env.path("service.cert.pem"), env.path("rolecerts/sia.demo:role.reader.cert.pem")} {
+		if n := len(pemCerts(t, f)); n != 1 {
+			t.Errorf("%s: %d certificates, want 1", f, n)
+		}
+	}
+}
+
+// A converted k8s-athenz-sia environment with INTERMEDIATE_CERT_BUNDLE
+// writes, as k8s-athenz-sia did, the identity certificate with its signer
+// and the role certificates with the bundle appended.
+func TestConvertIntermediateCertBundle(t *testing.T) {
+	t.Parallel()
+	env := newCertEnv(t)
+	pipeline, _ := convertAndInit(t, env.siaEnv(
+		"TARGET_DOMAIN_ROLES=sia.demo:role.reader",
+		"ROLECERT_DIR="+env.path("rolecerts"),
+		"INTERMEDIATE_CERT_BUNDLE=athenz",
+	))
+	for _, want := range []string{"cert_chain: true", "intermediate_bundle: athenz # INTERMEDIATE_CERT_BUNDLE"} {
+		if !strings.Contains(pipeline, want) {
+			t.Errorf("no %q in the pipeline:\n%s", want, pipeline)
+		}
+	}
+	ca := pemCerts(t, env.path("ca.cert.pem"))
+	for _, f := range []string{env.path("service.cert.pem"), filepath.Join(env.path("rolecerts"), "sia.demo:role.reader.cert.pem")} {
+		certs := pemCerts(t, f)
+		if len(certs) != 1+len(ca) || !bytes.Equal(certs[1].Raw, ca[0].Raw) {
+			t.Errorf("%s: %d certificates, want the certificate then the %d of %s", f, len(certs), len(ca), fmt.Sprint(env.path("ca.cert.pem")))
+		}
+	}
+}
