@@ -53,11 +53,9 @@ func (c *converter) certificate() (identity, *typed[cert.Config]) {
 		set(t, &cfg.Identity.IPs, []string{c.ref("POD_IP")}, "POD_IP")
 	}
 	c.subject(t)
-	if c.get("INTERMEDIATE_CERT_BUNDLE") != "" {
-		c.unsupported("INTERMEDIATE_CERT_BUNDLE", "role certificate files hold the certificate alone; "+
-			"no intermediate bundle is fetched or appended")
+	if id.roleCertDir = c.roleCerts(t); id.roleCertDir == "" {
+		c.ignore("no role certificates, which the bundle is appended to", "INTERMEDIATE_CERT_BUNDLE")
 	}
-	id.roleCertDir = c.roleCerts(t)
 	c.certRefresh(t)
 	return id, t
 }
@@ -148,6 +146,7 @@ func (c *converter) registration(t *typed[cert.Config], provider string) (caCert
 	if c.boolean("DELETE_INSTANCE_ID") {
 		set(t, &ident.DeleteOnShutdown, true, "DELETE_INSTANCE_ID")
 	}
+	set(t, &t.cfg.Files.CertChain, true, "PROVIDER_SERVICE: the certificate and its signer, as k8s-athenz-sia writes it")
 	if v := c.get("CA_CERT_FILE"); v != "" {
 		set(t, &t.cfg.Files.CACert, literal(v), "CA_CERT_FILE")
 		return v
@@ -335,8 +334,20 @@ func (c *converter) roleCerts(t *typed[cert.Config]) string {
 	if keyOutput {
 		set(t, &rc.KeyOutput, true, "ROLE_CERT_KEY_FILE_OUTPUT")
 	}
+	switch bundle := c.get("INTERMEDIATE_CERT_BUNDLE"); {
+	case bundle == "":
+	case !bundleNameRE().MatchString(bundle):
+		c.invalid("INTERMEDIATE_CERT_BUNDLE", "%q is not the name of a ZTS CA bundle (e.g. athenz): ZTS refuses it", bundle)
+	default:
+		set(t, &rc.IntermediateBundle, bundle, "INTERMEDIATE_CERT_BUNDLE")
+	}
 	return dir
 }
+
+// bundleNameRE matches the name of a ZTS CA bundle, an Athenz simple name.
+var bundleNameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_-]*$`)
+})
 
 // roleCertDir is the directory of the role certificates, from ROLECERT_DIR
 // or from the naming format, and the variable it came from; ok is false

@@ -138,6 +138,7 @@ var cases = []testCase{
 			"certificate.config.identity.instance_id":      "${POD_UID}",
 			"certificate.config.identity.attestation_file": "/var/run/secrets/sia/token",
 			"certificate.config.files.ca_cert":             "",
+			"certificate.config.files.cert_chain":          true,
 			"certificate.config.identity.ips":              absent,
 		},
 		findings: []string{"note SERVICEACCOUNT"},
@@ -271,9 +272,23 @@ var cases = []testCase{
 		findings: []string{"note SERVICEACCOUNT", "invalid REFRESH_INTERVAL"},
 	},
 	{
-		name:     "INTERMEDIATE_CERT_BUNDLE",
+		name:     "INTERMEDIATE_CERT_BUNDLE without role certificates",
 		env:      with(register, "INTERMEDIATE_CERT_BUNDLE", "athenz"),
-		findings: []string{"note SERVICEACCOUNT", "unsupported INTERMEDIATE_CERT_BUNDLE"},
+		want:     map[string]any{"certificate.config.role_certs": absent},
+		findings: []string{"note SERVICEACCOUNT", "note INTERMEDIATE_CERT_BUNDLE"},
+	},
+	{
+		name: "INTERMEDIATE_CERT_BUNDLE",
+		env: with(register, "INTERMEDIATE_CERT_BUNDLE", "athenz",
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader", "ROLECERT_DIR", "/var/run/athenz/rolecerts"),
+		want:     map[string]any{"certificate.config.role_certs.intermediate_bundle": "athenz"},
+		findings: []string{"note SERVICEACCOUNT"},
+	},
+	{
+		name: "INTERMEDIATE_CERT_BUNDLE invalid",
+		env: with(register, "INTERMEDIATE_CERT_BUNDLE", "../athenz",
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader", "ROLECERT_DIR", "/var/run/athenz/rolecerts"),
+		findings: []string{"note SERVICEACCOUNT", "invalid INTERMEDIATE_CERT_BUNDLE"},
 	},
 	{
 		name: "role certificates",
