@@ -182,6 +182,13 @@ type RoleCertsConfig struct {
 	// CombinedOutput also writes <dir>/<domain><delimiter><role>.combined.pem,
 	// the key and the certificate in one file (key_mode).
 	CombinedOutput bool `yaml:"combined_output"`
+	// CertName and KeyName name the files with a template instead
+	// (k8s-athenz-sia's ROLE_CERT_NAMING_FORMAT and
+	// ROLE_CERT_KEY_NAMING_FORMAT): {{domain}}, {{role}} and
+	// {{delimiter}} in a path, relative to the pipeline file's directory.
+	// KeyName writes the role keys, as key_output does.
+	CertName string `yaml:"cert_name"`
+	KeyName  string `yaml:"key_name"`
 	// IntermediateBundle names a ZTS CA bundle (GET /cacerts/<name>, e.g.
 	// athenz), fetched before each round of role certificates and
 	// appended to every role certificate file. "" appends none.
@@ -261,6 +268,7 @@ type settings struct {
 	caCertFile  string // "" when not written
 	combined    string // files.combined resolved; "" when not written
 	roleDir     string
+	roleNames   roleFileNames
 	roles       []roleTarget
 	attestation string // resolved attestation file
 	ips         []net.IP
@@ -349,6 +357,10 @@ func newSettings(c Config) *settings {
 	s.CAFile = resolve(c.dir, c.CAFile)
 	s.ips, s.Identity.ExtraDNS = c.Identity.sans()
 	s.roles, _ = c.RoleCerts.targets()
+	s.roleNames = c.RoleCerts.names(c.dir, f.roleDir)
+	if s.RoleCerts.KeyName != "" {
+		s.RoleCerts.KeyOutput = true
+	}
 	return s
 }
 
@@ -563,6 +575,7 @@ func (rc RoleCertsConfig) Validate() error {
 			check.ErrorfAt(conf.P("targets", i), "%v", err)
 		}
 	}
+	rc.checkNames(&check)
 	if rc.IntermediateBundle != "" && !simpleNameRE.MatchString(rc.IntermediateBundle) {
 		check.Errorf("intermediate_bundle", "%q is not the name of a ZTS CA bundle (a simple name, e.g. athenz)", rc.IntermediateBundle)
 	}
@@ -627,17 +640,18 @@ func resolve(base, path string) string {
 	return filepath.Join(base, path)
 }
 
-// roleCertFile and roleKeyFile follow k8s-athenz-sia's ROLECERT_DIR naming:
-// <dir>/<domain><delimiter><role>.cert.pem and .key.pem.
+// roleCertFile and roleKeyFile follow k8s-athenz-sia's ROLECERT_DIR naming,
+// <dir>/<domain><delimiter><role>.cert.pem and .key.pem, unless templates
+// name them (role_certs.cert_name, key_name).
 func (s *settings) roleCertFile(t roleTarget) string {
-	return filepath.Join(s.roleDir, t.Domain+s.RoleCerts.Delimiter+t.Role+".cert.pem")
+	return s.roleNames.cert(t, s.RoleCerts.Delimiter)
 }
 
 func (s *settings) roleKeyFile(t roleTarget) string {
 	if !s.RoleCerts.KeyOutput {
 		return ""
 	}
-	return filepath.Join(s.roleDir, t.Domain+s.RoleCerts.Delimiter+t.Role+".key.pem")
+	return s.roleNames.key(t, s.RoleCerts.Delimiter)
 }
 
 // roleCombinedFile is the role's key and certificate in one file
