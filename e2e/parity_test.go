@@ -159,3 +159,31 @@ func TestConvertIntermediateCertBundle(t *testing.T) {
 		}
 	}
 }
+
+// k8s-athenz-sia's naming formats, converted, name the role certificates,
+// their keys and the token files of each kind, against zts-dev.
+func TestConvertNamingFormats(t *testing.T) {
+	t.Parallel()
+	env := newCertEnv(t)
+	pipeline, _ := convertAndInit(t, env.siaEnv(
+		"TARGET_DOMAIN_ROLES=sia.demo:role.reader,sia.demo",
+		"ROLE_CERT_NAMING_FORMAT="+env.path("roles/{{domain}}/{{role}}.crt"),
+		"ROLE_CERT_KEY_NAMING_FORMAT="+env.path("roles/{{ domain }}/{{ role }}.key"),
+		"TOKEN_TYPE=accesstoken+roletoken",
+		"ACCESS_TOKEN_NAMING_FORMAT="+env.path("at/{{domain}}{{delimiter}}{{role}}.jwt"),
+		"ROLE_TOKEN_NAMING_FORMAT="+env.path("rt/{{domain}}{{delimiter}}{{role}}"),
+		"ACCESS_TOKEN_FILENAME_DELIMITER=__",
+		"ROLE_TOKEN_FILENAME_DELIMITER=__",
+	))
+	checkPair(t, env.path("roles/sia.demo/reader.crt"), env.path("roles/sia.demo/reader.key"))
+	for _, f := range []string{"at/sia.demo__reader.jwt", "at/sia.demo.jwt", "rt/sia.demo__reader", "rt/sia.demo"} {
+		if data := readFile(t, env.path(f)); len(data) == 0 {
+			t.Errorf("%s is empty", f)
+		}
+	}
+	for _, want := range []string{"cert_name: ", "key_name: ", "access_token_name: ", "role_token_name: "} {
+		if !strings.Contains(pipeline, want) {
+			t.Errorf("no %q in the pipeline:\n%s", want, pipeline)
+		}
+	}
+}

@@ -1,8 +1,6 @@
 package siaenv
 
 import (
-	"path/filepath"
-
 	"github.com/sia-agent/sia-agent/plugins/health"
 	"github.com/sia-agent/sia-agent/plugins/metrics"
 )
@@ -23,8 +21,8 @@ func (c *converter) metrics(id identity) *typed[metrics.Config] {
 			files = append(files, literal(f))
 		}
 	}
-	if id.roleCertDir != "" {
-		files = append(files, literal(filepath.Join(id.roleCertDir, "*.cert.pem")))
+	if id.roleCertGlob != "" {
+		files = append(files, literal(id.roleCertGlob))
 	}
 	if len(files) > 0 {
 		set(t, &cfg.X509Files, files, "the certificate files")

@@ -146,7 +146,7 @@ func Convert(env map[string]string, opts Options) *Result {
 	if token != nil {
 		add(tokenName, "token", shutdown, token.node())
 	}
-	if c.get("ENDPOINT") == "" && (id.register || id.roleCertDir != "" || token != nil) {
+	if c.get("ENDPOINT") == "" && (id.register || id.roleCertGlob != "" || token != nil) {
 		c.invalid("ENDPOINT", "required: the ZTS URL, e.g. https://zts.example.com:4443/zts/v1")
 	}
 	if metrics := c.metrics(id); metrics != nil {
