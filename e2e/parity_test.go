@@ -187,3 +187,24 @@ func TestConvertNamingFormats(t *testing.T) {
 		}
 	}
 }
+
+// Every attribute of k8s-athenz-sia's CERT_SUBJECT is in the subject of
+// the certificates ZTS issues: the identity's OU is the provider, as
+// there, and the role certificates' the one CERT_SUBJECT names.
+func TestConvertCertSubject(t *testing.T) {
+	t.Parallel()
+	env := newCertEnv(t)
+	convertAndInit(t, env.siaEnv(
+		`CERT_SUBJECT=C=JP,ST=Tokyo,L=Chiyoda,O=Example\, Inc.,OU=Platform,STREET=1-1 Marunouchi,POSTALCODE=100-0005`,
+		"TARGET_DOMAIN_ROLES=sia.demo:role.reader",
+		"ROLECERT_DIR="+env.path("rolecerts"),
+	))
+	for file, want := range map[string]string{
+		"service.cert.pem": "CN=sia.demo.agent,OU=sys.auth.dev,O=Example\\, Inc.,POSTALCODE=100-0005,STREET=1-1 Marunouchi,L=Chiyoda,ST=Tokyo,C=JP",
+		"rolecerts/sia.demo:role.reader.cert.pem": "CN=sia.demo:role.reader,OU=Platform,O=Example\\, Inc.,POSTALCODE=100-0005,STREET=1-1 Marunouchi,L=Chiyoda,ST=Tokyo,C=JP",
+	} {
+		if got := pemCerts(t, env.path(file))[0].Subject.String(); got != want {
+			t.Errorf("%s: subject %s\nwant %s", file, got, want)
+		}
+	}
+}

@@ -55,6 +55,8 @@ func (c *converter) certificate() (identity, *typed[cert.Config]) {
 	c.subject(t)
 	if id.roleCertGlob = c.roleCerts(t); id.roleCertGlob == "" {
 		c.ignore("no role certificates, which the bundle is appended to", "INTERMEDIATE_CERT_BUNDLE")
+	} else if cfg.Identity.Subject.OrganizationalUnit == "" {
+		set(t, &cfg.Identity.Subject.OrganizationalUnit, "Athenz", "k8s-athenz-sia's OU of role certificates")
 	}
 	c.certRefresh(t)
 	return id, t
@@ -194,17 +196,14 @@ func (c *converter) subject(t *typed[cert.Config]) {
 		return
 	}
 	sub := &t.cfg.Identity.Subject
-	keys := map[string]*string{"C": &sub.Country, "ST": &sub.Province, "L": &sub.Locality, "O": &sub.Organization}
+	keys := map[string]*string{"C": &sub.Country, "ST": &sub.Province, "L": &sub.Locality, "O": &sub.Organization,
+		"STREET": &sub.StreetAddress, "POSTALCODE": &sub.PostalCode, "OU": &sub.OrganizationalUnit}
 	seen := make(map[string]bool)
 	for _, a := range attrs {
 		typ, val := a[0], a[1]
 		switch field, ok := keys[typ]; {
 		case typ == "CN" || typ == "SERIALNUMBER":
 			c.invalid("CERT_SUBJECT", "%s is not allowed: the CN is <domain>.<service> (or <domain>:role.<role>)", typ)
-		case typ == "OU":
-			c.note("CERT_SUBJECT", "OU=%s ignored: the OU of every request is the instance provider", val)
-		case typ == "STREET" || typ == "POSTALCODE":
-			c.unsupported("CERT_SUBJECT", "%s=%s: the cert provider sets C, ST, L and O only", typ, val)
 		case !ok:
 			c.invalid("CERT_SUBJECT", "unknown attribute %s (allowed: C, O, OU, L, ST, STREET, POSTALCODE)", typ)
 		case val == "":

@@ -218,14 +218,28 @@ var cases = []testCase{
 	},
 	{
 		name: "CERT_SUBJECT",
-		env:  with(existing, "CERT_SUBJECT", `C=US, ST=CA,L=Sunny\2cvale,O=Example\, Inc.,OU=Athenz,STREET=1st,O=Other,C=`),
+		env:  with(existing, "CERT_SUBJECT", `C=US, ST=CA,L=Sunny\2cvale,O=Example\, Inc.,OU=Platform,STREET=1st,POSTALCODE=94085,O=Other,C=`),
 		want: map[string]any{
-			"certificate.config.identity.subject.country":      "US",
-			"certificate.config.identity.subject.province":     "CA",
-			"certificate.config.identity.subject.locality":     "Sunny,vale",
-			"certificate.config.identity.subject.organization": "Example, Inc.",
+			"certificate.config.identity.subject.country":             "US",
+			"certificate.config.identity.subject.province":            "CA",
+			"certificate.config.identity.subject.locality":            "Sunny,vale",
+			"certificate.config.identity.subject.street_address":      "1st",
+			"certificate.config.identity.subject.postal_code":         "94085",
+			"certificate.config.identity.subject.organization":        "Example, Inc.",
+			"certificate.config.identity.subject.organizational_unit": "Platform",
 		},
-		findings: []string{"note PROVIDER_SERVICE", "note CERT_SUBJECT", "unsupported CERT_SUBJECT", "unsupported CERT_SUBJECT"},
+		findings: []string{"note PROVIDER_SERVICE", "unsupported CERT_SUBJECT"},
+	},
+	{
+		// k8s-athenz-sia's role certificates have its default OU.
+		name: "role certificates without an OU in CERT_SUBJECT",
+		env: with(register, "CERT_SUBJECT", "O=Example",
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader", "ROLECERT_DIR", "/rc"),
+		want: map[string]any{
+			"certificate.config.identity.subject.organization":        "Example",
+			"certificate.config.identity.subject.organizational_unit": "Athenz",
+		},
+		findings: []string{"note SERVICEACCOUNT"},
 	},
 	{
 		name:     "CERT_SUBJECT with CN",

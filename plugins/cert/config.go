@@ -71,10 +71,16 @@ type IdentityConfig struct {
 
 // SubjectConfig holds the optional subject attributes of every CSR.
 type SubjectConfig struct {
-	Country      string `yaml:"country"`
-	Province     string `yaml:"province"`
-	Locality     string `yaml:"locality"`
-	Organization string `yaml:"organization"`
+	Country       string `yaml:"country"`
+	Province      string `yaml:"province"`
+	Locality      string `yaml:"locality"`
+	StreetAddress string `yaml:"street_address"`
+	PostalCode    string `yaml:"postal_code"`
+	Organization  string `yaml:"organization"`
+	// OrganizationalUnit is that of the role certificates; "" is the
+	// identity certificate's. The identity's own OU is always the
+	// instance provider.
+	OrganizationalUnit string `yaml:"organizational_unit"`
 }
 
 // KeyConfig is the private key policy.
