@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,19 +36,16 @@ func (env *certEnv) siaEnv(extra ...string) string {
 	return strings.Join(append(lines, extra...), "\n") + "\n"
 }
 
-// convertAndInit converts a k8s-athenz-sia environment with `sia-agent
-// convert`, which must find nothing unsupported, and runs the pipeline in
-// init mode with the pod's variables set, as the init container would: it
-// must succeed. It returns the pipeline and the run's log.
-func convertAndInit(t *testing.T, envText string) (pipeline string, log *e2e.Log) {
+// convertEnv converts a k8s-athenz-sia environment with `sia-agent
+// convert`, which must find nothing unsupported, and returns the pipeline
+// file, its text and the pod's variables it refers to.
+func convertEnv(t *testing.T, envText string) (file, pipeline string, podEnv []string) {
 	t.Helper()
 	envFile := e2e.WriteFile(t, t.TempDir(), "sia.env", envText)
 	stdout, stderr, code := convert(t, "--env-file", envFile)
 	if code != 0 {
 		t.Fatalf("convert: exit code %d\n%s", code, stderr)
 	}
-	file := e2e.WriteFile(t, t.TempDir(), "pipeline.yaml", stdout)
-	var podEnv []string
 	for _, line := range strings.Split(envText, "\n") {
 		for _, v := range []string{"NAMESPACE=", "SERVICEACCOUNT=", "POD_IP=", "POD_UID=", "POD_NAME="} {
 			if strings.HasPrefix(line, v) {
@@ -55,11 +53,21 @@ func convertAndInit(t *testing.T, envText string) (pipeline string, log *e2e.Log
 			}
 		}
 	}
+	return e2e.WriteFile(t, t.TempDir(), "pipeline.yaml", stdout), stdout, podEnv
+}
+
+// convertAndInit converts a k8s-athenz-sia environment (convertEnv) and
+// runs the pipeline in init mode with the pod's variables set, as the init
+// container would: it must succeed. It returns the pipeline and the run's
+// log.
+func convertAndInit(t *testing.T, envText string) (pipeline string, log *e2e.Log) {
+	t.Helper()
+	file, pipeline, podEnv := convertEnv(t, envText)
 	p := runAgent(t, file, podEnv, "--mode", "init")
 	if code := p.Exit(t, waitExit); code != 0 {
-		t.Fatalf("init: exit code %d\n%s\npipeline:\n%s", code, p.Log.String(), stdout)
+		t.Fatalf("init: exit code %d\n%s\npipeline:\n%s", code, p.Log.String(), pipeline)
 	}
-	return stdout, p.Log
+	return pipeline, p.Log
 }
 
 // pemCerts returns the certificates of a PEM file, in order.
@@ -206,5 +214,27 @@ func TestConvertCertSubject(t *testing.T) {
 		if got := pemCerts(t, env.path(file))[0].Subject.String(); got != want {
 			t.Errorf("%s: subject %s\nwant %s", file, got, want)
 		}
+	}
+}
+
+// HEALTH_CHECK_ENDPOINT, converted, is a liveness path of the health
+// provider beside /healthz and /readyz, in a sidecar run against zts-dev.
+func TestConvertHealthCheckEndpoint(t *testing.T) {
+	t.Parallel()
+	env := newCertEnv(t)
+	file, _, podEnv := convertEnv(t, strings.Replace(env.siaEnv(
+		"HEALTH_CHECK_ADDR=127.0.0.1:0",
+		"HEALTH_CHECK_ENDPOINT=/sia/health",
+	), "MODE=init", "MODE=refresh", 1))
+	p := runAgent(t, file, podEnv)
+	health := serverURL(t, p, "healthcheck", "health check server")
+	p.WaitLog(t, "sia-agent: Started healthcheck", waitLine)
+	for path, want := range map[string]int{"/sia/health": http.StatusOK, "/healthz": http.StatusOK, "/readyz": http.StatusOK, "/sia/health/x": http.StatusNotFound} {
+		if code, b := fetch(t, health+path, nil); code != want {
+			t.Errorf("GET %s: %d %s, want %d", path, code, b, want)
+		}
+	}
+	if code := stop(t, p); code != 0 {
+		t.Errorf("exit code %d\n%s", code, p.Log.String())
 	}
 }

@@ -685,7 +685,26 @@ var cases = []testCase{
 	{
 		name:     "health on another path",
 		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "/health"),
+		want:     map[string]any{"healthcheck.config.liveness_path": "/health"},
+		findings: []string{"note SERVICEACCOUNT"},
+	},
+	{
+		// A ServeMux pattern ending in / answered every path below it.
+		name:     "health on a subtree",
+		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "/sia/"),
+		want:     map[string]any{"healthcheck.config.liveness_path": "/sia"},
+		findings: []string{"note SERVICEACCOUNT", "note HEALTH_CHECK_ENDPOINT"},
+	},
+	{
+		name:     "health on the readiness path",
+		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "/readyz"),
+		want:     map[string]any{"healthcheck.config.liveness_path": absent},
 		findings: []string{"note SERVICEACCOUNT", "unsupported HEALTH_CHECK_ENDPOINT"},
+	},
+	{
+		name:     "health endpoint invalid",
+		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "health"),
+		findings: []string{"note SERVICEACCOUNT", "invalid HEALTH_CHECK_ENDPOINT"},
 	},
 	{
 		name:     "health endpoint without an address",
