@@ -63,6 +63,11 @@ type Agent struct {
 	// (0 never kills it, but readiness still says it is silent).
 	PingInterval        Duration `yaml:"ping_interval"`
 	UnresponsiveTimeout Duration `yaml:"unresponsive_timeout"`
+	// StartJitter delays the launch of the providers, and so the first
+	// call to ZTS, by a random part of it, so that agents started together
+	// (a rollout, a node's reboot) do not all call at once; 0 starts at
+	// once. k8s-athenz-sia's DELAY_JITTER_SECONDS.
+	StartJitter Duration `yaml:"start_jitter"`
 }
 
 // Provider is one entry of the pipeline.
@@ -128,6 +133,9 @@ const (
 	DefaultLogFormat           = "text"
 	DefaultPingInterval        = 5 * time.Second
 	DefaultUnresponsiveTimeout = 30 * time.Second
+	// MaxStartJitter bounds agent.start_jitter: a start later than that
+	// is an outage, not a spread.
+	MaxStartJitter = time.Hour
 )
 
 // validProviderName reports a provider name of letters, digits, '.', '_' and '-'
@@ -457,6 +465,9 @@ func (v *validator) agent(a *Agent) {
 	}
 	if a.UnresponsiveTimeout == 0 {
 		a.UnresponsiveTimeout = Duration(DefaultUnresponsiveTimeout)
+	}
+	if a.StartJitter < 0 || a.StartJitter > Duration(MaxStartJitter) {
+		v.errorf(conf.P("agent", "start_jitter"), "%v is not between 0 and %v", a.StartJitter, Duration(MaxStartJitter))
 	}
 	if a.UnresponsiveTimeout < a.PingInterval {
 		v.errorf(conf.P("agent", "unresponsive_timeout"), "%v is shorter than agent.ping_interval (%v): a plugin would be killed before it missed a ping", a.UnresponsiveTimeout, a.PingInterval)
