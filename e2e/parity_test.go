@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sia-agent/sia-agent/internal/e2e"
 )
@@ -236,5 +239,43 @@ func TestConvertHealthCheckEndpoint(t *testing.T) {
 	}
 	if code := stop(t, p); code != 0 {
 		t.Errorf("exit code %d\n%s", code, p.Log.String())
+	}
+}
+
+// DELAY_JITTER_SECONDS, converted, is agent.start_jitter: the agent waits
+// a random part of it before it launches the providers, so before any
+// call to ZTS, and a signal meanwhile ends it cleanly.
+func TestConvertDelayJitter(t *testing.T) {
+	t.Parallel()
+	env := newCertEnv(t)
+	file, pipeline, podEnv := convertEnv(t, env.siaEnv("DELAY_JITTER_SECONDS=3600"))
+	if !strings.Contains(pipeline, "start_jitter: 1h # DELAY_JITTER_SECONDS") {
+		t.Errorf("no start_jitter in the pipeline:\n%s", pipeline)
+	}
+	p := runAgent(t, file, podEnv, "--mode", "init")
+	i := p.WaitLog(t, "sia-agent: Delaying the start: ", waitLine)
+	m := regexp.MustCompile(`delay=(\S+) start_jitter=1h0m0s`).FindStringSubmatch(p.Log.Lines()[i])
+	if m == nil {
+		t.Fatalf("no delay in %q", p.Log.Lines()[i])
+	}
+	d, err := time.ParseDuration(m[1])
+	if err != nil || d < 0 || d >= time.Hour {
+		t.Fatalf("delay %q (%v), want in [0, 1h)", m[1], err)
+	}
+	if d < 10*time.Second {
+		// Rare (1 in 360): the delay may be over already.
+		if code := p.Exit(t, waitExit); code != 0 {
+			t.Fatalf("exit code %d\n%s", code, p.Log.String())
+		}
+		return
+	}
+	p.Signal(t, syscall.SIGINT)
+	if code := p.Exit(t, waitExit); code != 0 {
+		t.Fatalf("exit code %d after a signal during the delay\n%s", code, p.Log.String())
+	}
+	p.WaitLog(t, "Initiating shutdown by cause: received signal: interrupt ...", 0)
+	p.WaitLog(t, "Shutdown completed!", 0)
+	if p.Log.Index("Updated identity certificate") >= 0 || p.Log.Index("Starting certificate") >= 0 {
+		t.Errorf("the providers started during the delay:\n%s", p.Log.String())
 	}
 }

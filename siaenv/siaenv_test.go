@@ -738,10 +738,22 @@ var cases = []testCase{
 	},
 	{
 		name: "features sia-agent does not have",
-		env: with(existing, "LOG_DIR", "/var/log/athenz-sia", "DELAY_JITTER_SECONDS", "30", "BACKUP", "read+write",
+		env: with(existing, "LOG_DIR", "/var/log/athenz-sia", "BACKUP", "read+write",
 			"CERT_SECRET", "sia-backup"),
-		findings: []string{"note PROVIDER_SERVICE", "unsupported LOG_DIR", "unsupported DELAY_JITTER_SECONDS",
+		findings: []string{"note PROVIDER_SERVICE", "unsupported LOG_DIR",
 			"unsupported BACKUP", "unsupported CERT_SECRET"},
+	},
+	{
+		name:     "DELAY_JITTER_SECONDS",
+		env:      with(existing, "DELAY_JITTER_SECONDS", "30"),
+		want:     map[string]any{"agent.start_jitter": "30s"},
+		findings: []string{"note PROVIDER_SERVICE"},
+	},
+	{
+		name:     "DELAY_JITTER_SECONDS beyond the agent's bound",
+		env:      with(existing, "DELAY_JITTER_SECONDS", "7200"),
+		want:     map[string]any{"agent.start_jitter": "1h"},
+		findings: []string{"note PROVIDER_SERVICE", "unsupported DELAY_JITTER_SECONDS"},
 	},
 	{
 		name:     "POD_NAME without a metrics server",
@@ -751,6 +763,7 @@ var cases = []testCase{
 	{
 		name:     "DELAY_JITTER_SECONDS 0",
 		env:      with(existing, "DELAY_JITTER_SECONDS", "0"),
+		want:     map[string]any{"agent.start_jitter": absent},
 		findings: []string{"note PROVIDER_SERVICE"},
 	},
 	{
