@@ -24,6 +24,7 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/sia-agent/sia-agent/agent/lifecycle"
 	"github.com/sia-agent/sia-agent/agent/pipeline"
@@ -97,8 +98,9 @@ type Agent struct {
 	faults    fault.Rules
 	store     *status.Store
 	run       *rundir.Run
-	providers []*provider // the enabled ones, in pipeline order
-	ran       bool        // Run ran, and ended every process
+	providers []*provider        // the enabled ones, in pipeline order
+	logFile   *lumberjack.Logger // agent.log_file; nil for none
+	ran       bool               // Run ran, and ended every process
 }
 
 // Load reads the pipeline, opens the runtime directory, then launches
@@ -115,7 +117,11 @@ func Load(ctx context.Context, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, &Error{Code: ExitConfig, Err: err}
 	}
-	a := &Agent{opts: opts, pipeline: p, log: newLogger(opts.Log, p), faults: rules}
+	logFile, err := openLogFile(p)
+	if err != nil {
+		return nil, &Error{Code: ExitConfig, Err: err}
+	}
+	a := &Agent{opts: opts, pipeline: p, log: newLogger(logOutput(opts.Log, logFile), p), faults: rules, logFile: logFile}
 	if fault.Ignored() {
 		a.log.Warn("Ignoring " + fault.Env + ": this build has no fault points (they are compiled into test builds only)")
 	}
@@ -146,6 +152,9 @@ func (a *Agent) Close() {
 		kill(a.providers)
 	}
 	a.removeRunDir()
+	if a.logFile != nil {
+		_ = a.logFile.Close() // written through at every line
+	}
 }
 
 func (a *Agent) removeRunDir() {
