@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -278,4 +279,41 @@ func TestConvertDelayJitter(t *testing.T) {
 	if p.Log.Index("Updated identity certificate") >= 0 || p.Log.Index("Starting certificate") >= 0 {
 		t.Errorf("the providers started during the delay:\n%s", p.Log.String())
 	}
+}
+
+// LOG_DIR, converted, is agent.log_file: the whole log, the providers'
+// lines included, goes to <LOG_DIR>/sia-agent.log as well as to standard
+// error, the file private to the agent's user.
+func TestConvertLogDir(t *testing.T) {
+	t.Parallel()
+	env := newCertEnv(t)
+	logDir := filepath.Join(t.TempDir(), "log")
+	pipeline, log := convertAndInit(t, env.siaEnv("LOG_DIR="+logDir))
+	if !strings.Contains(pipeline, "log_file:") {
+		t.Errorf("no log_file in the pipeline:\n%s", pipeline)
+	}
+	file := filepath.Join(logDir, "sia-agent.log")
+	data := string(readFile(t, file))
+	for _, want := range []string{"sia-agent: Loaded pipeline", "sia-agent.certificate: Updated identity certificate"} {
+		if !strings.Contains(data, want) || log.Index(want) < 0 {
+			t.Errorf("%q not in both the log file and standard error; file:\n%s", want, data)
+		}
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("log file: %v, %v; want mode 0600", fi, err)
+	}
+}
+
+// A log file that cannot be opened is a configuration error that says
+// where, before anything runs.
+func TestLogFileCannotBeOpened(t *testing.T) {
+	t.Parallel()
+	blocker := e2e.WriteFile(t, t.TempDir(), "not-a-dir", "")
+	file := pipelineWith(t, "  log_file: {path: "+blocker+"/sia-agent.log}\n",
+		"providers:\n  - name: a\n    plugin: sia-plugin-test\n")
+	p := runAgent(t, file, nil)
+	if code := p.Exit(t, waitExit); code != exitConfig {
+		t.Fatalf("exit code %d, want %d\n%s", code, exitConfig, p.Log.String())
+	}
+	p.WaitLog(t, "agent.log_file.path: cannot write the log to "+blocker+"/sia-agent.log", 0)
 }

@@ -17,6 +17,7 @@ package siaenv
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,6 +128,11 @@ func Convert(env map[string]string, opts Options) *Result {
 	agent := newObject()
 	agent.str("log_level", c.logLevel(), "LOG_LEVEL")
 	agent.str("shutdown_timeout", sdk.Duration(defaultShutdownTimeout).String(), "")
+	if dir := c.get("LOG_DIR"); dir != "" {
+		logFile := newObject()
+		logFile.str("path", literal(filepath.Join(dir, "sia-agent.log")), "LOG_DIR")
+		agent.set("log_file", logFile.node, "as well as standard error, rotated at 10 MB, 5 kept")
+	}
 	if d := c.startJitter(); d > 0 {
 		agent.str("start_jitter", sdk.Duration(d).String(), "DELAY_JITTER_SECONDS")
 	}
@@ -364,9 +370,6 @@ func (c *converter) startJitter() time.Duration {
 // unsupportedFeatures reports the variables of features sia-agent does not
 // have.
 func (c *converter) unsupportedFeatures() {
-	if c.get("LOG_DIR") != "" {
-		c.unsupported("LOG_DIR", "the agent logs to standard error only (journald, kubectl logs); no log files are written")
-	}
 	if v := c.get("BACKUP"); v != "" {
 		c.unsupported("BACKUP", "%q: no Kubernetes Secret backup of the identity; init mode fetches it from ZTS", v)
 	}

@@ -738,10 +738,14 @@ var cases = []testCase{
 	},
 	{
 		name: "features sia-agent does not have",
-		env: with(existing, "LOG_DIR", "/var/log/athenz-sia", "BACKUP", "read+write",
-			"CERT_SECRET", "sia-backup"),
-		findings: []string{"note PROVIDER_SERVICE", "unsupported LOG_DIR",
-			"unsupported BACKUP", "unsupported CERT_SECRET"},
+		env: with(existing, "BACKUP", "read+write", "CERT_SECRET", "sia-backup"),
+		findings: []string{"note PROVIDER_SERVICE", "unsupported BACKUP", "unsupported CERT_SECRET"},
+	},
+	{
+		name:     "LOG_DIR",
+		env:      with(existing, "LOG_DIR", "/var/log/athenz-sia"),
+		want:     map[string]any{"agent.log_file.path": "/var/log/athenz-sia/sia-agent.log"},
+		findings: []string{"note PROVIDER_SERVICE"},
 	},
 	{
 		name:     "DELAY_JITTER_SECONDS",
@@ -973,12 +977,12 @@ func ExampleConvert() {
 		"TARGET_DOMAIN_ROLES": "sports:role.reader",
 		"TOKEN_SERVER_ADDR":   "127.0.0.1:8880",
 		"USE_TOKEN_SERVER":    "true",
-		"LOG_DIR":             "/var/log/athenz-sia",
+		"CERT_SECRET":         "api-identity",
 	}, siaenv.Options{})
 	for _, f := range res.Findings {
 		fmt.Println(f)
 	}
 	// Output:
 	// note: PROVIDER_SERVICE: unset: the key and certificate are read from KEY_FILE and CERT_FILE, never written; a replaced pair is picked up at the next refresh, not within a second
-	// unsupported: LOG_DIR: the agent logs to standard error only (journald, kubectl logs); no log files are written
+	// unsupported: CERT_SECRET: no Kubernetes Secret backup of the identity
 }
