@@ -111,7 +111,14 @@ type FilesConfig struct {
 	// k8s-athenz-sia writes it), for readers that present the file as a
 	// chain. Off by default: the certificate alone.
 	CertChain bool `yaml:"cert_chain"`
-	Access    `yaml:",inline"`
+	// KeyCopies and CertCopies are further files the key and the
+	// certificate are written to (k8s-athenz-sia's further KEY_FILE and
+	// CERT_FILE paths), in mode register. Each is replaced atomically on
+	// its own, not together with its pair: readers that need the two to
+	// match read key and cert.
+	KeyCopies  []string `yaml:"key_copies"`
+	CertCopies []string `yaml:"cert_copies"`
+	Access     `yaml:",inline"`
 }
 
 // Access is who may read the files written: their user and group
@@ -273,6 +280,8 @@ type settings struct {
 	certFile    string
 	caCertFile  string // "" when not written
 	combined    string // files.combined resolved; "" when not written
+	keyCopies   []string
+	certCopies  []string
 	roleDir     string
 	roleNames   roleFileNames
 	roles       []roleTarget
@@ -355,6 +364,8 @@ func newSettings(c Config) *settings {
 		certFile:    f.cert,
 		caCertFile:  f.caCert,
 		combined:    f.combined,
+		keyCopies:   f.keyCopies,
+		certCopies:  f.certCopies,
 		roleDir:     f.roleDir,
 		attestation: resolve(c.dir, c.Identity.AttestationFile),
 	}
@@ -374,6 +385,7 @@ func newSettings(c Config) *settings {
 // resolved.
 type files struct {
 	key, cert, caCert, combined, roleDir string
+	keyCopies, certCopies                []string // mode register only
 }
 
 // files resolves the config's files. The CA bundle and the combined file
@@ -390,6 +402,12 @@ func (c *Config) files() files {
 		}
 		if c.Files.Combined != "" {
 			f.combined = resolve(dir, c.Files.Combined)
+		}
+		for _, k := range c.Files.KeyCopies {
+			f.keyCopies = append(f.keyCopies, resolve(dir, k))
+		}
+		for _, k := range c.Files.CertCopies {
+			f.certCopies = append(f.certCopies, resolve(dir, k))
 		}
 	}
 	if c.RoleCerts.Dir != "" {
@@ -427,6 +445,12 @@ func (c *Config) Validate() error {
 	if existing && c.Files.CertChain {
 		check.ErrorfAt(conf.P("files", "cert_chain"), registerOnly)
 	}
+	if existing && len(c.Files.KeyCopies) > 0 {
+		check.ErrorfAt(conf.P("files", "key_copies"), registerOnly)
+	}
+	if existing && len(c.Files.CertCopies) > 0 {
+		check.ErrorfAt(conf.P("files", "cert_copies"), registerOnly)
+	}
 	c.checkFiles(&check)
 	return check.Err()
 }
@@ -443,6 +467,18 @@ func (c *Config) checkFiles(check *conf.Checker) {
 	}
 	if f.combined != "" && (f.combined == f.key || f.combined == f.cert || f.combined == f.caCert) {
 		check.ErrorfAt(conf.P("files", "combined"), "needs a file of its own, not that of the key, the certificate or the CA bundle")
+	}
+	taken := map[string]bool{f.key: true, f.cert: true, f.caCert: true, f.combined: true}
+	for _, copies := range []struct {
+		key   string
+		files []string
+	}{{"key_copies", f.keyCopies}, {"cert_copies", f.certCopies}} {
+		for i, name := range copies.files {
+			if taken[name] {
+				check.ErrorfAt(conf.P("files", copies.key, i), "%s is written already: a copy needs a file of its own", name)
+			}
+			taken[name] = true
+		}
 	}
 }
 

@@ -75,11 +75,35 @@ func (p *Provider) writeIdentity(ctx context.Context, key *privateKey, certPEM, 
 	if err := writeCombined(p.s.combined, key, certPEM, p.s.idPerms); err != nil {
 		return err
 	}
+	if err := p.writeCopies(key.pem, certPEM); err != nil {
+		return err
+	}
 	if p.s.caCertFile != "" && len(caPEM) > 0 && !bytes.Equal(caPEM, p.caOnDisk) {
 		if err := writeFile(p.s.caCertFile, caPEM, permsOr(p.s.idPerms).cert); err != nil {
 			return err
 		}
 		p.caOnDisk = caPEM
+	}
+	return nil
+}
+
+// writeCopies writes the identity's key and certificate to the copies
+// (files.key_copies, cert_copies) that do not hold them already.
+func (p *Provider) writeCopies(keyPEM, certPEM []byte) error {
+	perms := permsOr(p.s.idPerms)
+	for _, c := range []struct {
+		files []string
+		data  []byte
+		perm  fileperm.Perm
+	}{{p.s.keyCopies, keyPEM, perms.key}, {p.s.certCopies, certPEM, perms.cert}} {
+		for _, f := range c.files {
+			if old, err := os.ReadFile(f); err == nil && bytes.Equal(old, c.data) {
+				continue
+			}
+			if err := writeFile(f, c.data, c.perm); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -142,6 +166,7 @@ func (p *Provider) filesOf(c *credential) []string {
 	if c.role == nil {
 		if !p.s.existing {
 			files = append(files, p.s.keyFile, p.s.certFile, p.s.combined, p.s.caCertFile)
+			files = append(append(files, p.s.keyCopies...), p.s.certCopies...)
 		}
 	} else {
 		files = append(files, p.s.roleCertFile(*c.role), p.s.roleKeyFile(*c.role), p.s.roleCombinedFile(*c.role))
@@ -157,6 +182,7 @@ func (p *Provider) plainFiles() []string {
 			files = append(files, f)
 		}
 	}
+	files = append(append(files, p.s.keyCopies...), p.s.certCopies...)
 	for _, t := range p.s.roles {
 		if _, ok := p.rolePair(t); !ok {
 			files = append(files, p.s.roleCertFile(t))
