@@ -317,3 +317,34 @@ func TestLogFileCannotBeOpened(t *testing.T) {
 	}
 	p.WaitLog(t, "agent.log_file.path: cannot write the log to "+blocker+"/sia-agent.log", 0)
 }
+
+// Several KEY_FILE and CERT_FILE paths, converted: the key and the
+// certificate are written to each of them, against zts-dev.
+func TestConvertSeveralKeyAndCertFiles(t *testing.T) {
+	t.Parallel()
+	env := newCertEnv(t)
+	other := t.TempDir()
+	text := strings.NewReplacer(
+		"KEY_FILE="+env.path("service.key.pem"), "KEY_FILE="+env.path("service.key.pem")+","+filepath.Join(other, "key.pem"),
+		"CERT_FILE="+env.path("service.cert.pem"), "CERT_FILE="+env.path("service.cert.pem")+", "+filepath.Join(other, "cert.pem")+","+filepath.Join(other, "chain.pem"),
+	).Replace(env.siaEnv())
+	pipeline, _ := convertAndInit(t, text)
+	for _, want := range []string{"key_copies:", "cert_copies:"} {
+		if !strings.Contains(pipeline, want) {
+			t.Errorf("no %q in the pipeline:\n%s", want, pipeline)
+		}
+	}
+	checkPair(t, filepath.Join(other, "cert.pem"), filepath.Join(other, "key.pem"))
+	for _, f := range []string{"key.pem", "cert.pem", "chain.pem"} {
+		primary := env.path("service.cert.pem")
+		if f == "key.pem" {
+			primary = env.path("service.key.pem")
+		}
+		if !bytes.Equal(readFile(t, filepath.Join(other, f)), readFile(t, primary)) {
+			t.Errorf("%s is not a copy of %s", f, primary)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(other, "key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key copy: %v, %v; want mode 0600", fi, err)
+	}
+}

@@ -34,7 +34,7 @@ func (c *converter) certificate() (identity, *typed[cert.Config]) {
 	if v := c.get("SERVER_CA_CERT"); v != "" {
 		set(t, &cfg.CAFile, literal(v), "SERVER_CA_CERT")
 	}
-	id.keyFile, id.certFile = c.keyPair()
+	id.keyFile, id.certFile = c.keyPair(t)
 	if id.certFile != "" {
 		set(t, &cfg.Files.Dir, literal(filepath.Dir(id.certFile)), "")
 	}
@@ -62,20 +62,29 @@ func (c *converter) certificate() (identity, *typed[cert.Config]) {
 	return id, t
 }
 
-// keyPair returns the files of the identity's key and certificate.
-func (c *converter) keyPair() (keyFile, certFile string) {
+// keyPair maps the files of the identity's key and certificate: the
+// first of each list, and the others as copies.
+func (c *converter) keyPair(t *typed[cert.Config]) (keyFile, certFile string) {
+	register := c.get("PROVIDER_SERVICE") != ""
 	paths := make(map[string]string)
+	copies := map[string]*[]string{"KEY_FILE": &t.cfg.Files.KeyCopies, "CERT_FILE": &t.cfg.Files.CertCopies}
 	for _, name := range []string{"KEY_FILE", "CERT_FILE"} {
-		switch list := c.list(name); {
+		list := c.list(name)
+		switch {
 		case len(list) == 0:
 			c.invalid(name, "required: k8s-athenz-sia does not start without it")
+			continue
+		case len(list) > 1 && register:
+			rest := make([]string, len(list)-1)
+			for i, v := range list[1:] {
+				rest[i] = literal(v)
+			}
+			set(t, copies[name], rest, name)
 		case len(list) > 1:
-			c.unsupported(name, "the cert provider keeps one file; %s not written (point its readers at %s)",
-				strings.Join(list[1:], ", "), list[0])
-			fallthrough
-		default:
-			paths[name] = list[0]
+			c.note(name, "%s ignored: without PROVIDER_SERVICE the first file is read and none written (k8s-athenz-sia ignored them too)",
+				strings.Join(list[1:], ", "))
 		}
+		paths[name] = list[0]
 	}
 	return paths["KEY_FILE"], paths["CERT_FILE"]
 }

@@ -117,14 +117,28 @@ var cases = []testCase{
 		findings: []string{"invalid KEY_FILE", "invalid CERT_FILE", "note PROVIDER_SERVICE"},
 	},
 	{
+		// Without PROVIDER_SERVICE k8s-athenz-sia read the first and wrote none.
 		name: "KEY_FILE and CERT_FILE lists",
 		env:  with(existing, "KEY_FILE", " /a/key.pem, /b/key.pem", "CERT_FILE", "/a/cert.pem,/b/cert.pem,"),
 		want: map[string]any{
-			"certificate.config.files.key":  "/a/key.pem",
-			"certificate.config.files.cert": "/a/cert.pem",
-			"certificate.config.files.dir":  "/a",
+			"certificate.config.files.key":         "/a/key.pem",
+			"certificate.config.files.cert":        "/a/cert.pem",
+			"certificate.config.files.dir":         "/a",
+			"certificate.config.files.key_copies":  absent,
+			"certificate.config.files.cert_copies": absent,
 		},
-		findings: []string{"unsupported KEY_FILE", "unsupported CERT_FILE", "note PROVIDER_SERVICE"},
+		findings: []string{"note KEY_FILE", "note CERT_FILE", "note PROVIDER_SERVICE"},
+	},
+	{
+		name: "KEY_FILE and CERT_FILE lists of an identity from ZTS",
+		env:  with(register, "KEY_FILE", " /a/key.pem, /b/key.pem", "CERT_FILE", "/a/cert.pem,/b/cert.pem,/c/cert.pem"),
+		want: map[string]any{
+			"certificate.config.files.key":         "/a/key.pem",
+			"certificate.config.files.cert":        "/a/cert.pem",
+			"certificate.config.files.key_copies":  []any{"/b/key.pem"},
+			"certificate.config.files.cert_copies": []any{"/b/cert.pem", "/c/cert.pem"},
+		},
+		findings: []string{"note SERVICEACCOUNT"},
 	},
 	{
 		name: "register",
