@@ -212,7 +212,7 @@ func TestConvertCertSubject(t *testing.T) {
 		"ROLECERT_DIR="+env.path("rolecerts"),
 	))
 	for file, want := range map[string]string{
-		"service.cert.pem": "CN=sia.demo.agent,OU=sys.auth.dev,O=Example\\, Inc.,POSTALCODE=100-0005,STREET=1-1 Marunouchi,L=Chiyoda,ST=Tokyo,C=JP",
+		"service.cert.pem":                        "CN=sia.demo.agent,OU=sys.auth.dev,O=Example\\, Inc.,POSTALCODE=100-0005,STREET=1-1 Marunouchi,L=Chiyoda,ST=Tokyo,C=JP",
 		"rolecerts/sia.demo:role.reader.cert.pem": "CN=sia.demo:role.reader,OU=Platform,O=Example\\, Inc.,POSTALCODE=100-0005,STREET=1-1 Marunouchi,L=Chiyoda,ST=Tokyo,C=JP",
 	} {
 		if got := pemCerts(t, env.path(file))[0].Subject.String(); got != want {

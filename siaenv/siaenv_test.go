@@ -751,8 +751,8 @@ var cases = []testCase{
 		findings: []string{"note PROVIDER_SERVICE", "note LOG_LEVEL"},
 	},
 	{
-		name: "features sia-agent does not have",
-		env: with(existing, "BACKUP", "read+write", "CERT_SECRET", "sia-backup"),
+		name:     "features sia-agent does not have",
+		env:      with(existing, "BACKUP", "read+write", "CERT_SECRET", "sia-backup"),
 		findings: []string{"note PROVIDER_SERVICE", "unsupported BACKUP", "unsupported CERT_SECRET"},
 	},
 	{

@@ -42,9 +42,9 @@ func TestTokenFileNameProblems(t *testing.T) {
 	t.Parallel()
 	good := "endpoint: https://zts:4443/zts/v1\ncert_file: c\nkey_file: k\ntargets: [{domain: a, roles: [r1]}, {domain: a, roles: [r2]}]\n"
 	for files, want := range map[string]string{
-		`{access_token_name: "/t/{{domain}}{{service}}"}`: `files.access_token_name: "/t/{{domain}}{{service}}": unknown {{service}}`,
-		`{role_token_name: "/t/{{domain}"}`:               "files.role_token_name: \"/t/{{domain}\": {{ without }}",
-		`{role_token_name: "/t/{{domain}}.rt"}`:           "files.role_token_name: the roletoken a:r1 and the roletoken a:r2 would both be written to /t/a.rt",
+		`{access_token_name: "/t/{{domain}}{{service}}"}`:                                        `files.access_token_name: "/t/{{domain}}{{service}}": unknown {{service}}`,
+		`{role_token_name: "/t/{{domain}"}`:                                                      "files.role_token_name: \"/t/{{domain}\": {{ without }}",
+		`{role_token_name: "/t/{{domain}}.rt"}`:                                                  "files.role_token_name: the roletoken a:r1 and the roletoken a:r2 would both be written to /t/a.rt",
 		`{access_token_name: "/t/{{domain}}{{role}}", role_token_name: "/t/{{domain}}{{role}}"}`: "would both be written to /t/ar1",
 		`{access_token_name: "/t/{{domain}}{{delimiter}}{{role}}.at", dir: /t}`:                  "",
 	} {
