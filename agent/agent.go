@@ -24,6 +24,7 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/sia-agent/sia-agent/agent/lifecycle"
 	"github.com/sia-agent/sia-agent/agent/pipeline"
@@ -111,7 +112,8 @@ type Agent struct {
 
 	mu        sync.Mutex
 	pipeline  *pipeline.Pipeline
-	providers []*provider // the enabled ones, in pipeline order
+	providers []*provider        // the enabled ones, in pipeline order
+	logFile   *lumberjack.Logger // agent.log_file; nil for none
 }
 
 // Load reads the pipeline, opens the runtime directory, then launches
@@ -128,8 +130,12 @@ func Load(ctx context.Context, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, &Error{Code: ExitConfig, Err: err}
 	}
-	logs := newLogger(opts.Log, p.Agent.LogLevel, p.Agent.LogFormat)
-	a := &Agent{opts: opts, pipeline: p, log: logs, logs: logs, faults: rules}
+	logFile, err := openLogFile(p)
+	if err != nil {
+		return nil, &Error{Code: ExitConfig, Err: err}
+	}
+	logs := newLogger(logOutput(opts.Log, logFile), p.Agent.LogLevel, p.Agent.LogFormat)
+	a := &Agent{opts: opts, pipeline: p, log: logs, logs: logs, faults: rules, logFile: logFile}
 	if fault.Ignored() {
 		a.log.Warn("Ignoring " + fault.Env + ": this build has no fault points (they are compiled into test builds only)")
 	}
@@ -160,6 +166,9 @@ func (a *Agent) Close() {
 		kill(a.providers)
 	}
 	a.removeRunDir()
+	if a.logFile != nil {
+		_ = a.logFile.Close() // written through at every line
+	}
 }
 
 func (a *Agent) removeRunDir() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -53,12 +54,34 @@ func pipelineOptions(opts Options) pipeline.Options {
 	return pipeline.Options{Profile: opts.Profile, DefaultPluginDir: executableDir(), Builtins: names}
 }
 
+// startDelay waits a random part of agent.start_jitter; ctx done (a
+// signal) ends the wait with ctx's cause.
+func (a *Agent) startDelay(ctx context.Context) error {
+	jitter := a.pipeline.Agent.StartJitter.Std()
+	if jitter <= 0 {
+		return nil
+	}
+	d := rand.N(jitter) //nolint:gosec // G404: a spread of start times, not a secret
+	a.log.Info("Delaying the start", "delay", d.Round(time.Millisecond), "start_jitter", jitter)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
 // launch starts every enabled provider's plugin in parallel and has each
 // validate its configuration. A configuration problem or a refused plugin
 // (missing, wrong digest) is a configuration error (ExitConfig); a plugin
 // that cannot be run is a failure (exit 1). When ctx is done first (a
 // signal), the launch stops at once and returns ctx's cause.
 func (a *Agent) launch(ctx context.Context) error {
+	if err := a.startDelay(ctx); err != nil {
+		return err
+	}
 	l := newLauncher(a.opts, a.pipeline, a.log, a.store.Log, a.run.Dir)
 	providers := l.launchAll(ctx, a.pipeline.Enabled(), a.opts.Mode)
 	if ctx.Err() != nil {

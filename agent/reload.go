@@ -218,6 +218,7 @@ func (a *Agent) applySettings(next *pipeline.Pipeline) {
 		{"agent.runtime_dir", old.RuntimeDir, now.RuntimeDir},
 		{"agent.ping_interval", old.PingInterval, now.PingInterval},
 		{"agent.unresponsive_timeout", old.UnresponsiveTimeout, now.UnresponsiveTimeout},
+		{"agent.log_file", old.LogFile, now.LogFile},
 	} {
 		if s.was != s.is {
 			a.log.Warn(fmt.Sprintf("Not applied: a change of %s needs a restart of the agent", s.key), "was", s.was, "is", s.is)

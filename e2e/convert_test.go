@@ -90,3 +90,25 @@ func readEnv(t *testing.T, file string) string {
 	}
 	return string(b)
 }
+
+// What `kubectl exec … env` prints of a k8s-athenz-sia sidecar holds what
+// describes the pod and the container beside the agent's settings
+// (POD_IPS, POD_NAMESPACE, HOSTNAME, KUBERNETES_*, service links, PATH,
+// HOME): each is noted as ignored, none is a blocker, even one that looks
+// like a misspelt variable (POD_IPS and POD_IP).
+func TestConvertKubectlExecEnv(t *testing.T) {
+	t.Parallel()
+	root, err := e2e.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := convert(t, "--env-file", filepath.Join(root, "siaenv", "testdata", "kubectl-exec.env"))
+	if code != 0 || stdout == "" {
+		t.Fatalf("exit code %d, pipeline of %d bytes; want 0 and a pipeline\n%s", code, len(stdout), stderr)
+	}
+	for _, v := range []string{"POD_IPS", "POD_NAMESPACE", "HOSTNAME", "KUBERNETES_PORT_443_TCP_ADDR", "API_SERVICE_HOST", "PATH"} {
+		if !strings.Contains(stderr, "note: "+v+": ") {
+			t.Errorf("no note on %s\n%s", v, stderr)
+		}
+	}
+}

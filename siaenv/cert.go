@@ -19,7 +19,7 @@ type identity struct {
 	register          bool // ZTS issues it (PROVIDER_SERVICE)
 	keyFile, certFile string
 	caCertFile        string // the CA file the provider writes, if any
-	roleCertDir       string // "" without role certificates
+	roleCertGlob      string // the role certificates' files; "" without any
 }
 
 // certificate maps the identity, its files, the role certificates and
@@ -34,7 +34,7 @@ func (c *converter) certificate() (identity, *typed[cert.Config]) {
 	if v := c.get("SERVER_CA_CERT"); v != "" {
 		set(t, &cfg.CAFile, literal(v), "SERVER_CA_CERT")
 	}
-	id.keyFile, id.certFile = c.keyPair()
+	id.keyFile, id.certFile = c.keyPair(t)
 	if id.certFile != "" {
 		set(t, &cfg.Files.Dir, literal(filepath.Dir(id.certFile)), "")
 	}
@@ -53,29 +53,38 @@ func (c *converter) certificate() (identity, *typed[cert.Config]) {
 		set(t, &cfg.Identity.IPs, []string{c.ref("POD_IP")}, "POD_IP")
 	}
 	c.subject(t)
-	if c.get("INTERMEDIATE_CERT_BUNDLE") != "" {
-		c.unsupported("INTERMEDIATE_CERT_BUNDLE", "role certificate files hold the certificate alone; "+
-			"no intermediate bundle is fetched or appended")
+	if id.roleCertGlob = c.roleCerts(t); id.roleCertGlob == "" {
+		c.ignore("no role certificates, which the bundle is appended to", "INTERMEDIATE_CERT_BUNDLE")
+	} else if cfg.Identity.Subject.OrganizationalUnit == "" {
+		set(t, &cfg.Identity.Subject.OrganizationalUnit, "Athenz", "k8s-athenz-sia's OU of role certificates")
 	}
-	id.roleCertDir = c.roleCerts(t)
 	c.certRefresh(t)
 	return id, t
 }
 
-// keyPair returns the files of the identity's key and certificate.
-func (c *converter) keyPair() (keyFile, certFile string) {
+// keyPair maps the files of the identity's key and certificate: the
+// first of each list, and the others as copies.
+func (c *converter) keyPair(t *typed[cert.Config]) (keyFile, certFile string) {
+	register := c.get("PROVIDER_SERVICE") != ""
 	paths := make(map[string]string)
+	copies := map[string]*[]string{"KEY_FILE": &t.cfg.Files.KeyCopies, "CERT_FILE": &t.cfg.Files.CertCopies}
 	for _, name := range []string{"KEY_FILE", "CERT_FILE"} {
-		switch list := c.list(name); {
+		list := c.list(name)
+		switch {
 		case len(list) == 0:
 			c.invalid(name, "required: k8s-athenz-sia does not start without it")
+			continue
+		case len(list) > 1 && register:
+			rest := make([]string, len(list)-1)
+			for i, v := range list[1:] {
+				rest[i] = literal(v)
+			}
+			set(t, copies[name], rest, name)
 		case len(list) > 1:
-			c.unsupported(name, "the cert provider keeps one file; %s not written (point its readers at %s)",
-				strings.Join(list[1:], ", "), list[0])
-			fallthrough
-		default:
-			paths[name] = list[0]
+			c.note(name, "%s ignored: without PROVIDER_SERVICE the first file is read and none written (k8s-athenz-sia ignored them too)",
+				strings.Join(list[1:], ", "))
 		}
+		paths[name] = list[0]
 	}
 	return paths["KEY_FILE"], paths["CERT_FILE"]
 }
@@ -148,6 +157,7 @@ func (c *converter) registration(t *typed[cert.Config], provider string) (caCert
 	if c.boolean("DELETE_INSTANCE_ID") {
 		set(t, &ident.DeleteOnShutdown, true, "DELETE_INSTANCE_ID")
 	}
+	set(t, &t.cfg.Files.CertChain, true, "PROVIDER_SERVICE: the certificate and its signer, as k8s-athenz-sia writes it")
 	if v := c.get("CA_CERT_FILE"); v != "" {
 		set(t, &t.cfg.Files.CACert, literal(v), "CA_CERT_FILE")
 		return v
@@ -195,17 +205,14 @@ func (c *converter) subject(t *typed[cert.Config]) {
 		return
 	}
 	sub := &t.cfg.Identity.Subject
-	keys := map[string]*string{"C": &sub.Country, "ST": &sub.Province, "L": &sub.Locality, "O": &sub.Organization}
+	keys := map[string]*string{"C": &sub.Country, "ST": &sub.Province, "L": &sub.Locality, "O": &sub.Organization,
+		"STREET": &sub.StreetAddress, "POSTALCODE": &sub.PostalCode, "OU": &sub.OrganizationalUnit}
 	seen := make(map[string]bool)
 	for _, a := range attrs {
 		typ, val := a[0], a[1]
 		switch field, ok := keys[typ]; {
 		case typ == "CN" || typ == "SERIALNUMBER":
 			c.invalid("CERT_SUBJECT", "%s is not allowed: the CN is <domain>.<service> (or <domain>:role.<role>)", typ)
-		case typ == "OU":
-			c.note("CERT_SUBJECT", "OU=%s ignored: the OU of every request is the instance provider", val)
-		case typ == "STREET" || typ == "POSTALCODE":
-			c.unsupported("CERT_SUBJECT", "%s=%s: the cert provider sets C, ST, L and O only", typ, val)
 		case !ok:
 			c.invalid("CERT_SUBJECT", "unknown attribute %s (allowed: C, O, OU, L, ST, STREET, POSTALCODE)", typ)
 		case val == "":
@@ -298,8 +305,8 @@ func (c *converter) targets() []target {
 	return out
 }
 
-// roleCerts maps the role certificate variables and returns the directory
-// the certificates are written to, or "" when there are none.
+// roleCerts maps the role certificate variables and returns the glob of
+// the certificates' files, or "" when there are none.
 func (c *converter) roleCerts(t *typed[cert.Config]) string {
 	dir, format := c.get("ROLECERT_DIR"), c.get("ROLE_CERT_NAMING_FORMAT")
 	keyFormat := c.get("ROLE_CERT_KEY_NAMING_FORMAT")
@@ -313,68 +320,133 @@ func (c *converter) roleCerts(t *typed[cert.Config]) string {
 			}
 		}
 	}
-	dir, from, ok := c.roleCertDir(dir, format, keyFormat)
-	if !ok {
-		return ""
-	}
-	keyOutput = c.roleKeyOutput(dir, keyFormat, keyOutput)
+	n, ok := c.roleCertNames(dir, format, keyFormat, keyOutput)
 	switch {
-	case dir == "":
+	case !ok:
+		return ""
+	case n.glob == "":
 		c.ignore("no ROLECERT_DIR: no role certificates", "ROLE_CERT_FILENAME_DELIMITER")
 		return ""
 	case len(roles) == 0:
-		c.note(from, "no <domain>:role.<role> entry in TARGET_DOMAIN_ROLES: no role certificates")
+		c.note(n.from, "no <domain>:role.<role> entry in TARGET_DOMAIN_ROLES: no role certificates")
 		return ""
 	}
 	rc := &t.cfg.RoleCerts
 	set(t, &rc.Targets, roles, "TARGET_DOMAIN_ROLES")
-	set(t, &rc.Dir, literal(dir), from)
+	n.set(t)
 	if delimiter != "" {
 		set(t, &rc.Delimiter, literal(delimiter), "ROLE_CERT_FILENAME_DELIMITER")
 	}
-	if keyOutput {
-		set(t, &rc.KeyOutput, true, "ROLE_CERT_KEY_FILE_OUTPUT")
+	switch bundle := c.get("INTERMEDIATE_CERT_BUNDLE"); {
+	case bundle == "":
+	case !bundleNameRE().MatchString(bundle):
+		c.invalid("INTERMEDIATE_CERT_BUNDLE", "%q is not the name of a ZTS CA bundle (e.g. athenz): ZTS refuses it", bundle)
+	default:
+		set(t, &rc.IntermediateBundle, bundle, "INTERMEDIATE_CERT_BUNDLE")
 	}
-	return dir
+	return n.glob
 }
 
-// roleCertDir is the directory of the role certificates, from ROLECERT_DIR
-// or from the naming format, and the variable it came from; ok is false
-// when the variables ask for no role certificates at all.
-func (c *converter) roleCertDir(dir, format, keyFormat string) (string, string, bool) {
+// roleNaming is how the role certificates' files are named: in a
+// directory, k8s-athenz-sia's default names, or by templates.
+type roleNaming struct {
+	dir, certName, keyName string
+	keyOutput              bool
+	from                   string // the variable that named the certificates
+	glob                   string // the certificates' files; "" for none
+}
+
+func (n roleNaming) set(t *typed[cert.Config]) {
+	rc := &t.cfg.RoleCerts
+	if n.dir != "" {
+		set(t, &rc.Dir, literal(n.dir), n.from)
+	}
+	if n.certName != "" {
+		set(t, &rc.CertName, literal(n.certName), n.from)
+	}
+	if n.keyName != "" {
+		set(t, &rc.KeyName, literal(n.keyName), "ROLE_CERT_KEY_NAMING_FORMAT")
+	}
+	if n.keyOutput {
+		from := "ROLE_CERT_KEY_FILE_OUTPUT"
+		if n.from == "ROLE_CERT_NAMING_FORMAT" {
+			from = "ROLE_CERT_KEY_NAMING_FORMAT"
+		}
+		set(t, &rc.KeyOutput, true, from)
+	}
+}
+
+// roleCertNames maps ROLECERT_DIR or the naming formats; ok is false when
+// they contradict each other.
+func (c *converter) roleCertNames(dir, format, keyFormat string, keyOutput bool) (n roleNaming, ok bool) {
 	switch {
 	case dir != "" && format != "":
 		c.invalid("ROLE_CERT_NAMING_FORMAT", "set together with ROLECERT_DIR: set one of them")
-		return "", "", false
+		return n, false
 	case dir != "" && keyFormat != "":
 		c.invalid("ROLE_CERT_KEY_NAMING_FORMAT", "set together with ROLECERT_DIR: set one of them")
-		return "", "", false
-	case format != "":
-		d, ok := templateDir(format, ".cert.pem")
-		if !ok {
-			c.unsupported("ROLE_CERT_NAMING_FORMAT", "%q: role certificates are named <dir>/{{domain}}{{delimiter}}{{role}}.cert.pem; "+
-				"none are requested", format)
-			return "", "", false
+		return n, false
+	case dir != "":
+		return roleNaming{dir: dir, keyOutput: keyOutput, from: "ROLECERT_DIR", glob: filepath.Join(dir, "*.cert.pem")}, true
+	case format == "":
+		c.ignore("no ROLECERT_DIR or ROLE_CERT_NAMING_FORMAT: no role certificates", "ROLE_CERT_KEY_NAMING_FORMAT")
+		if keyOutput {
+			c.invalid("ROLE_CERT_KEY_FILE_OUTPUT", "needs ROLECERT_DIR")
 		}
-		return d, "ROLE_CERT_NAMING_FORMAT", true
+		return n, true
 	}
-	return dir, "ROLECERT_DIR", true
+	n.from, ok = "ROLE_CERT_NAMING_FORMAT", true
+	if err := checkTemplate(format); err != nil {
+		c.invalid("ROLE_CERT_NAMING_FORMAT", "%v", err)
+		ok = false
+	}
+	if d, isDir := templateDir(format, ".cert.pem"); isDir {
+		n.dir, n.glob, n.keyOutput = d, filepath.Join(d, "*.cert.pem"), keyOutput
+	} else {
+		n.certName, n.glob = format, templateGlob(format)
+	}
+	switch {
+	case keyFormat == "":
+		if keyOutput && n.dir == "" {
+			c.invalid("ROLE_CERT_KEY_FILE_OUTPUT", "needs ROLECERT_DIR or ROLE_CERT_KEY_NAMING_FORMAT")
+			ok = false
+		}
+	case isKeyInDir(keyFormat, n.dir):
+		n.keyOutput = true
+	default:
+		if err := checkTemplate(keyFormat); err != nil {
+			c.invalid("ROLE_CERT_KEY_NAMING_FORMAT", "%v", err)
+			return n, false
+		}
+		n.keyName = keyFormat
+	}
+	return n, ok
 }
 
-// roleKeyOutput says whether role keys are written to dir: as
-// ROLE_CERT_KEY_FILE_OUTPUT says, or as the key naming format does.
-func (c *converter) roleKeyOutput(dir, keyFormat string, keyOutput bool) bool {
-	if keyFormat != "" {
-		if d, ok := templateDir(keyFormat, ".key.pem"); ok && d == dir {
-			keyOutput = true
-		} else {
-			c.unsupported("ROLE_CERT_KEY_NAMING_FORMAT", "%q: role keys are named <dir>/{{domain}}{{delimiter}}{{role}}.key.pem, "+
-				"next to the certificates; none are written", keyFormat)
-			keyOutput = false
-		}
-	}
-	if keyOutput && dir == "" {
-		c.invalid("ROLE_CERT_KEY_FILE_OUTPUT", "needs ROLECERT_DIR")
-	}
-	return keyOutput
+// isKeyInDir reports a key naming format that names the keys as
+// role_certs.key_output does in dir.
+func isKeyInDir(keyFormat, dir string) bool {
+	d, ok := templateDir(keyFormat, ".key.pem")
+	return ok && dir != "" && d == dir
 }
+
+// fieldRE matches a template's {{field}}.
+var fieldRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{\{\s*(domain|role|delimiter)\s*\}\}`) })
+
+// checkTemplate checks a naming template: {{domain}}, {{role}} and
+// {{delimiter}} in text, nothing else in braces (k8s-athenz-sia refuses
+// a template it cannot parse, and has no other function).
+func checkTemplate(template string) error {
+	if rest := fieldRE().ReplaceAllString(template, ""); strings.Contains(rest, "{{") || strings.Contains(rest, "}}") {
+		return fmt.Errorf("%q: a template holds {{domain}}, {{role}} and {{delimiter}}, and nothing else in {{ }}", template)
+	}
+	return nil
+}
+
+// templateGlob is the glob of the files a naming template names.
+func templateGlob(template string) string { return fieldRE().ReplaceAllString(template, "*") }
+
+// bundleNameRE matches the name of a ZTS CA bundle, an Athenz simple name.
+var bundleNameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_-]*$`)
+})

@@ -1,7 +1,8 @@
 package siaenv
 
 import (
-	"path/filepath"
+	"path"
+	"strings"
 
 	"github.com/sia-agent/sia-agent/plugins/health"
 	"github.com/sia-agent/sia-agent/plugins/metrics"
@@ -23,8 +24,8 @@ func (c *converter) metrics(id identity) *typed[metrics.Config] {
 			files = append(files, literal(f))
 		}
 	}
-	if id.roleCertDir != "" {
-		files = append(files, literal(filepath.Join(id.roleCertDir, "*.cert.pem")))
+	if id.roleCertGlob != "" {
+		files = append(files, literal(id.roleCertGlob))
 	}
 	if len(files) > 0 {
 		set(t, &cfg.X509Files, files, "the certificate files")
@@ -49,15 +50,33 @@ func (c *converter) health() *typed[health.Config] {
 		c.ignore("no HEALTH_CHECK_ADDR: no health server", "HEALTH_CHECK_ENDPOINT")
 		return nil
 	}
-	switch endpoint {
-	case "/healthz":
-	case "":
-		c.note("HEALTH_CHECK_ADDR", "HEALTH_CHECK_ENDPOINT is unset (k8s-athenz-sia panicked): probes go to /healthz and /readyz")
-	default:
-		c.unsupported("HEALTH_CHECK_ENDPOINT", "%q: the health provider serves /healthz (liveness) and /readyz (readiness); "+
-			"point the probes there", endpoint)
-	}
 	t := newTyped[health.Config]()
 	set(t, &t.cfg.Address, literal(addr), "HEALTH_CHECK_ADDR")
+	if p, ok := c.healthPath(endpoint); ok {
+		set(t, &t.cfg.LivenessPath, literal(p), "HEALTH_CHECK_ENDPOINT")
+	}
 	return t
+}
+
+// healthPath maps HEALTH_CHECK_ENDPOINT, a ServeMux pattern, to a further
+// liveness path, if it needs one.
+func (c *converter) healthPath(endpoint string) (string, bool) {
+	clean := path.Clean(endpoint)
+	switch {
+	case endpoint == "":
+		c.note("HEALTH_CHECK_ADDR", "HEALTH_CHECK_ENDPOINT is unset (k8s-athenz-sia panicked): probes go to /healthz and /readyz")
+		return "", false
+	case !strings.HasPrefix(endpoint, "/") || strings.ContainsAny(endpoint, "?# "):
+		c.invalid("HEALTH_CHECK_ENDPOINT", "%q is not a path such as /healthz", endpoint)
+		return "", false
+	case clean == "/healthz":
+		return "", false
+	case clean == "/readyz" || clean == "/status":
+		c.unsupported("HEALTH_CHECK_ENDPOINT", "%q: the health provider serves readiness (or the status report) there, "+
+			"not liveness; point the probe at /healthz", endpoint)
+		return "", false
+	case clean != endpoint:
+		c.note("HEALTH_CHECK_ENDPOINT", "%q: liveness is served at %s alone, not at every path below it", endpoint, clean)
+	}
+	return clean, true
 }

@@ -17,6 +17,7 @@ package siaenv
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,6 +128,14 @@ func Convert(env map[string]string, opts Options) *Result {
 	agent := newObject()
 	agent.str("log_level", c.logLevel(), "LOG_LEVEL")
 	agent.str("shutdown_timeout", sdk.Duration(defaultShutdownTimeout).String(), "")
+	if dir := c.get("LOG_DIR"); dir != "" {
+		logFile := newObject()
+		logFile.str("path", literal(filepath.Join(dir, "sia-agent.log")), "LOG_DIR")
+		agent.set("log_file", logFile.node, "as well as standard error, rotated at 10 MB, 5 kept")
+	}
+	if d := c.startJitter(); d > 0 {
+		agent.str("start_jitter", sdk.Duration(d).String(), "DELAY_JITTER_SECONDS")
+	}
 
 	providers := &yaml.Node{Kind: yaml.SequenceNode}
 	add := func(name, plugin string, shutdown time.Duration, cfg *yaml.Node) {
@@ -146,7 +155,7 @@ func Convert(env map[string]string, opts Options) *Result {
 	if token != nil {
 		add(tokenName, "token", shutdown, token.node())
 	}
-	if c.get("ENDPOINT") == "" && (id.register || id.roleCertDir != "" || token != nil) {
+	if c.get("ENDPOINT") == "" && (id.register || id.roleCertGlob != "" || token != nil) {
 		c.invalid("ENDPOINT", "required: the ZTS URL, e.g. https://zts.example.com:4443/zts/v1")
 	}
 	if metrics := c.metrics(id); metrics != nil {
@@ -337,19 +346,30 @@ func (c *converter) logLevel() string {
 	}
 }
 
+// maxStartJitter is the agent's bound on agent.start_jitter.
+const maxStartJitter = time.Hour
+
+// startJitter maps DELAY_JITTER_SECONDS to agent.start_jitter; 0 for none.
+func (c *converter) startJitter() time.Duration {
+	v := c.get("DELAY_JITTER_SECONDS")
+	if v == "" || v == "0" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil || n < 0:
+		c.invalid("DELAY_JITTER_SECONDS", "%q is not a number of seconds", v)
+		return 0
+	case time.Duration(n)*time.Second > maxStartJitter:
+		c.unsupported("DELAY_JITTER_SECONDS", "%s: agent.start_jitter is at most %v; the pipeline has that", v, maxStartJitter)
+		return maxStartJitter
+	}
+	return time.Duration(n) * time.Second
+}
+
 // unsupportedFeatures reports the variables of features sia-agent does not
 // have.
 func (c *converter) unsupportedFeatures() {
-	if c.get("LOG_DIR") != "" {
-		c.unsupported("LOG_DIR", "the agent logs to standard error only (journald, kubectl logs); no log files are written")
-	}
-	if v := c.get("DELAY_JITTER_SECONDS"); v != "" && v != "0" {
-		if n, err := strconv.Atoi(v); err != nil || n < 0 {
-			c.invalid("DELAY_JITTER_SECONDS", "%q is not a number of seconds", v)
-		} else {
-			c.unsupported("DELAY_JITTER_SECONDS", "the agent starts at once; refreshes are jittered (refresh.jitter of the cert provider)")
-		}
-	}
 	if v := c.get("BACKUP"); v != "" {
 		c.unsupported("BACKUP", "%q: no Kubernetes Secret backup of the identity; init mode fetches it from ZTS", v)
 	}
@@ -376,6 +396,12 @@ func (c *converter) leftovers(reportUnknown bool) {
 	}
 	slices.Sort(unknown)
 	for _, name := range unknown {
+		if describesPod(name) {
+			if reportUnknown {
+				c.note(name, "describes the pod or the container, not the agent: ignored")
+			}
+			continue
+		}
 		switch s := closest(name, known); {
 		case s != "" && reportUnknown:
 			c.unsupported(name, "not a k8s-athenz-sia variable (did you mean %s?)", s)

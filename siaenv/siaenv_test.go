@@ -117,14 +117,28 @@ var cases = []testCase{
 		findings: []string{"invalid KEY_FILE", "invalid CERT_FILE", "note PROVIDER_SERVICE"},
 	},
 	{
+		// Without PROVIDER_SERVICE k8s-athenz-sia read the first and wrote none.
 		name: "KEY_FILE and CERT_FILE lists",
 		env:  with(existing, "KEY_FILE", " /a/key.pem, /b/key.pem", "CERT_FILE", "/a/cert.pem,/b/cert.pem,"),
 		want: map[string]any{
-			"certificate.config.files.key":  "/a/key.pem",
-			"certificate.config.files.cert": "/a/cert.pem",
-			"certificate.config.files.dir":  "/a",
+			"certificate.config.files.key":         "/a/key.pem",
+			"certificate.config.files.cert":        "/a/cert.pem",
+			"certificate.config.files.dir":         "/a",
+			"certificate.config.files.key_copies":  absent,
+			"certificate.config.files.cert_copies": absent,
 		},
-		findings: []string{"unsupported KEY_FILE", "unsupported CERT_FILE", "note PROVIDER_SERVICE"},
+		findings: []string{"note KEY_FILE", "note CERT_FILE", "note PROVIDER_SERVICE"},
+	},
+	{
+		name: "KEY_FILE and CERT_FILE lists of an identity from ZTS",
+		env:  with(register, "KEY_FILE", " /a/key.pem, /b/key.pem", "CERT_FILE", "/a/cert.pem,/b/cert.pem,/c/cert.pem"),
+		want: map[string]any{
+			"certificate.config.files.key":         "/a/key.pem",
+			"certificate.config.files.cert":        "/a/cert.pem",
+			"certificate.config.files.key_copies":  []any{"/b/key.pem"},
+			"certificate.config.files.cert_copies": []any{"/b/cert.pem", "/c/cert.pem"},
+		},
+		findings: []string{"note SERVICEACCOUNT"},
 	},
 	{
 		name: "register",
@@ -138,6 +152,7 @@ var cases = []testCase{
 			"certificate.config.identity.instance_id":      "${POD_UID}",
 			"certificate.config.identity.attestation_file": "/var/run/secrets/sia/token",
 			"certificate.config.files.ca_cert":             "",
+			"certificate.config.files.cert_chain":          true,
 			"certificate.config.identity.ips":              absent,
 		},
 		findings: []string{"note SERVICEACCOUNT"},
@@ -217,14 +232,28 @@ var cases = []testCase{
 	},
 	{
 		name: "CERT_SUBJECT",
-		env:  with(existing, "CERT_SUBJECT", `C=US, ST=CA,L=Sunny\2cvale,O=Example\, Inc.,OU=Athenz,STREET=1st,O=Other,C=`),
+		env:  with(existing, "CERT_SUBJECT", `C=US, ST=CA,L=Sunny\2cvale,O=Example\, Inc.,OU=Platform,STREET=1st,POSTALCODE=94085,O=Other,C=`),
 		want: map[string]any{
-			"certificate.config.identity.subject.country":      "US",
-			"certificate.config.identity.subject.province":     "CA",
-			"certificate.config.identity.subject.locality":     "Sunny,vale",
-			"certificate.config.identity.subject.organization": "Example, Inc.",
+			"certificate.config.identity.subject.country":             "US",
+			"certificate.config.identity.subject.province":            "CA",
+			"certificate.config.identity.subject.locality":            "Sunny,vale",
+			"certificate.config.identity.subject.street_address":      "1st",
+			"certificate.config.identity.subject.postal_code":         "94085",
+			"certificate.config.identity.subject.organization":        "Example, Inc.",
+			"certificate.config.identity.subject.organizational_unit": "Platform",
 		},
-		findings: []string{"note PROVIDER_SERVICE", "note CERT_SUBJECT", "unsupported CERT_SUBJECT", "unsupported CERT_SUBJECT"},
+		findings: []string{"note PROVIDER_SERVICE", "unsupported CERT_SUBJECT"},
+	},
+	{
+		// k8s-athenz-sia's role certificates have its default OU.
+		name: "role certificates without an OU in CERT_SUBJECT",
+		env: with(register, "CERT_SUBJECT", "O=Example",
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader", "ROLECERT_DIR", "/rc"),
+		want: map[string]any{
+			"certificate.config.identity.subject.organization":        "Example",
+			"certificate.config.identity.subject.organizational_unit": "Athenz",
+		},
+		findings: []string{"note SERVICEACCOUNT"},
 	},
 	{
 		name:     "CERT_SUBJECT with CN",
@@ -271,9 +300,23 @@ var cases = []testCase{
 		findings: []string{"note SERVICEACCOUNT", "invalid REFRESH_INTERVAL"},
 	},
 	{
-		name:     "INTERMEDIATE_CERT_BUNDLE",
+		name:     "INTERMEDIATE_CERT_BUNDLE without role certificates",
 		env:      with(register, "INTERMEDIATE_CERT_BUNDLE", "athenz"),
-		findings: []string{"note SERVICEACCOUNT", "unsupported INTERMEDIATE_CERT_BUNDLE"},
+		want:     map[string]any{"certificate.config.role_certs": absent},
+		findings: []string{"note SERVICEACCOUNT", "note INTERMEDIATE_CERT_BUNDLE"},
+	},
+	{
+		name: "INTERMEDIATE_CERT_BUNDLE",
+		env: with(register, "INTERMEDIATE_CERT_BUNDLE", "athenz",
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader", "ROLECERT_DIR", "/var/run/athenz/rolecerts"),
+		want:     map[string]any{"certificate.config.role_certs.intermediate_bundle": "athenz"},
+		findings: []string{"note SERVICEACCOUNT"},
+	},
+	{
+		name: "INTERMEDIATE_CERT_BUNDLE invalid",
+		env: with(register, "INTERMEDIATE_CERT_BUNDLE", "../athenz",
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader", "ROLECERT_DIR", "/var/run/athenz/rolecerts"),
+		findings: []string{"note SERVICEACCOUNT", "invalid INTERMEDIATE_CERT_BUNDLE"},
 	},
 	{
 		name: "role certificates",
@@ -310,9 +353,56 @@ var cases = []testCase{
 		env: with(register,
 			"TARGET_DOMAIN_ROLES", "sample.target:role.reader",
 			"ROLE_CERT_NAMING_FORMAT", "/rc/{{role}}.pem",
+			"METRICS_SERVER_ADDR", "127.0.0.1:9999",
+		),
+		want: map[string]any{
+			"certificate.config.role_certs.cert_name": "/rc/{{role}}.pem",
+			"certificate.config.role_certs.dir":       absent,
+			"certificate.config.role_certs.key_name":  absent,
+			"metrics.config.x509_files":               []any{"/var/run/athenz/service.cert.pem", "/rc/*.pem"},
+		},
+		findings: []string{"note SERVICEACCOUNT"},
+	},
+	{
+		name: "role certificate and key naming formats of their own",
+		env: with(register,
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader",
+			"ROLE_CERT_NAMING_FORMAT", "/rc/{{domain}}/{{role}}.crt",
+			"ROLE_CERT_KEY_NAMING_FORMAT", "/rc/{{domain}}/{{role}}.key",
+		),
+		want: map[string]any{
+			"certificate.config.role_certs.cert_name":  "/rc/{{domain}}/{{role}}.crt",
+			"certificate.config.role_certs.key_name":   "/rc/{{domain}}/{{role}}.key",
+			"certificate.config.role_certs.key_output": absent,
+		},
+		findings: []string{"note SERVICEACCOUNT"},
+	},
+	{
+		name: "role certificate naming format invalid",
+		env: with(register,
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader",
+			"ROLE_CERT_NAMING_FORMAT", "/rc/{{domain}}{{service}}.pem",
+			"ROLE_CERT_KEY_NAMING_FORMAT", "/rc/{{domain}.key",
+		),
+		findings: []string{"note SERVICEACCOUNT", "invalid ROLE_CERT_NAMING_FORMAT", "invalid ROLE_CERT_KEY_NAMING_FORMAT"},
+	},
+	{
+		name: "role key naming format without role certificates",
+		env: with(register,
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader",
+			"ROLE_CERT_KEY_NAMING_FORMAT", "/rc/{{domain}}{{delimiter}}{{role}}.key.pem",
 		),
 		want:     map[string]any{"certificate.config.role_certs": absent},
-		findings: []string{"note SERVICEACCOUNT", "unsupported ROLE_CERT_NAMING_FORMAT"},
+		findings: []string{"note SERVICEACCOUNT", "note ROLE_CERT_KEY_NAMING_FORMAT", "note TARGET_DOMAIN_ROLES"},
+	},
+	{
+		name: "ROLE_CERT_KEY_FILE_OUTPUT with a naming format of its own",
+		env: with(register,
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader",
+			"ROLE_CERT_NAMING_FORMAT", "/rc/{{role}}.pem",
+			"ROLE_CERT_KEY_FILE_OUTPUT", "true",
+		),
+		findings: []string{"note SERVICEACCOUNT", "invalid ROLE_CERT_KEY_FILE_OUTPUT"},
 	},
 	{
 		name: "role key naming format elsewhere",
@@ -323,9 +413,10 @@ var cases = []testCase{
 		),
 		want: map[string]any{
 			"certificate.config.role_certs.dir":        "/rc",
+			"certificate.config.role_certs.key_name":   "/keys/{{domain}}{{delimiter}}{{role}}.key.pem",
 			"certificate.config.role_certs.key_output": absent,
 		},
-		findings: []string{"note SERVICEACCOUNT", "unsupported ROLE_CERT_KEY_NAMING_FORMAT"},
+		findings: []string{"note SERVICEACCOUNT"},
 	},
 	{
 		name: "ROLECERT_DIR and ROLE_CERT_NAMING_FORMAT",
@@ -487,8 +578,47 @@ var cases = []testCase{
 			"ACCESS_TOKEN_NAMING_FORMAT", "/t/{{domain}}{{delimiter}}{{role}}.accesstoken",
 			"ROLE_TOKEN_NAMING_FORMAT", "/other/{{domain}}{{delimiter}}{{role}}.roletoken",
 		),
-		want:     map[string]any{"token.config.files.dir": "/t"},
-		findings: []string{"note SERVICEACCOUNT", "unsupported ROLE_TOKEN_NAMING_FORMAT"},
+		want: map[string]any{
+			"token.config.files.dir":               absent,
+			"token.config.files.access_token_name": "/t/{{domain}}{{delimiter}}{{role}}.accesstoken",
+			"token.config.files.role_token_name":   "/other/{{domain}}{{delimiter}}{{role}}.roletoken",
+		},
+		findings: []string{"note SERVICEACCOUNT"},
+	},
+	{
+		// k8s-athenz-sia writes the files of a kind with a format alone.
+		name: "token file naming format of one kind",
+		env: with(register,
+			"TOKEN_TYPE", "accesstoken,roletoken",
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader",
+			"ACCESS_TOKEN_NAMING_FORMAT", "/t/{{domain}}{{delimiter}}{{role}}.accesstoken",
+		),
+		want: map[string]any{
+			"token.config.files.dir":               absent,
+			"token.config.files.access_token_name": "/t/{{domain}}{{delimiter}}{{role}}.accesstoken",
+			"token.config.files.role_token_name":   absent,
+			"token.config.files.mode":              "0644",
+		},
+		findings: []string{"note SERVICEACCOUNT"},
+	},
+	{
+		name: "token file naming formats of their own",
+		env: with(register,
+			"TOKEN_TYPE", "accesstoken",
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader",
+			"ACCESS_TOKEN_NAMING_FORMAT", "/t/{{ domain }}/{{ role }}.jwt",
+		),
+		want:     map[string]any{"token.config.files.access_token_name": "/t/{{ domain }}/{{ role }}.jwt"},
+		findings: []string{"note SERVICEACCOUNT"},
+	},
+	{
+		name: "token file naming format invalid",
+		env: with(register,
+			"TOKEN_TYPE", "accesstoken",
+			"TARGET_DOMAIN_ROLES", "sample.target:role.reader",
+			"ACCESS_TOKEN_NAMING_FORMAT", "/t/{{.Domain}}.jwt",
+		),
+		findings: []string{"note SERVICEACCOUNT", "invalid ACCESS_TOKEN_NAMING_FORMAT", "note TARGET_DOMAIN_ROLES"},
 	},
 	{
 		name: "token file delimiters differ",
@@ -569,7 +699,26 @@ var cases = []testCase{
 	{
 		name:     "health on another path",
 		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "/health"),
+		want:     map[string]any{"healthcheck.config.liveness_path": "/health"},
+		findings: []string{"note SERVICEACCOUNT"},
+	},
+	{
+		// A ServeMux pattern ending in / answered every path below it.
+		name:     "health on a subtree",
+		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "/sia/"),
+		want:     map[string]any{"healthcheck.config.liveness_path": "/sia"},
+		findings: []string{"note SERVICEACCOUNT", "note HEALTH_CHECK_ENDPOINT"},
+	},
+	{
+		name:     "health on the readiness path",
+		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "/readyz"),
+		want:     map[string]any{"healthcheck.config.liveness_path": absent},
 		findings: []string{"note SERVICEACCOUNT", "unsupported HEALTH_CHECK_ENDPOINT"},
+	},
+	{
+		name:     "health endpoint invalid",
+		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "health"),
+		findings: []string{"note SERVICEACCOUNT", "invalid HEALTH_CHECK_ENDPOINT"},
 	},
 	{
 		name:     "health endpoint without an address",
@@ -602,11 +751,27 @@ var cases = []testCase{
 		findings: []string{"note PROVIDER_SERVICE", "note LOG_LEVEL"},
 	},
 	{
-		name: "features sia-agent does not have",
-		env: with(existing, "LOG_DIR", "/var/log/athenz-sia", "DELAY_JITTER_SECONDS", "30", "BACKUP", "read+write",
-			"CERT_SECRET", "sia-backup"),
-		findings: []string{"note PROVIDER_SERVICE", "unsupported LOG_DIR", "unsupported DELAY_JITTER_SECONDS",
-			"unsupported BACKUP", "unsupported CERT_SECRET"},
+		name:     "features sia-agent does not have",
+		env:      with(existing, "BACKUP", "read+write", "CERT_SECRET", "sia-backup"),
+		findings: []string{"note PROVIDER_SERVICE", "unsupported BACKUP", "unsupported CERT_SECRET"},
+	},
+	{
+		name:     "LOG_DIR",
+		env:      with(existing, "LOG_DIR", "/var/log/athenz-sia"),
+		want:     map[string]any{"agent.log_file.path": "/var/log/athenz-sia/sia-agent.log"},
+		findings: []string{"note PROVIDER_SERVICE"},
+	},
+	{
+		name:     "DELAY_JITTER_SECONDS",
+		env:      with(existing, "DELAY_JITTER_SECONDS", "30"),
+		want:     map[string]any{"agent.start_jitter": "30s"},
+		findings: []string{"note PROVIDER_SERVICE"},
+	},
+	{
+		name:     "DELAY_JITTER_SECONDS beyond the agent's bound",
+		env:      with(existing, "DELAY_JITTER_SECONDS", "7200"),
+		want:     map[string]any{"agent.start_jitter": "1h"},
+		findings: []string{"note PROVIDER_SERVICE", "unsupported DELAY_JITTER_SECONDS"},
 	},
 	{
 		name:     "POD_NAME without a metrics server",
@@ -616,6 +781,7 @@ var cases = []testCase{
 	{
 		name:     "DELAY_JITTER_SECONDS 0",
 		env:      with(existing, "DELAY_JITTER_SECONDS", "0"),
+		want:     map[string]any{"agent.start_jitter": absent},
 		findings: []string{"note PROVIDER_SERVICE"},
 	},
 	{
@@ -628,6 +794,18 @@ var cases = []testCase{
 		env:      with(existing, "TOKEN_EXPIRE", "10m", "HOME", "/root", "KUBERNETES_SERVICE_HOST", "10.96.0.1"),
 		unknown:  true,
 		findings: []string{"note PROVIDER_SERVICE", "note HOME", "note KUBERNETES_SERVICE_HOST", "unsupported TOKEN_EXPIRE"},
+	},
+	{
+		// What describes the pod or the container, as `kubectl exec …
+		// env` prints it, is never a blocker, even when it looks like a
+		// misspelt variable (POD_IPS and POD_IP).
+		name: "the pod's own variables in an env file",
+		env: with(existing, "POD_IPS", "10.0.0.1,fd00::1", "POD_NAMESPACE", "ns", "HOSTNAME", "api-1",
+			"KUBERNETES_PORT_443_TCP_ADDR", "10.96.0.1", "ZTS_SERVICE_PORT", "4443", "ZTS_PORT_4443_TCP", "tcp://10.96.0.2:4443",
+			"PATH", "/bin", "LANG", "C.UTF-8"),
+		unknown: true,
+		findings: []string{"note PROVIDER_SERVICE", "note POD_IPS", "note POD_NAMESPACE", "note HOSTNAME",
+			"note KUBERNETES_PORT_443_TCP_ADDR", "note ZTS_SERVICE_PORT", "note ZTS_PORT_4443_TCP", "note PATH", "note LANG"},
 	},
 	{
 		name:     "unknown variables of the environment",
@@ -813,12 +991,12 @@ func ExampleConvert() {
 		"TARGET_DOMAIN_ROLES": "sports:role.reader",
 		"TOKEN_SERVER_ADDR":   "127.0.0.1:8880",
 		"USE_TOKEN_SERVER":    "true",
-		"LOG_DIR":             "/var/log/athenz-sia",
+		"CERT_SECRET":         "api-identity",
 	}, siaenv.Options{})
 	for _, f := range res.Findings {
 		fmt.Println(f)
 	}
 	// Output:
 	// note: PROVIDER_SERVICE: unset: the key and certificate are read from KEY_FILE and CERT_FILE, never written; a replaced pair is picked up at the next refresh, not within a second
-	// unsupported: LOG_DIR: the agent logs to standard error only (journald, kubectl logs); no log files are written
+	// unsupported: CERT_SECRET: no Kubernetes Secret backup of the identity
 }

@@ -136,36 +136,67 @@ func (c *converter) tokenFiles(t *typed[token.Config], types []string) bool {
 	}
 
 	dir, from := c.get("TOKEN_DIR"), "TOKEN_DIR"
-	for _, k := range kinds {
-		format := c.get(k.format)
-		if format == "" {
-			continue
-		}
-		d, ok := templateDir(format, k.ext)
-		switch {
-		case c.env["TOKEN_DIR"] != "":
-			c.invalid(k.format, "set together with TOKEN_DIR: set one of them")
-		case !ok:
-			c.unsupported(k.format, "%q: token files are named <dir>/{{domain}}{{delimiter}}{{role}}%s; none are written", format, k.ext)
-		case dir != "" && d != dir:
-			c.unsupported(k.format, "%q: access and role token files go to one directory, %s", format, dir)
-		default:
-			dir, from = d, k.format
-		}
-	}
-	if dir == "" {
+	names := c.tokenNames(kinds, dir != "")
+	if dir == "" && len(names) == 0 {
 		for _, k := range kinds {
 			c.ignore("no TOKEN_DIR: no token files", k.delimiter)
 		}
 		return false
 	}
 	files := &t.cfg.Files
-	set(t, &files.Dir, literal(dir), from)
+	if d, dirFrom, same := sameTokenDir(kinds, names); dir == "" && same {
+		dir, from, names = d, dirFrom, nil
+	}
+	for k, format := range names {
+		field := &files.AccessTokenName
+		if k.name == "roletoken" {
+			field = &files.RoleTokenName
+		}
+		set(t, field, literal(format), k.format)
+	}
+	if dir != "" {
+		set(t, &files.Dir, literal(dir), from)
+	}
 	set(t, &files.Mode, 0o644, "k8s-athenz-sia's mode: readable by other users")
 	if delimiter, from := c.tokenDelimiter(kinds); delimiter != ":role." {
 		set(t, &files.Delimiter, literal(delimiter), from)
 	}
 	return true
+}
+
+// tokenNames are the valid naming formats of kinds; one set together
+// with TOKEN_DIR is not.
+func (c *converter) tokenNames(kinds []tokenKind, tokenDir bool) map[tokenKind]string {
+	names := make(map[tokenKind]string)
+	for _, k := range kinds {
+		format := c.get(k.format)
+		switch err := checkTemplate(format); {
+		case format == "":
+		case tokenDir:
+			c.invalid(k.format, "set together with TOKEN_DIR: set one of them")
+		case err != nil:
+			c.invalid(k.format, "%v", err)
+		default:
+			names[k] = format
+		}
+	}
+	return names
+}
+
+// sameTokenDir reports whether every kind's file is named as files.dir
+// names them, in one directory: that directory and the variable it came
+// from.
+func sameTokenDir(kinds []tokenKind, names map[tokenKind]string) (dir, from string, same bool) {
+	for _, k := range kinds {
+		d, ok := templateDir(names[k], k.ext)
+		if !ok || (dir != "" && d != dir) {
+			return "", "", false
+		}
+		if dir == "" {
+			dir, from = d, k.format
+		}
+	}
+	return dir, from, dir != ""
 }
 
 // tokenDelimiter is the delimiter of the token files of kinds, and the

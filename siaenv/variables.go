@@ -1,5 +1,11 @@
 package siaenv
 
+import (
+	"regexp"
+	"strings"
+	"sync"
+)
+
 // Variables returns the names of k8s-athenz-sia's 54 environment variables
 // (v3.6.0, pkg/config), in the order of its documentation.
 func Variables() []string {
@@ -38,3 +44,29 @@ func isPodVariable(name string) bool {
 	}
 	return false
 }
+
+// describesPod reports a variable that is not k8s-athenz-sia's but
+// describes the pod or the container: what the downward API, Kubernetes'
+// service links and the image set, and what `kubectl exec … env` prints
+// beside the agent's settings. It is never taken for a misspelt variable
+// (POD_IPS is not a typo of POD_IP), so that such an env file converts.
+func describesPod(name string) bool {
+	switch name {
+	case "PATH", "HOME", "HOSTNAME", "TERM", "PWD", "OLDPWD", "SHLVL", "USER", "LOGNAME", "SHELL", "LANG", "TZ",
+		"NODE_NAME", "NODE_IP", "HOST_IP", "HOSTIP":
+		return true
+	}
+	for _, prefix := range []string{"POD_", "KUBERNETES_", "LC_"} {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return serviceLinkRE().MatchString(name)
+}
+
+// serviceLinkRE matches the variables Kubernetes sets for every service
+// of the namespace: <SVC>_SERVICE_HOST, <SVC>_SERVICE_PORT[_<NAME>],
+// <SVC>_PORT and <SVC>_PORT_<port>_<PROTO>[_PROTO|_PORT|_ADDR].
+var serviceLinkRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT|PORT_[0-9]+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$`)
+})

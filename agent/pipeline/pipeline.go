@@ -67,6 +67,26 @@ type Agent struct {
 	// WatchConfig reloads the pipeline when its file changes, as SIGHUP
 	// does: for a ConfigMap, whose updates no one signals.
 	WatchConfig bool `yaml:"watch_config"`
+	// StartJitter delays the launch of the providers, and so the first
+	// call to ZTS, by a random part of it, so that agents started together
+	// (a rollout, a node's reboot) do not all call at once; 0 starts at
+	// once. k8s-athenz-sia's DELAY_JITTER_SECONDS.
+	StartJitter Duration `yaml:"start_jitter"`
+	// LogFile also writes the log to a file, rotated by size.
+	LogFile LogFile `yaml:"log_file"`
+}
+
+// LogFile is where the agent also writes its log, its providers' lines
+// included: k8s-athenz-sia's LOG_DIR. At most MaxSizeMB × (MaxBackups + 1)
+// of disk.
+type LogFile struct {
+	Path string `yaml:"path"` // "" writes none
+	// MaxSizeMB is the size at which the file is rotated: renamed with a
+	// time stamp, and a new one begun.
+	MaxSizeMB int `yaml:"max_size_mb"`
+	// MaxBackups is how many rotated files are kept (at least one); older
+	// ones are removed.
+	MaxBackups int `yaml:"max_backups"`
 }
 
 // Provider is one entry of the pipeline.
@@ -132,6 +152,12 @@ const (
 	DefaultLogFormat           = "text"
 	DefaultPingInterval        = 5 * time.Second
 	DefaultUnresponsiveTimeout = 30 * time.Second
+	// MaxStartJitter bounds agent.start_jitter: a start later than that
+	// is an outage, not a spread.
+	MaxStartJitter = time.Hour
+	// The log file is rotated at 10 MB, and five rotated files kept.
+	DefaultLogFileMaxSizeMB  = 10
+	DefaultLogFileMaxBackups = 5
 )
 
 // validSHA256 reports 64 lower-case hex digits.
@@ -341,6 +367,9 @@ func (a *Agent) resolve(dir, defaultPluginDir string) string {
 	if a.StatusFile != "" && !filepath.IsAbs(a.StatusFile) {
 		a.StatusFile = filepath.Join(dir, a.StatusFile)
 	}
+	if a.LogFile.Path != "" && !filepath.IsAbs(a.LogFile.Path) {
+		a.LogFile.Path = filepath.Join(dir, a.LogFile.Path)
+	}
 	if a.RuntimeDir != "" && !filepath.IsAbs(a.RuntimeDir) {
 		a.RuntimeDir = filepath.Join(dir, a.RuntimeDir)
 	}
@@ -449,8 +478,31 @@ func (v *validator) agent(a *Agent) {
 	if a.UnresponsiveTimeout == 0 {
 		a.UnresponsiveTimeout = Duration(DefaultUnresponsiveTimeout)
 	}
+	v.logFile(&a.LogFile)
+	if a.StartJitter < 0 || a.StartJitter > Duration(MaxStartJitter) {
+		v.errorf(conf.P("agent", "start_jitter"), "%v is not between 0 and %v", a.StartJitter, Duration(MaxStartJitter))
+	}
 	if a.UnresponsiveTimeout < a.PingInterval {
 		v.errorf(conf.P("agent", "unresponsive_timeout"), "%v is shorter than agent.ping_interval (%v): a plugin would be killed before it missed a ping", a.UnresponsiveTimeout, a.PingInterval)
+	}
+}
+
+// logFile sets the log file's defaults and checks its bounds.
+func (v *validator) logFile(f *LogFile) {
+	if f.Path == "" {
+		return
+	}
+	if f.MaxSizeMB == 0 {
+		f.MaxSizeMB = DefaultLogFileMaxSizeMB
+	}
+	if f.MaxBackups == 0 {
+		f.MaxBackups = DefaultLogFileMaxBackups
+	}
+	if f.MaxSizeMB < 1 || f.MaxSizeMB > 1024 {
+		v.errorf(conf.P("agent", "log_file", "max_size_mb"), "%d is not between 1 and 1024", f.MaxSizeMB)
+	}
+	if f.MaxBackups < 1 || f.MaxBackups > 100 {
+		v.errorf(conf.P("agent", "log_file", "max_backups"), "%d is not between 1 and 100", f.MaxBackups)
 	}
 }
 

@@ -441,6 +441,11 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name:  "start jitter beyond its bound",
+			text:  "version: 1\nagent:\n  plugin_dir: bin\n  start_jitter: 2h\nproviders:\n  - name: a\n    plugin: sia-plugin-a\n",
+			wants: []string{"p.yaml:4: agent.start_jitter: 2h is not between 0 and 1h"},
+		},
+		{
 			name:  "zero provider shutdown timeout",
 			text:  header + "providers:\n  - name: a\n    plugin: sia-plugin-a\n    shutdown_timeout: 0s\n",
 			wants: []string{"p.yaml:7: providers[0].shutdown_timeout: must be more than 0"},

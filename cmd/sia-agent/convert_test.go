@@ -30,16 +30,16 @@ func TestConvertCommand(t *testing.T) {
 		{
 			name:   "unsupported",
 			args:   []string{"--env-file", "-"},
-			input:  base + "LOG_DIR=/var/log\n",
+			input:  base + "CERT_SECRET=api-identity\n",
 			code:   cli.ExitConfig,
-			stderr: []string{"<stdin>:4: unsupported: LOG_DIR:", "1 variable without an equivalent (see above): run again with --allow-unsupported"},
+			stderr: []string{"<stdin>:4: unsupported: CERT_SECRET:", "1 variable without an equivalent (see above): run again with --allow-unsupported"},
 		},
 		{
 			name:   "unsupported allowed",
 			args:   []string{"--env-file", "-", "--allow-unsupported"},
-			input:  base + "LOG_DIR=/var/log\n",
+			input:  base + "CERT_SECRET=api-identity\n",
 			stdout: "plugin: cert",
-			stderr: []string{"unsupported: LOG_DIR:"},
+			stderr: []string{"unsupported: CERT_SECRET:"},
 		},
 		{
 			name:   "unknown",

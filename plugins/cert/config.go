@@ -75,10 +75,16 @@ type IdentityConfig struct {
 
 // SubjectConfig holds the optional subject attributes of every CSR.
 type SubjectConfig struct {
-	Country      string `yaml:"country"`
-	Province     string `yaml:"province"`
-	Locality     string `yaml:"locality"`
-	Organization string `yaml:"organization"`
+	Country       string `yaml:"country"`
+	Province      string `yaml:"province"`
+	Locality      string `yaml:"locality"`
+	StreetAddress string `yaml:"street_address"`
+	PostalCode    string `yaml:"postal_code"`
+	Organization  string `yaml:"organization"`
+	// OrganizationalUnit is that of the role certificates; "" is the
+	// identity certificate's. The identity's own OU is always the
+	// instance provider.
+	OrganizationalUnit string `yaml:"organizational_unit"`
 }
 
 // KeyConfig is the private key policy.
@@ -104,7 +110,19 @@ type FilesConfig struct {
 	// in one file (key_mode), for readers that cannot read two files as
 	// one.
 	Combined string `yaml:"combined"`
-	Access   `yaml:",inline"`
+	// CertChain writes the certificate followed by its signer, the
+	// intermediates ZTS returns with it (leaf then chain, as
+	// k8s-athenz-sia writes it), for readers that present the file as a
+	// chain. Off by default: the certificate alone.
+	CertChain bool `yaml:"cert_chain"`
+	// KeyCopies and CertCopies are further files the key and the
+	// certificate are written to (k8s-athenz-sia's further KEY_FILE and
+	// CERT_FILE paths), in mode register. Each is replaced atomically on
+	// its own, not together with its pair: readers that need the two to
+	// match read key and cert.
+	KeyCopies  []string `yaml:"key_copies"`
+	CertCopies []string `yaml:"cert_copies"`
+	Access     `yaml:",inline"`
 }
 
 // Access is who may read the files written: their user and group
@@ -180,9 +198,20 @@ type RoleCertsConfig struct {
 	KeyOutput bool     `yaml:"key_output"` // also write <dir>/<domain><delimiter><role>.key.pem
 	// CombinedOutput also writes <dir>/<domain><delimiter><role>.combined.pem,
 	// the key and the certificate in one file (key_mode).
-	CombinedOutput bool         `yaml:"combined_output"`
-	Expiry         sdk.Duration `yaml:"expiry"` // requested lifetime; 0 is the ZTS default
-	Concurrency    int          `yaml:"concurrency"`
+	CombinedOutput bool `yaml:"combined_output"`
+	// CertName and KeyName name the files with a template instead
+	// (k8s-athenz-sia's ROLE_CERT_NAMING_FORMAT and
+	// ROLE_CERT_KEY_NAMING_FORMAT): {{domain}}, {{role}} and
+	// {{delimiter}} in a path, relative to the pipeline file's directory.
+	// KeyName writes the role keys, as key_output does.
+	CertName string `yaml:"cert_name"`
+	KeyName  string `yaml:"key_name"`
+	// IntermediateBundle names a ZTS CA bundle (GET /cacerts/<name>, e.g.
+	// athenz), fetched before each round of role certificates and
+	// appended to every role certificate file. "" appends none.
+	IntermediateBundle string       `yaml:"intermediate_bundle"`
+	Expiry             sdk.Duration `yaml:"expiry"` // requested lifetime; 0 is the ZTS default
+	Concurrency        int          `yaml:"concurrency"`
 	// Access defaults to that of files.
 	Access `yaml:",inline"`
 }
@@ -263,7 +292,10 @@ type settings struct {
 	certFile    string
 	caCertFile  string // "" when not written
 	combined    string // files.combined resolved; "" when not written
+	keyCopies   []string
+	certCopies  []string
 	roleDir     string
+	roleNames   roleFileNames
 	roles       []roleTarget
 	attestation string // resolved attestation file
 	ips         []net.IP
@@ -344,6 +376,8 @@ func newSettings(c Config) *settings {
 		certFile:    f.cert,
 		caCertFile:  f.caCert,
 		combined:    f.combined,
+		keyCopies:   f.keyCopies,
+		certCopies:  f.certCopies,
 		roleDir:     f.roleDir,
 		attestation: resolve(c.dir, c.Identity.AttestationFile),
 	}
@@ -352,6 +386,10 @@ func newSettings(c Config) *settings {
 	s.CAFile = resolve(c.dir, c.CAFile)
 	s.ips, s.Identity.ExtraDNS = c.Identity.sans()
 	s.roles, _ = c.RoleCerts.targets()
+	s.roleNames = c.RoleCerts.names(c.dir, f.roleDir)
+	if s.RoleCerts.KeyName != "" {
+		s.RoleCerts.KeyOutput = true
+	}
 	return s
 }
 
@@ -359,6 +397,7 @@ func newSettings(c Config) *settings {
 // resolved.
 type files struct {
 	key, cert, caCert, combined, roleDir string
+	keyCopies, certCopies                []string // mode register only
 }
 
 // files resolves the config's files. The CA bundle and the combined file
@@ -375,6 +414,12 @@ func (c *Config) files() files {
 		}
 		if c.Files.Combined != "" {
 			f.combined = resolve(dir, c.Files.Combined)
+		}
+		for _, k := range c.Files.KeyCopies {
+			f.keyCopies = append(f.keyCopies, resolve(dir, k))
+		}
+		for _, k := range c.Files.CertCopies {
+			f.certCopies = append(f.certCopies, resolve(dir, k))
 		}
 	}
 	if c.RoleCerts.Dir != "" {
@@ -403,14 +448,30 @@ func (c *Config) Validate() error {
 	if c.Timeout <= 0 {
 		check.Errorf("timeout", "must be more than 0")
 	}
-	if existing && c.Key.Rotate {
-		check.ErrorfAt(conf.P("key", "rotate"), registerOnly)
-	}
-	if existing && c.Files.Combined != "" {
-		check.ErrorfAt(conf.P("files", "combined"), registerOnly)
+	if existing {
+		c.checkRegisterOnly(&check)
 	}
 	c.checkFiles(&check)
 	return check.Err()
+}
+
+// checkRegisterOnly refuses, in mode existing, what only mode register
+// does.
+func (c *Config) checkRegisterOnly(check *conf.Checker) {
+	for _, s := range []struct {
+		path conf.Path
+		set  bool
+	}{
+		{conf.P("key", "rotate"), c.Key.Rotate},
+		{conf.P("files", "combined"), c.Files.Combined != ""},
+		{conf.P("files", "cert_chain"), c.Files.CertChain},
+		{conf.P("files", "key_copies"), len(c.Files.KeyCopies) > 0},
+		{conf.P("files", "cert_copies"), len(c.Files.CertCopies) > 0},
+	} {
+		if s.set {
+			check.ErrorfAt(s.path, registerOnly)
+		}
+	}
 }
 
 // checkFiles checks that the files the provider writes are distinct once
@@ -425,6 +486,18 @@ func (c *Config) checkFiles(check *conf.Checker) {
 	}
 	if f.combined != "" && (f.combined == f.key || f.combined == f.cert || f.combined == f.caCert) {
 		check.ErrorfAt(conf.P("files", "combined"), "needs a file of its own, not that of the key, the certificate or the CA bundle")
+	}
+	taken := map[string]bool{f.key: true, f.cert: true, f.caCert: true, f.combined: true}
+	for _, copies := range []struct {
+		key   string
+		files []string
+	}{{"key_copies", f.keyCopies}, {"cert_copies", f.certCopies}} {
+		for i, name := range copies.files {
+			if taken[name] {
+				check.ErrorfAt(conf.P("files", copies.key, i), "%s is written already: a copy needs a file of its own", name)
+			}
+			taken[name] = true
+		}
 	}
 }
 
@@ -563,6 +636,10 @@ func (rc RoleCertsConfig) Validate() error {
 			check.ErrorfAt(conf.P("targets", i), "%v", err)
 		}
 	}
+	rc.checkNames(&check)
+	if rc.IntermediateBundle != "" && !simpleNameRE.MatchString(rc.IntermediateBundle) {
+		check.Errorf("intermediate_bundle", "%q is not the name of a ZTS CA bundle (a simple name, e.g. athenz)", rc.IntermediateBundle)
+	}
 	if rc.Concurrency < 1 || rc.Concurrency > 64 {
 		check.Errorf("concurrency", "must be between 1 and 64, not %d", rc.Concurrency)
 	}
@@ -627,17 +704,18 @@ func resolve(base, path string) string {
 	return filepath.Join(base, path)
 }
 
-// roleCertFile and roleKeyFile follow k8s-athenz-sia's ROLECERT_DIR naming:
-// <dir>/<domain><delimiter><role>.cert.pem and .key.pem.
+// roleCertFile and roleKeyFile follow k8s-athenz-sia's ROLECERT_DIR naming,
+// <dir>/<domain><delimiter><role>.cert.pem and .key.pem, unless templates
+// name them (role_certs.cert_name, key_name).
 func (s *settings) roleCertFile(t roleTarget) string {
-	return filepath.Join(s.roleDir, t.Domain+s.RoleCerts.Delimiter+t.Role+".cert.pem")
+	return s.roleNames.cert(t, s.RoleCerts.Delimiter)
 }
 
 func (s *settings) roleKeyFile(t roleTarget) string {
 	if !s.RoleCerts.KeyOutput {
 		return ""
 	}
-	return filepath.Join(s.roleDir, t.Domain+s.RoleCerts.Delimiter+t.Role+".key.pem")
+	return s.roleNames.key(t, s.RoleCerts.Delimiter)
 }
 
 // roleCombinedFile is the role's key and certificate in one file

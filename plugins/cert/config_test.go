@@ -110,11 +110,64 @@ key:
   allow_insecure_permissions: true
 files:
   combined: service.pem
+  cert_chain: true
 `,
 		want: []string{
 			"cfg.yaml:3: identity.domain: only with identity.mode register",
 			"cfg.yaml:5: key.rotate: only with identity.mode register",
 			"cfg.yaml:8: files.combined: only with identity.mode register",
+			"cfg.yaml:9: files.cert_chain: only with identity.mode register",
+		},
+	}, {
+		name: "role certificate names",
+		yaml: `endpoint: https://zts.example.com:4443/zts/v1
+identity: {provider: sys.auth.dev, domain: sia.demo, service: agent, instance_id: pod, attestation_file: token}
+role_certs:
+  targets: [sia.demo:role.reader, sia.demo:role.writer]
+  dir: /rc
+  cert_name: /rc/{{domain}}.pem
+  key_name: /rc/{{role}}/{{printf}}.pem
+  combined_output: true
+`,
+		want: []string{
+			"cfg.yaml:6: role_certs.cert_name: set together with role_certs.dir: set one of them",
+			`cfg.yaml:7: role_certs.key_name: "/rc/{{role}}/{{printf}}.pem": unknown {{printf}}`,
+		},
+	}, {
+		name: "role certificate names that collide",
+		yaml: `endpoint: https://zts.example.com:4443/zts/v1
+identity: {provider: sys.auth.dev, domain: sia.demo, service: agent, instance_id: pod, attestation_file: token}
+role_certs:
+  targets: [sia.demo:role.reader, sia.demo:role.writer, other:role.reader]
+  cert_name: /rc/{{domain}}.pem
+  key_name: /keys/{{role}}/{{domain}}.pem
+`,
+		want: []string{
+			"cfg.yaml:5: role_certs.cert_name: sia.demo:role.reader and sia.demo:role.writer would both be written to /rc/sia.demo.pem",
+			"cfg.yaml:6: role_certs.key_name: sia.demo:role.reader: the key and the certificate need base names of their own",
+			"cfg.yaml:6: role_certs.key_name: other:role.reader: the key and the certificate need base names of their own",
+		},
+	}, {
+		name: "role certificate names without key names",
+		yaml: `endpoint: https://zts.example.com:4443/zts/v1
+identity: {provider: sys.auth.dev, domain: sia.demo, service: agent, instance_id: pod, attestation_file: token}
+role_certs:
+  targets: [sia.demo:role.reader]
+  cert_name: /rc/{{domain}}{{delimiter}}{{role}}.pem
+  key_output: true
+`,
+		want: []string{
+			"cfg.yaml:6: role_certs.key_output: with role_certs.cert_name, name the keys with role_certs.key_name",
+		},
+	}, {
+		name: "intermediate bundle",
+		yaml: `endpoint: https://zts.example.com:4443/zts/v1
+identity: {provider: sys.auth.dev, domain: sia.demo, service: agent, instance_id: pod, attestation_file: token}
+role_certs:
+  intermediate_bundle: ../athenz
+`,
+		want: []string{
+			`cfg.yaml:4: role_certs.intermediate_bundle: "../athenz" is not the name of a ZTS CA bundle`,
 		},
 	}, {
 		name: "file names",

@@ -93,8 +93,8 @@ func (r roleRequest) csr(key *privateKey, identity *x509.Certificate) ([]byte, e
 	if _, _, ok := splitServiceName(principal); !ok {
 		return nil, fmt.Errorf("identity certificate CN %q is not <domain>.<service>", identity.Subject.CommonName)
 	}
-	ou := ""
-	if len(identity.Subject.OrganizationalUnit) > 0 {
+	ou := r.Subject.OrganizationalUnit
+	if ou == "" && len(identity.Subject.OrganizationalUnit) > 0 {
 		ou = identity.Subject.OrganizationalUnit[0]
 	}
 	tmpl := &x509.CertificateRequest{
@@ -133,6 +133,8 @@ func subject(sc SubjectConfig, cn, ou string) pkix.Name {
 	add(&n.Country, sc.Country)
 	add(&n.Province, sc.Province)
 	add(&n.Locality, sc.Locality)
+	add(&n.StreetAddress, sc.StreetAddress)
+	add(&n.PostalCode, sc.PostalCode)
 	add(&n.Organization, sc.Organization)
 	add(&n.OrganizationalUnit, ou)
 	return n

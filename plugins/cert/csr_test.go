@@ -179,3 +179,34 @@ func TestCSRsAsX509SVIDs(t *testing.T) {
 		t.Errorf("role DNS names %v, want none", csr.DNSNames)
 	}
 }
+
+// Every subject attribute goes in both CSRs; organizational_unit in the
+// role CSRs alone, the identity's OU being the provider.
+func TestCSRSubjectAttributes(t *testing.T) {
+	key, err := generateKey(KeyConfig{Type: keyECDSA, Bits: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := SubjectConfig{Country: "JP", Province: "Tokyo", Locality: "Chiyoda", StreetAddress: "1-1 Marunouchi",
+		PostalCode: "100-0005", Organization: "Example", OrganizationalUnit: "Platform"}
+	id := identityRequest{Provider: "sys.auth.dev", Domain: "sia.demo", Service: "agent", InstanceID: "pod-1",
+		DNSSuffix: "zts.athenz.cloud", Subject: sub}
+	data, err := id.csr(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := ",O=Example,POSTALCODE=100-0005,STREET=1-1 Marunouchi,L=Chiyoda,ST=Tokyo,C=JP"
+	if got := parseCSR(t, data).Subject.String(); got != "CN=sia.demo.agent,OU=sys.auth.dev"+rest {
+		t.Errorf("identity subject %s", got)
+	}
+	identity := &x509.Certificate{}
+	identity.Subject.CommonName = "sia.demo.agent"
+	identity.Subject.OrganizationalUnit = []string{"sys.auth.dev"}
+	r := roleRequest{Target: roleTarget{Domain: "sia.demo", Role: "reader"}, Subject: sub}
+	if data, err = r.csr(key, identity); err != nil {
+		t.Fatal(err)
+	}
+	if got := parseCSR(t, data).Subject.String(); got != "CN=sia.demo:role.reader,OU=Platform"+rest {
+		t.Errorf("role subject %s", got)
+	}
+}

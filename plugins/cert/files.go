@@ -66,10 +66,16 @@ func (p *Provider) writeIdentity(ctx context.Context, key *privateKey, certPEM, 
 	// not lead to yet; the end-to-end tests crash here to check that the
 	// pair stays whole and the next start clears the generation.
 	fault := func() error { return p.rt.Fault(ctx, "before identity switch") }
+	if p.s.Files.CertChain {
+		certPEM = appendPEM(certPEM, caPEM)
+	}
 	if err := p.idPair().write(key.pem, certPEM, fault); err != nil {
 		return err
 	}
 	if err := writeCombined(p.s.combined, key, certPEM, p.s.idPerms); err != nil {
+		return err
+	}
+	if err := p.writeCopies(key.pem, certPEM); err != nil {
 		return err
 	}
 	if p.s.caCertFile != "" && len(caPEM) > 0 && !bytes.Equal(caPEM, p.caOnDisk) {
@@ -81,9 +87,41 @@ func (p *Provider) writeIdentity(ctx context.Context, key *privateKey, certPEM, 
 	return nil
 }
 
-// writeRole writes a role certificate: with its key file (role_certs.
-// key_output) as one generation, else alone.
-func (p *Provider) writeRole(c *credential, key *privateKey, certPEM []byte) error {
+// writeCopies writes the identity's key and certificate to the copies
+// (files.key_copies, cert_copies) that do not hold them already.
+func (p *Provider) writeCopies(keyPEM, certPEM []byte) error {
+	perms := permsOr(p.s.idPerms)
+	for _, c := range []struct {
+		files []string
+		data  []byte
+		perm  fileperm.Perm
+	}{{p.s.keyCopies, keyPEM, perms.key}, {p.s.certCopies, certPEM, perms.cert}} {
+		for _, f := range c.files {
+			if old, err := os.ReadFile(f); err == nil && bytes.Equal(old, c.data) {
+				continue
+			}
+			if err := writeFile(f, c.data, c.perm); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// appendPEM returns cert followed by chain, on a line of its own.
+func appendPEM(cert, chain []byte) []byte {
+	out := append([]byte(nil), cert...)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, chain...)
+}
+
+// writeRole writes a role certificate, followed by the intermediate
+// bundle if there is one: with its key file (role_certs.key_output) as one
+// generation, else alone.
+func (p *Provider) writeRole(c *credential, key *privateKey, certPEM, bundle []byte) error {
+	certPEM = appendPEM(certPEM, bundle)
 	if pair, ok := p.rolePair(*c.role); ok {
 		if err := pair.write(key.pem, certPEM, nil); err != nil {
 			return err
@@ -128,6 +166,7 @@ func (p *Provider) filesOf(c *credential) []string {
 	if c.role == nil {
 		if !p.s.existing {
 			files = append(files, p.s.keyFile, p.s.certFile, p.s.combined, p.s.caCertFile)
+			files = append(append(files, p.s.keyCopies...), p.s.certCopies...)
 		}
 	} else {
 		files = append(files, p.s.roleCertFile(*c.role), p.s.roleKeyFile(*c.role), p.s.roleCombinedFile(*c.role))
@@ -143,6 +182,7 @@ func (p *Provider) plainFiles() []string {
 			files = append(files, f)
 		}
 	}
+	files = append(append(files, p.s.keyCopies...), p.s.certCopies...)
 	for _, t := range p.s.roles {
 		if _, ok := p.rolePair(t); !ok {
 			files = append(files, p.s.roleCertFile(t))

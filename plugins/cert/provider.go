@@ -225,6 +225,11 @@ func (p *Provider) loadIdentity(c *credential, now time.Time) error {
 		p.log.Info("The identity certificate on disk expired; registering", "file", p.s.certFile, "expiry", leaf.NotAfter.UTC().Format(time.RFC3339))
 		return nil
 	}
+	// Copies named since the pair was written get it now, not at the
+	// next refresh.
+	if err := p.writeCopies(key.pem, certData); err != nil {
+		return err
+	}
 	p.ident.Store(newIdentity(key, leaf, certPEM))
 	p.setLeaf(c, leaf, leaf.NotBefore)
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,6 +168,47 @@ func TestRoleCertPartialFailure(t *testing.T) {
 	// Retries asked for the failed role only.
 	if n, ok := e.zts.Server.Requests(ztsdev.OpRoleCert), log.count("Failed to refresh certificates: "); n != int64(2+ok+1) {
 		t.Errorf("%d role cert calls for %d retries, want 2 + one per attempt", n, ok)
+	}
+}
+
+// An intermediate bundle ZTS does not have fails the role certificates,
+// each with its record, and writes none of them: a file without the
+// bundle its readers expect would be worse than none. The identity is
+// written all the same.
+func TestRoleCertsWithoutTheirBundle(t *testing.T) {
+	e := newEnv(t)
+	_, h, _ := start(t, e.config("role_certs:\n  targets: [sia.demo:role.reader]\n  intermediate_bundle: nosuch\n"))
+	rec := h.Host.WaitRecord(t, waitRecord, isRecord(reader, sdk.ReasonNew, "ZTS_ERROR_404"))
+	if rec.Err == nil || !strings.Contains(rec.Err.Error(), "CA bundle nosuch") {
+		t.Errorf("failure record %+v", rec)
+	}
+	if _, err := os.Stat(e.path(readerPEM)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a role certificate without its bundle: %v", err)
+	}
+	loadPair(t, e.path("service.cert.pem"), e.path("service.key.pem"))
+}
+
+func TestHoldsCerts(t *testing.T) {
+	e := newEnv(t)
+	ca, err := os.ReadFile(e.zts.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		data string
+		want bool
+	}{
+		{string(ca), true},
+		{string(ca) + string(ca) + "\n", true},
+		{"", false},
+		{"not PEM", false},
+		{string(ca) + "trailing garbage", false},
+		{"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", false},
+		{"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", false},
+	} {
+		if got := holdsCerts([]byte(tc.data)); got != tc.want {
+			t.Errorf("holdsCerts(%.40q) = %v, want %v", tc.data, got, tc.want)
+		}
 	}
 }
 
@@ -354,5 +396,43 @@ func TestX509SVIDCertificates(t *testing.T) {
 	h.Host.WaitRecord(t, waitRecord, isRecord(identityName, sdk.ReasonExpires, sdk.OutcomeSuccess))
 	if n := e.zts.Server.Requests(ztsdev.OpRefresh); n != 1 {
 		t.Errorf("%d refresh calls, want 1", n)
+	}
+}
+
+// Copies named after the pair was written get it at the next start,
+// without a call to ZTS; a copy equal to the pair is not rewritten.
+func TestKeyAndCertCopies(t *testing.T) {
+	e := newEnv(t)
+	_, first, _ := start(t, e.config(""))
+	if err := first.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	cfg := e.config(fmt.Sprintf("files:\n  dir: %s\n  key_copies: [%s/k.pem]\n  cert_copies: [%s/c.pem, %s/d.pem]\n", e.dir, other, other, other))
+	_, h, _ := start(t, cfg)
+	h.Host.WaitRecord(t, waitRecord, isRecord(identityName, sdk.ReasonIsGood, sdk.OutcomeSuccess))
+	if n := e.zts.Server.Requests(ztsdev.OpRegister) + e.zts.Server.Requests(ztsdev.OpRefresh); n != 1 {
+		t.Errorf("%d register and refresh calls, want the first run's 1", n)
+	}
+	loadPair(t, filepath.Join(other, "c.pem"), filepath.Join(other, "k.pem"))
+	if !bytes.Equal(readFile(t, filepath.Join(other, "d.pem")), readFile(t, e.path("service.cert.pem"))) {
+		t.Error("d.pem is not the certificate")
+	}
+	if fi, err := os.Stat(filepath.Join(other, "k.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key copy: %v, %v", fi, err)
+	}
+}
+
+func TestCopiesNeedFilesOfTheirOwn(t *testing.T) {
+	e := newEnv(t)
+	cfg, err := sdk.ParseConfig("cfg.yaml", e.config("files:\n  dir: /d\n  key_copies: [/d/service.cert.pem]\n  cert_copies: [/x/c.pem, /x/c.pem]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = (&Provider{}).Validate(t.Context(), cfg)
+	for _, want := range []string{"files.key_copies[0]: /d/service.cert.pem is written already", "files.cert_copies[1]: /x/c.pem is written already"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v, want %q", err, want)
+		}
 	}
 }

@@ -1,13 +1,18 @@
 package cert
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/AthenZ/athenz/clients/go/zts"
+
+	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 )
 
 // updateRoles requests the role certificates of creds concurrently, at
@@ -20,6 +25,14 @@ func (p *Provider) updateRoles(ctx context.Context, creds []*credential, id *ide
 		return nil
 	}
 	p.log.Debug("Requesting role certificates", "targets", roleNames(creds))
+	bundle, err := p.intermediates(ctx)
+	if err != nil {
+		p.log.Warn("Error while fetching the intermediate certificate bundle", "bundle", p.s.RoleCerts.IntermediateBundle, "error", err)
+		for _, c := range creds {
+			c.err = err
+		}
+		return creds
+	}
 	var (
 		mu     sync.Mutex
 		failed []*credential
@@ -31,7 +44,7 @@ func (p *Provider) updateRoles(ctx context.Context, creds []*credential, id *ide
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			err := p.updateRole(ctx, c, id)
+			err := p.updateRole(ctx, c, id, bundle)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -47,8 +60,42 @@ func (p *Provider) updateRoles(ctx context.Context, creds []*credential, id *ide
 	return failed
 }
 
-// updateRole gets and writes one role certificate.
-func (p *Provider) updateRole(ctx context.Context, c *credential, id *identity) error {
+// intermediates fetches the CA bundle role_certs.intermediate_bundle
+// names, nil when it names none. It must hold certificates: an empty or
+// broken bundle appended would break every role certificate file.
+func (p *Provider) intermediates(ctx context.Context) ([]byte, error) {
+	name := p.s.RoleCerts.IntermediateBundle
+	if name == "" {
+		return nil, nil
+	}
+	call := p.zts.Call(ctx, opCACerts)
+	resp, err := call.GetCertificateAuthorityBundle(zts.SimpleName(name))
+	if err != nil {
+		return nil, fmt.Errorf("fetching CA bundle %s: %w", name, call.Fail("GetCertificateAuthorityBundle", err))
+	}
+	if resp == nil || !holdsCerts([]byte(resp.Certs)) {
+		return nil, fmt.Errorf("fetching CA bundle %s: %w", name,
+			ztsclient.Malformed("GetCertificateAuthorityBundle", "no PEM certificates in the bundle"))
+	}
+	return []byte(resp.Certs), nil
+}
+
+// holdsCerts reports whether data is PEM certificates and nothing else.
+func holdsCerts(data []byte) bool {
+	n := 0
+	for rest := data; ; n++ {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			return n > 0 && len(bytes.TrimSpace(rest)) == 0
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); block.Type != "CERTIFICATE" || err != nil {
+			return false
+		}
+	}
+}
+
+// updateRole gets and writes one role certificate, bundle appended.
+func (p *Provider) updateRole(ctx context.Context, c *credential, id *identity, bundle []byte) error {
 	if !id.usable(time.Now()) {
 		return fmt.Errorf("requesting role certificate %s: no usable identity certificate", c.role)
 	}
@@ -75,7 +122,7 @@ func (p *Provider) updateRole(ctx context.Context, c *credential, id *identity) 
 	if !id.key.matches(leaf) || !strings.EqualFold(leaf.Subject.CommonName, c.role.String()) {
 		return fmt.Errorf("ZTS issued a role certificate for %s that is not the one asked for", leaf.Subject.CommonName)
 	}
-	if err := p.writeRole(c, id.key, certPEM); err != nil {
+	if err := p.writeRole(c, id.key, certPEM, bundle); err != nil {
 		return err
 	}
 	c.leaf = leaf

@@ -13,6 +13,7 @@ const (
 	opRefresh  = "refresh"
 	opDelete   = "delete"
 	opRoleCert = "rolecert"
+	opCACerts  = "cacerts"
 )
 
 // newZTSClient trusts caFile (the system roots when empty) and presents

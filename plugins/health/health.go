@@ -16,8 +16,12 @@ package health
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
+	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -37,6 +41,10 @@ type Config struct {
 	// lines; false keeps it off an address other pods or hosts reach,
 	// where the probes alone are needed.
 	Status bool `yaml:"status"`
+	// LivenessPath also answers as /healthz does, at a path of the
+	// user's (k8s-athenz-sia's HEALTH_CHECK_ENDPOINT), so that probes need
+	// not change; "" serves none.
+	LivenessPath string `yaml:"liveness_path"`
 }
 
 // DefaultAddress is where the endpoints are served unless configured.
@@ -50,7 +58,24 @@ const serverName = "health check server"
 func (c Config) Validate() error {
 	var check conf.Checker
 	c.Endpoint.Check(&check)
+	if err := checkPath(c.LivenessPath); err != nil {
+		check.Errorf("liveness_path", "%v", err)
+	}
 	return check.Err()
+}
+
+// checkPath checks a path to serve: absolute, clean, nothing but a path,
+// and none of the provider's own.
+func checkPath(p string) error {
+	switch u, err := url.Parse(p); {
+	case p == "":
+		return nil
+	case err != nil || u.Path != p || !strings.HasPrefix(p, "/") || path.Clean(p) != p:
+		return fmt.Errorf("%q is not a clean absolute path such as /health (no query, no host)", p)
+	case p == "/healthz" || p == "/readyz" || p == "/status":
+		return fmt.Errorf("%q is served already", p)
+	}
+	return nil
 }
 
 // loadConfig decodes cfg over the defaults and validates it, reporting
@@ -86,7 +111,7 @@ func (p *Provider) Init(_ context.Context, rt *sdk.Runtime) error {
 		return err
 	}
 	p.cfg, p.log, p.group = cfg, rt.Logger, sdk.NewGroup(rt)
-	p.handler = &handler{host: rt.Host, timeout: cfg.Timeout.Std(), status: cfg.Status, log: rt.Logger}
+	p.handler = &handler{host: rt.Host, timeout: cfg.Timeout.Std(), status: cfg.Status, liveness: cfg.LivenessPath, log: rt.Logger}
 	return nil
 }
 
@@ -130,20 +155,21 @@ type (
 
 // handler serves the endpoints, asking the agent at every request.
 type handler struct {
-	host    sdk.Host
-	timeout time.Duration
-	status  bool // serve /status
-	log     hclog.Logger
+	host     sdk.Host
+	timeout  time.Duration
+	status   bool   // serve /status
+	liveness string // a further liveness path; "" for none
+	log      hclog.Logger
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var respond func(*sdk.StatusReport) (int, any)
-	switch r.URL.Path {
-	case "/healthz":
+	switch p := r.URL.Path; {
+	case p == "/healthz" || (h.liveness != "" && p == h.liveness):
 		respond = func(*sdk.StatusReport) (int, any) { return http.StatusOK, healthBody{Status: "ok"} }
-	case "/readyz":
+	case p == "/readyz":
 		respond = readiness
-	case "/status":
+	case p == "/status":
 		if !h.status {
 			writeJSON(w, http.StatusNotFound, errorBody{Error: "/status is not served on this address (status: false); " +
 				"the status report is in the agent's agent.status_file"})

@@ -29,6 +29,11 @@ func TestValidate(t *testing.T) {
 		{"address: 127.0.0.1:0\ntimeout: 0s", "test.yaml:2: timeout: must be more than 0"},
 		{"tls: {key_file: k.pem}", "tls.cert_file: required with tls.key_file"},
 		{"endpoint: /healthz", "endpoint"},
+		{"liveness_path: /sia/health", ""},
+		{"liveness_path: sia/health", `test.yaml:1: liveness_path: "sia/health" is not a clean absolute path`},
+		{"liveness_path: /a/../b", `liveness_path: "/a/../b" is not a clean absolute path`},
+		{"liveness_path: /health?x=1", `liveness_path: "/health?x=1" is not a clean absolute path`},
+		{"liveness_path: /readyz", `liveness_path: "/readyz" is served already`},
 	}
 	for _, c := range cases {
 		cfg, err := sdk.ParseConfig("test.yaml", c.config)
@@ -155,6 +160,24 @@ func TestHealthz(t *testing.T) {
 	}
 	if code, _, _ := call(t, "HEAD", base+"/healthz"); code != http.StatusOK {
 		t.Errorf("HEAD /healthz: %d", code)
+	}
+}
+
+// liveness_path answers as /healthz does, at that path alone.
+func TestLivenessPath(t *testing.T) {
+	a, base := started(t, "liveness_path: /sia/health\n")
+	a.set(func(a *agent) { a.report = sdk.StatusReport{Phase: "running"} })
+	if code, body, _ := call(t, "GET", base+"/sia/health"); code != http.StatusOK || body["status"] != "ok" {
+		t.Errorf("/sia/health: %d %v", code, body)
+	}
+	for _, p := range []string{"/sia/health/", "/sia/healthz", "/sia"} {
+		if code, body, _ := call(t, "GET", base+p); code != http.StatusNotFound {
+			t.Errorf("%s: %d %v, want 404", p, code, body)
+		}
+	}
+	a.set(func(a *agent) { a.err = errors.New("agent gone") })
+	if code, _, _ := call(t, "GET", base+"/sia/health"); code != http.StatusServiceUnavailable {
+		t.Errorf("/sia/health with the agent gone: %d, want 503", code)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/filename"
 	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
 	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
@@ -140,10 +141,22 @@ type FilesConfig struct {
 	Dir       string        `yaml:"dir"`
 	Mode      fileperm.Mode `yaml:"mode"`
 	Delimiter string        `yaml:"delimiter"`
+	// AccessTokenName and RoleTokenName name the files of one kind with a
+	// template instead (k8s-athenz-sia's ACCESS_TOKEN_NAMING_FORMAT and
+	// ROLE_TOKEN_NAMING_FORMAT): {{domain}}, {{role}} and {{delimiter}}
+	// in a path, the delimiter left out for a whole-domain token. A kind
+	// with neither a template nor Dir gets no files.
+	AccessTokenName string `yaml:"access_token_name"`
+	RoleTokenName   string `yaml:"role_token_name"`
 	// User and Group own the files (names or numbers; "" the agent's), so
 	// that a workload of another UID reads them through the group.
 	User  string `yaml:"user"`
 	Group string `yaml:"group"`
+}
+
+// enabled reports whether any token files are written.
+func (f FilesConfig) enabled() bool {
+	return f.Dir != "" || f.AccessTokenName != "" || f.RoleTokenName != ""
 }
 
 // perm is the token files' mode and owner; f was validated.
@@ -254,7 +267,7 @@ func decodeConfig(cfg sdk.Config) (Config, error) {
 	}
 	if cfg.File != "" {
 		base := filepath.Dir(cfg.File)
-		for _, p := range []*string{&c.CAFile, &c.CertFile, &c.KeyFile, &c.Files.Dir,
+		for _, p := range []*string{&c.CAFile, &c.CertFile, &c.KeyFile, &c.Files.Dir, &c.Files.AccessTokenName, &c.Files.RoleTokenName,
 			&c.Server.TLS.CertFile, &c.Server.TLS.KeyFile, &c.Server.TLS.ClientCAFile} {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(base, *p)
@@ -270,6 +283,7 @@ func (c *Config) Validate() error {
 	var check conf.Checker
 	c.checkZTS(&check)
 	c.checkTokens(&check)
+	c.checkFileNames(&check)
 	if c.Server.Enabled {
 		if _, _, err := net.SplitHostPort(c.Address); err != nil {
 			check.Errorf("address", "%q is not host:port: %v", c.Address, err)
@@ -377,10 +391,15 @@ func (cc CacheConfig) Validate() error {
 // nobody else than their owner written, and given to a user and group
 // that exist.
 func (f FilesConfig) Validate() error {
-	if f.Dir == "" {
-		return nil
-	}
 	var check conf.Checker
+	for _, t := range []struct{ key, value string }{{"access_token_name", f.AccessTokenName}, {"role_token_name", f.RoleTokenName}} {
+		if _, err := filename.Parse(t.value); err != nil {
+			check.Errorf(t.key, "%v", err)
+		}
+	}
+	if !f.enabled() {
+		return check.Err()
+	}
 	if f.Mode&0o600 != 0o600 {
 		check.Errorf("mode", "%#o would not let the owner read and write the token files", f.Mode)
 	} else if err := fileperm.CheckMode(f.Mode, false); err != nil {
@@ -451,4 +470,36 @@ func (c *Config) wants(t string) bool {
 // be set in a header map directly.
 func (c *Config) roleAuthHeader() string {
 	return textproto.CanonicalMIMEHeaderKey(c.Server.RoleAuthHeader)
+}
+
+// checkFileNames checks that no two targets' tokens are written to one
+// file, which a template without {{domain}} or {{role}} would do.
+func (c *Config) checkFileNames(check *conf.Checker) {
+	files := newTokenFiles(c.Files)
+	if files == nil {
+		return
+	}
+	owner := make(map[string]string)
+	for _, t := range c.Targets {
+		domain, roles, err := canonical(t.Domain, strings.Join(t.Roles, ","))
+		if err != nil {
+			continue // the target reports it
+		}
+		for _, typ := range c.TokenTypes {
+			k := Key{Kind: accessToken, Domain: domain, Roles: roles}
+			key := "access_token_name"
+			if typ == typeRoleToken {
+				k.Kind, key = roleToken, "role_token_name"
+			}
+			name := files.path(k)
+			if name == "" {
+				continue
+			}
+			what := typ + " " + domain + ":" + roles
+			if other, ok := owner[name]; ok {
+				check.ErrorfAt(conf.P("files", key), "the %s and the %s would both be written to %s: name them apart (with {{domain}} and {{role}})", other, what, name)
+			}
+			owner[name] = what
+		}
+	}
 }

@@ -6,16 +6,19 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/filename"
 	"github.com/sia-agent/sia-agent/plugins/internal/fileperm"
 	"github.com/sia-agent/sia-agent/sdk"
 )
 
 // tokenFiles writes the targets' tokens to
 // <dir>/<domain><delimiter><roles>.<accesstoken|roletoken> (or
-// <domain>.<type> for a whole-domain token), as k8s-athenz-sia names them:
-// the raw token, no trailing newline, replaced atomically.
+// <domain>.<type> for a whole-domain token), as k8s-athenz-sia names them,
+// or to the names a kind's template gives: the raw token, no trailing
+// newline, replaced atomically.
 type tokenFiles struct {
 	dir       string
+	names     map[kind]filename.Template // the kinds named by a template
 	perm      fileperm.Perm
 	delimiter string
 
@@ -23,14 +26,30 @@ type tokenFiles struct {
 	written map[string]bool // paths written by this process
 }
 
+// newTokenFiles returns the files c asks for, nil for none; c was
+// validated.
 func newTokenFiles(c FilesConfig) *tokenFiles {
-	if c.Dir == "" {
+	if !c.enabled() {
 		return nil
 	}
-	return &tokenFiles{dir: c.Dir, perm: c.perm(), delimiter: c.Delimiter, written: make(map[string]bool)}
+	f := &tokenFiles{dir: c.Dir, names: make(map[kind]filename.Template), perm: c.perm(),
+		delimiter: c.Delimiter, written: make(map[string]bool)}
+	for k, name := range map[kind]string{accessToken: c.AccessTokenName, roleToken: c.RoleTokenName} {
+		if t, err := filename.Parse(name); err == nil && name != "" {
+			f.names[k] = t
+		}
+	}
+	return f
 }
 
+// path is the file of k's token, "" when its kind gets none.
 func (f *tokenFiles) path(k Key) string {
+	if t, ok := f.names[k.Kind]; ok {
+		return t.Expand(k.Domain, k.Roles, f.delimiter)
+	}
+	if f.dir == "" {
+		return ""
+	}
 	name := k.Domain
 	if k.Roles != "" {
 		name += f.delimiter + k.Roles
@@ -39,10 +58,13 @@ func (f *tokenFiles) path(k Key) string {
 }
 
 func (f *tokenFiles) write(k Key, t *Token) error {
-	if err := os.MkdirAll(f.dir, 0o755); err != nil { //nolint:gosec // G301: readers are other users; each token file has its own mode
+	path := f.path(k)
+	if path == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { //nolint:gosec // G301: readers are other users; each token file has its own mode
 		return fmt.Errorf("creating the token directory: %w", err)
 	}
-	path := f.path(k)
 	f.mu.Lock()
 	first := !f.written[path]
 	f.written[path] = true

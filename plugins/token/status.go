@@ -37,7 +37,9 @@ func (c *cache) report(e *entry, fc call, err error) {
 	}
 	rec.LastUpdate, rec.NextUpdate = e.times()
 	if err == nil && e.target && c.files != nil {
-		rec.Files = []string{c.files.path(e.key)}
+		if f := c.files.path(e.key); f != "" {
+			rec.Files = []string{f}
+		}
 	}
 
 	mu := c.statusLock(rec.Credential)
