@@ -95,39 +95,63 @@ type roleCSR struct {
 
 // validate returns why csr is not acceptable, or nil.
 func (c *roleCSR) validate(csr *x509.CertificateRequest) error {
+	for _, check := range []func(*x509.CertificateRequest) error{c.validatePrincipal, c.validateProxy, c.validateSpiffe, c.validateInstance} {
+		if err := check(csr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validatePrincipal checks the principal the CSR names: its principal
+// URI, else (or also) its legacy email.
+func (c *roleCSR) validatePrincipal(csr *x509.CertificateRequest) error {
 	p, hasURI := uriItem(csr.URIs, uriPrincipal)
 	if hasURI && !strings.EqualFold(p, c.principal) {
 		return fmt.Errorf("role principal mismatch %s vs %s", c.principal, p)
 	}
 	if !hasURI || len(csr.EmailAddresses) > 0 {
-		if err := c.validateEmail(csr.EmailAddresses); err != nil {
-			return err
+		return c.validateEmail(csr.EmailAddresses)
+	}
+	return nil
+}
+
+// validateProxy checks the proxy user URI a proxied request must carry.
+func (c *roleCSR) validateProxy(csr *x509.CertificateRequest) error {
+	if c.proxyUser == "" {
+		return nil
+	}
+	var proxies []string
+	for _, u := range csr.URIs {
+		if s := u.String(); strings.HasPrefix(strings.ToLower(s), uriProxyUser) {
+			proxies = append(proxies, s)
 		}
 	}
-	if c.proxyUser != "" {
-		var proxies []string
-		for _, u := range csr.URIs {
-			if s := u.String(); strings.HasPrefix(strings.ToLower(s), uriProxyUser) {
-				proxies = append(proxies, s)
-			}
-		}
-		if len(proxies) != 1 || proxies[0] != uriProxyUser+c.proxyUser {
-			return fmt.Errorf("CSR needs exactly one %s%s URI", uriProxyUser, c.proxyUser)
-		}
+	if len(proxies) != 1 || proxies[0] != uriProxyUser+c.proxyUser {
+		return fmt.Errorf("CSR needs exactly one %s%s URI", uriProxyUser, c.proxyUser)
 	}
+	return nil
+}
+
+// validateSpiffe checks the role's SPIFFE URI, if the CSR has one.
+func (c *roleCSR) validateSpiffe(csr *x509.CertificateRequest) error {
 	spiffe, err := spiffeURI(csr.URIs)
-	if err != nil {
+	if err != nil || spiffe == "" {
 		return err
 	}
-	if spiffe != "" {
-		allowed := []string{
-			"spiffe://" + c.domain + "/ra/" + c.role,
-			"spiffe://" + c.trustDomain + "/ns/" + c.domain + "/ra/" + c.role,
-		}
-		if !containsFold(allowed, spiffe) {
-			return errors.New("invalid role SPIFFE URI")
-		}
+	allowed := []string{
+		"spiffe://" + c.domain + "/ra/" + c.role,
+		"spiffe://" + c.trustDomain + "/ns/" + c.domain + "/ra/" + c.role,
 	}
+	if !containsFold(allowed, spiffe) {
+		return errors.New("invalid role SPIFFE URI")
+	}
+	return nil
+}
+
+// validateInstance checks that the hostname and instance id the CSR names
+// are the client certificate's.
+func (c *roleCSR) validateInstance(csr *x509.CertificateRequest) error {
 	if h, ok := uriItem(csr.URIs, uriHostname); ok {
 		if ch, _ := uriItem(c.clientCert.URIs, uriHostname); h != ch {
 			return fmt.Errorf("hostname URI %q does not match the client certificate's %q", h, ch)

@@ -61,28 +61,10 @@ func (s *Server) issueRoleCert(rq *request, wantDomain, wantRole string) (string
 		return "", nil, badRequest("Role Certificate Request mismatch")
 	}
 
-	proxyFor := strings.ToLower(string(req.ProxyForPrincipal))
-	if proxyFor != "" && !rq.st.isProxyUser(p.name) {
-		return "", nil, forbidden("Principal: %s not authorized for proxy role certificate request", p.name)
+	dom, roles, principalName, proxyUser, e := rq.roleCertRoles(domain, role, strings.ToLower(string(req.ProxyForPrincipal)))
+	if e != nil {
+		return "", nil, e
 	}
-	dom := rq.st.domains[domain]
-	if dom == nil {
-		return "", nil, notFound("No such domain: %s", domain)
-	}
-	requested := []string{role}
-	roles := dom.accessibleRoles(p.name, requested, rq.now)
-	if len(roles) == 0 {
-		return "", nil, forbidden("%s", tokenErrorMessage("postRoleCertificateRequest", p.name, domain, requested))
-	}
-	principalName, proxyUser := p.name, ""
-	if proxyFor != "" {
-		roles = intersect(roles, dom.accessibleRoles(proxyFor, requested, rq.now))
-		if len(roles) == 0 {
-			return "", nil, forbidden("%s", tokenErrorMessage("postRoleCertificateRequest", proxyFor, domain, requested))
-		}
-		principalName, proxyUser = proxyFor, p.name
-	}
-
 	check := &roleCSR{
 		domain: domain, role: role, principal: principalName, proxyUser: proxyUser,
 		clientCert: p.cert, emailSuffix: rq.st.cfg.Server.CertDNSSuffix,
@@ -98,6 +80,33 @@ func (s *Server) issueRoleCert(rq *request, wantDomain, wantRole string) (string
 		return "", nil, serverError("Unable to create certificate from the cert signer: %v", err)
 	}
 	return certPEM, cert, nil
+}
+
+// roleCertRoles are the roles of domain the request's principal (or the
+// principal it is a proxy for) may have a certificate for, and whom the
+// certificate is for.
+func (rq *request) roleCertRoles(domain, role, proxyFor string) (dom *domainIndex, roles []string, principal, proxyUser string, e *apiError) {
+	p := rq.principal
+	if proxyFor != "" && !rq.st.isProxyUser(p.name) {
+		return nil, nil, "", "", forbidden("Principal: %s not authorized for proxy role certificate request", p.name)
+	}
+	dom = rq.st.domains[domain]
+	if dom == nil {
+		return nil, nil, "", "", notFound("No such domain: %s", domain)
+	}
+	requested := []string{role}
+	roles = dom.accessibleRoles(p.name, requested, rq.now)
+	if len(roles) == 0 {
+		return nil, nil, "", "", forbidden("%s", tokenErrorMessage("postRoleCertificateRequest", p.name, domain, requested))
+	}
+	if proxyFor == "" {
+		return dom, roles, p.name, "", nil
+	}
+	roles = intersect(roles, dom.accessibleRoles(proxyFor, requested, rq.now))
+	if len(roles) == 0 {
+		return nil, nil, "", "", forbidden("%s", tokenErrorMessage("postRoleCertificateRequest", proxyFor, domain, requested))
+	}
+	return dom, roles, proxyFor, p.name, nil
 }
 
 // roleCertDomain is the domain of a /rolecert request, for fault matching.
