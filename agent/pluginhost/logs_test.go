@@ -216,8 +216,8 @@ func TestLogWriterSyncMarkers(t *testing.T) {
 	// A marker that never comes: waitSynced gives up after its timeout.
 	start := time.Now()
 	w.waitSynced(9, 20*time.Millisecond)
-	if d := time.Since(start); d < 20*time.Millisecond || d > 5*time.Second {
-		t.Errorf("waitSynced without the marker returned after %v", d)
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("waitSynced without the marker returned after %v, before its timeout", d)
 	}
 }
 

@@ -186,10 +186,11 @@ func TestSlowZTSGets503WithinTheRequestTimeout(t *testing.T) {
 	})
 	st, _ := testCache(t, f, func(c *Config) { c.Server.RequestTimeout = sdk.Duration(50 * time.Millisecond) })
 	s := testServer(t, st)
-	begin := time.Now()
+	// ZTS answers nothing until release: an answer at all is the request
+	// timeout's.
 	w := serve(s, "GET", "/", headers("d", "r"), "")
-	if took := time.Since(begin); w.Code != 503 || took > 2*time.Second {
-		t.Fatalf("%d %s after %v, want 503 after about 50ms", w.Code, w.Body, took)
+	if w.Code != 503 {
+		t.Fatalf("%d %s, want 503", w.Code, w.Body)
 	}
 	if !strings.Contains(w.Body.String(), "ZTS did not answer in time") {
 		t.Errorf("body %s", w.Body)

@@ -22,12 +22,10 @@ func demoWithFaults(faults string) string {
 // the tokens arrive, then 200 without a restart.
 func TestZTSDownAtStart(t *testing.T) {
 	z := startZTS(t, demoWithFaults("  - {operation: \"*\", status: 503, message: down for maintenance}\n"))
-	begin := time.Now()
+	// ZTS stays down until the test brings it back, and retries would go
+	// on for an hour: Start returning at all is Start not waiting on ZTS.
 	s := start(t, z.config("targets: [{domain: sia.demo, roles: [reader]}]\n"+
 		"refresh: {retry: {initial: 50ms, max: 200ms, max_elapsed: 1h}}\n"))
-	if took := time.Since(begin); took > 5*time.Second {
-		t.Errorf("Init and Start took %v with ZTS down", took)
-	}
 	a := do(t, nil, "GET", s.base+"/", headers("sia.demo", "reader"), "")
 	if a.code != 503 || !strings.Contains(a.body, "ZTS failed (503)") || strings.Contains(a.body, "maintenance") {
 		t.Fatalf("with ZTS down: %d %s", a.code, a.body)
@@ -55,10 +53,11 @@ func TestZTSDownAtStart(t *testing.T) {
 func TestZTSTooSlow(t *testing.T) {
 	z := startZTS(t, demoWithFaults("  - {operation: roletoken, latency: 1s, count: 1}\n"))
 	s := start(t, z.config("token_types: [roletoken]\nserver: {request_timeout: 100ms}\n"))
-	begin := time.Now()
+	// A ZTS that answered in the end would have given a 200: a 503 that
+	// says ZTS did not answer in time is the request timeout's.
 	a := do(t, nil, "POST", s.base+"/roletoken", nil, `{"domain":"sia.demo","role":"reader"}`)
-	if took := time.Since(begin); a.code != 503 || took > 900*time.Millisecond {
-		t.Fatalf("%d %s after %v, want 503 after about 100ms", a.code, a.body, took)
+	if a.code != 503 || !strings.Contains(a.body, "ZTS did not answer in time") {
+		t.Fatalf("%d %s, want 503: ZTS did not answer in time", a.code, a.body)
 	}
 	s.Host.WaitRecord(t, 10*time.Second, func(r sdk.StatusRecord) bool {
 		return r.Credential == "roletoken/sia.demo:reader" && r.Outcome == sdk.OutcomeSuccess
