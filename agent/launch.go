@@ -88,6 +88,18 @@ func (a *Agent) launch(ctx context.Context) error {
 		kill(providers)
 		return context.Cause(ctx)
 	}
+	if failed := a.failures(providers); len(failed) > 0 {
+		kill(providers)
+		return &Error{Code: exitCode(failed), Err: errors.Join(failed...)}
+	}
+	a.providers = providers
+	return nil
+}
+
+// failures are why providers could not be launched or validated, each
+// naming the pipeline file and the provider's line (a configuration
+// problem names its own).
+func (a *Agent) failures(providers []*provider) []error {
 	var failed []error
 	for _, p := range providers {
 		if p.err == nil {
@@ -100,12 +112,7 @@ func (a *Agent) launch(ctx context.Context) error {
 		}
 		failed = append(failed, err)
 	}
-	if len(failed) > 0 {
-		kill(providers)
-		return &Error{Code: exitCode(failed), Err: errors.Join(failed...)}
-	}
-	a.providers = providers
-	return nil
+	return failed
 }
 
 // exitCode is the exit code of a load that failed with errs: a

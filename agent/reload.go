@@ -80,17 +80,9 @@ func (a *Agent) launchErrors(ctx context.Context, providers []*provider) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("the run ended during the reload: %w", context.Cause(ctx))
 	}
-	var failed []error
-	for _, p := range providers {
-		if p.err == nil {
-			continue
-		}
-		err := p.err
-		var problems conf.Problems
-		if !errors.As(err, &problems) {
-			err = fmt.Errorf("%s:%d: provider %s: %w", a.opts.Config, p.entry().Line, p.Name(), err)
-		}
-		failed = append(failed, err)
+	failed := a.failures(providers)
+	if len(failed) == 0 {
+		return nil
 	}
 	a.logProblems(failed)
 	return errors.Join(failed...)
