@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sia-agent/sia-agent/internal/truncate"
 )
 
 // Outcomes of a run.
@@ -24,6 +26,9 @@ const (
 // maxOutput bounds what the agent keeps of a command's output, for its log
 // line: a hook's output is the workload's, not the agent's to store.
 const maxOutput = 4 << 10
+
+// maxError bounds a failed run's error in the status report.
+const maxError = 1 << 10
 
 // The environment a command runs with, beside the agent's own.
 const (
@@ -57,7 +62,7 @@ func (r *Runner) run(h *hook, changes []Change) {
 	st := r.metrics.snapshot(h.cfg.Name)
 	st.LastRunTS, st.DurationUS, st.Outcome, st.Credentials = start.Unix(), d.Microseconds(), outcome, creds
 	if err != nil {
-		st.Error = bound(err.Error())
+		st.Error = truncate.String(err.Error(), maxError)
 	}
 	r.report(st) // before the log line: a reader of the line finds the report current
 	if err != nil {
@@ -146,7 +151,7 @@ func readPIDFile(path string) (int, error) {
 	n, _ := f.Read(buf)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(buf[:n])))
 	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("%s holds no pid: %q", path, bound(string(buf[:n])))
+		return 0, fmt.Errorf("%s holds no pid: %q", path, buf[:n])
 	}
 	return pid, nil
 }
@@ -212,13 +217,4 @@ func (b *limitedBuffer) String() string {
 		s += fmt.Sprintf(" [%d more bytes]", b.cut)
 	}
 	return s
-}
-
-// bound cuts s for a status report.
-func bound(s string) string {
-	const limit = 1 << 10
-	if len(s) <= limit {
-		return s
-	}
-	return s[:limit] + fmt.Sprintf(" [%d more bytes]", len(s)-limit)
 }

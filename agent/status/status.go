@@ -107,17 +107,20 @@ func (s *Store) logReadiness() {
 	if s.readyLog == nil {
 		return
 	}
-	rep := s.Report()
-	if rep.Ready == s.ready {
+	s.mu.Lock()
+	ready, notReady := s.readiness(s.now())
+	running := s.phase == lifecycle.PhaseRunning
+	s.mu.Unlock()
+	if ready == s.ready {
 		return
 	}
-	s.ready = rep.Ready
+	s.ready = ready
 	switch {
-	case rep.Ready:
+	case ready:
 		s.readyLog.Info("Agent is ready")
-	case rep.Phase == lifecycle.PhaseRunning.String():
-		reasons := make([]string, len(rep.NotReady))
-		for i, n := range rep.NotReady {
+	case running:
+		reasons := make([]string, len(notReady))
+		for i, n := range notReady {
 			reasons[i] = strings.TrimPrefix(n.Provider+" "+n.Credential+": "+n.Reason, " : ")
 		}
 		s.readyLog.Warn("Agent is not ready", "reasons", reasons)
@@ -267,20 +270,60 @@ func (s *Store) Report() sdk.StatusReport {
 		rep.Providers = append(rep.Providers, sdk.ProviderStatus{
 			Name: name, State: p.state.String(), Error: p.err, LogDump: s.logs[name].lines(),
 		})
+	}
+	keys := s.credKeys(func(credKey) bool { return true })
+	rep.Credentials = make([]sdk.CredentialStatus, 0, len(keys))
+	for _, k := range keys {
+		rep.Credentials = append(rep.Credentials, s.creds[k].CredentialStatus)
+	}
+	rep.Hooks = slices.Clone(s.hooks)
+	if s.reload != nil {
+		r := *s.reload
+		rep.LastReload = &r
+	}
+	rep.Ready, rep.NotReady = s.readiness(now)
+	return rep
+}
+
+// readiness is whether the agent is ready at now, and why not, without
+// the rest of the report: it is asked at every change. s.mu is held.
+func (s *Store) readiness(now time.Time) (bool, []sdk.NotReady) {
+	var notReady []sdk.NotReady
+	for _, name := range s.order {
+		p := s.providers[name]
 		if p.state != lifecycle.StateStarted {
 			reason := "state " + p.state.String()
 			if p.err != "" {
 				reason += ": " + p.err
 			}
-			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: name, Reason: reason})
+			notReady = append(notReady, sdk.NotReady{Provider: name, Reason: reason})
 		}
 		if why, ok := s.silent[name]; ok {
-			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: name, Reason: why})
+			notReady = append(notReady, sdk.NotReady{Provider: name, Reason: why})
 		}
 	}
-	keys := make([]credKey, 0, len(s.creds))
+	unready := s.credKeys(func(k credKey) bool {
+		c := s.creds[k].CredentialStatus
+		return !c.Optional && unfresh(c, now) != ""
+	})
+	for _, k := range unready {
+		c := s.creds[k].CredentialStatus
+		notReady = append(notReady, sdk.NotReady{Provider: c.Provider, Credential: c.Credential, Reason: unfresh(c, now)})
+	}
+	if s.phase != lifecycle.PhaseRunning {
+		return false, append([]sdk.NotReady{{Reason: "agent is in phase " + s.phase.String()}}, notReady...)
+	}
+	return len(notReady) == 0, notReady
+}
+
+// credKeys are the keys of the credentials that keep, by provider, then
+// credential. s.mu is held.
+func (s *Store) credKeys(keep func(credKey) bool) []credKey {
+	var keys []credKey
 	for k := range s.creds {
-		keys = append(keys, k)
+		if keep(k) {
+			keys = append(keys, k)
+		}
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		if keys[i].provider != keys[j].provider {
@@ -288,24 +331,7 @@ func (s *Store) Report() sdk.StatusReport {
 		}
 		return keys[i].credential < keys[j].credential
 	})
-	rep.Credentials = make([]sdk.CredentialStatus, 0, len(keys))
-	for _, k := range keys {
-		c := s.creds[k].CredentialStatus
-		rep.Credentials = append(rep.Credentials, c)
-		if reason := unfresh(c, now); reason != "" && !c.Optional {
-			rep.NotReady = append(rep.NotReady, sdk.NotReady{Provider: c.Provider, Credential: c.Credential, Reason: reason})
-		}
-	}
-	rep.Hooks = slices.Clone(s.hooks)
-	if s.reload != nil {
-		r := *s.reload
-		rep.LastReload = &r
-	}
-	rep.Ready = s.phase == lifecycle.PhaseRunning && len(rep.NotReady) == 0
-	if s.phase != lifecycle.PhaseRunning {
-		rep.NotReady = append([]sdk.NotReady{{Reason: "agent is in phase " + rep.Phase}}, rep.NotReady...)
-	}
-	return rep
+	return keys
 }
 
 // unfresh says why a credential is not valid now, or "" when it is.
