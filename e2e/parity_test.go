@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -346,5 +347,31 @@ func TestConvertSeveralKeyAndCertFiles(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(other, "key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("key copy: %v, %v; want mode 0600", fi, err)
+	}
+}
+
+// SERVICEACCOUNT, converted, also names the service of the access
+// tokens' openid scope, as k8s-athenz-sia asked for it: zts-dev says so in
+// the scope it returns for a whole domain.
+func TestConvertServiceAccountOpenIDScope(t *testing.T) {
+	t.Parallel()
+	env := newCertEnv(t)
+	file, pipeline, podEnv := convertEnv(t, strings.Replace(env.siaEnv(
+		"TOKEN_SERVER_ADDR=127.0.0.1:0",
+		"TOKEN_SERVER_REST_API=true",
+	), "MODE=init", "MODE=refresh", 1))
+	if !strings.Contains(pipeline, "openid_service: ${SERVICEACCOUNT} # SERVICEACCOUNT") {
+		t.Errorf("no openid_service in the pipeline:\n%s", pipeline)
+	}
+	p := runAgent(t, file, podEnv)
+	url := serverURL(t, p, "token", "token provider server")
+	p.WaitLog(t, "Agent is ready", waitLine)
+	code, _, body := call(t, keepAlive, "POST", url+"/accesstoken", jsonHeader, `{"domain":"sia.demo"}`)
+	var resp struct{ Scope string }
+	if err := json.Unmarshal([]byte(body), &resp); code != http.StatusOK || err != nil || !strings.HasSuffix(resp.Scope, " openid") {
+		t.Errorf("access token for sia.demo: %d %s (%v), want a scope that ends in openid", code, body, err)
+	}
+	if code := stop(t, p); code != 0 {
+		t.Errorf("exit code %d\n%s", code, p.Log.String())
 	}
 }

@@ -98,8 +98,8 @@ func (c *converter) existing(t *typed[cert.Config]) {
 	c.ignore("without PROVIDER_SERVICE no identity is requested", "NAMESPACE", "ATHENZ_DOMAIN", "ATHENZ_PREFIX",
 		"ATHENZ_SUFFIX", "SA_TOKEN_FILE", "POD_UID", "DNS_SUFFIX", "CERT_EXTRA_SAN_DNS", "DELETE_INSTANCE_ID", "CA_CERT_FILE")
 	if c.get("SERVICEACCOUNT") != "" {
-		c.note("SERVICEACCOUNT", "ignored: without PROVIDER_SERVICE the identity is the certificate's; "+
-			"access tokens do not add `openid <domain>:service.<sa>` to their scope")
+		c.note("SERVICEACCOUNT", "without PROVIDER_SERVICE the identity is the certificate's: SERVICEACCOUNT only names "+
+			"the service of the access tokens' `openid` scope (token openid_service)")
 	}
 }
 
@@ -130,8 +130,6 @@ func (c *converter) registration(t *typed[cert.Config], provider string) (caCert
 	}
 	if c.get("SERVICEACCOUNT") != "" {
 		set(t, &ident.Service, c.ref("SERVICEACCOUNT"), "SERVICEACCOUNT")
-		c.note("SERVICEACCOUNT", "access tokens do not add `openid <domain>:service.<sa>` to their scope (k8s-athenz-sia "+
-			"asked for an ID token it never used)")
 	} else {
 		c.invalid("SERVICEACCOUNT", "required with PROVIDER_SERVICE: the identity's Athenz service")
 	}

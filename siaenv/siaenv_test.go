@@ -138,7 +138,7 @@ var cases = []testCase{
 			"certificate.config.files.key_copies":  []any{"/b/key.pem"},
 			"certificate.config.files.cert_copies": []any{"/b/cert.pem", "/c/cert.pem"},
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "register",
@@ -155,7 +155,7 @@ var cases = []testCase{
 			"certificate.config.files.cert_chain":          true,
 			"certificate.config.identity.ips":              absent,
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "ATHENZ_DOMAIN with prefix and suffix",
@@ -163,7 +163,7 @@ var cases = []testCase{
 		want: map[string]any{
 			"certificate.config.identity.domain": "pre.athenz.dom.suf",
 		},
-		findings: []string{"note NAMESPACE", "note SERVICEACCOUNT"},
+		findings: []string{"note NAMESPACE"},
 	},
 	{
 		name: "NAMESPACE with prefix",
@@ -171,7 +171,7 @@ var cases = []testCase{
 		want: map[string]any{
 			"certificate.config.identity.domain": "k8s.${NAMESPACE}",
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name:     "register without the instance",
@@ -181,7 +181,7 @@ var cases = []testCase{
 	{
 		name:     "register without ENDPOINT",
 		env:      with(register, "ENDPOINT", ""),
-		findings: []string{"note SERVICEACCOUNT", "invalid ENDPOINT"},
+		findings: []string{"invalid ENDPOINT"},
 	},
 	{
 		name: "register with everything",
@@ -201,17 +201,17 @@ var cases = []testCase{
 			"certificate.config.identity.delete_on_shutdown": true,
 			"certificate.config.identity.ips":                []any{"${POD_IP}"},
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name:     "POD_IP invalid",
 		env:      with(register, "POD_IP", "10.0.0.256"),
-		findings: []string{"note SERVICEACCOUNT", "invalid POD_IP"},
+		findings: []string{"invalid POD_IP"},
 	},
 	{
 		name:     "DELETE_INSTANCE_ID invalid",
 		env:      with(register, "DELETE_INSTANCE_ID", "yes"),
-		findings: []string{"note SERVICEACCOUNT", "invalid DELETE_INSTANCE_ID"},
+		findings: []string{"invalid DELETE_INSTANCE_ID"},
 	},
 	{
 		name: "existing ignores the instance",
@@ -253,7 +253,7 @@ var cases = []testCase{
 			"certificate.config.identity.subject.organization":        "Example",
 			"certificate.config.identity.subject.organizational_unit": "Athenz",
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name:     "CERT_SUBJECT with CN",
@@ -277,7 +277,7 @@ var cases = []testCase{
 			"certificate.config.refresh.interval":     "24h",
 			"certificate.config.refresh.min_interval": absent,
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "REFRESH_INTERVAL short",
@@ -286,37 +286,37 @@ var cases = []testCase{
 			"certificate.config.refresh.interval":     "5s",
 			"certificate.config.refresh.min_interval": "5s",
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name:     "REFRESH_INTERVAL 0",
 		env:      with(register, "REFRESH_INTERVAL", "0"),
 		want:     map[string]any{"certificate.config.refresh": absent},
-		findings: []string{"note SERVICEACCOUNT", "note REFRESH_INTERVAL"},
+		findings: []string{"note REFRESH_INTERVAL"},
 	},
 	{
 		name:     "REFRESH_INTERVAL invalid",
 		env:      with(register, "REFRESH_INTERVAL", "abc"),
-		findings: []string{"note SERVICEACCOUNT", "invalid REFRESH_INTERVAL"},
+		findings: []string{"invalid REFRESH_INTERVAL"},
 	},
 	{
 		name:     "INTERMEDIATE_CERT_BUNDLE without role certificates",
 		env:      with(register, "INTERMEDIATE_CERT_BUNDLE", "athenz"),
 		want:     map[string]any{"certificate.config.role_certs": absent},
-		findings: []string{"note SERVICEACCOUNT", "note INTERMEDIATE_CERT_BUNDLE"},
+		findings: []string{"note INTERMEDIATE_CERT_BUNDLE"},
 	},
 	{
 		name: "INTERMEDIATE_CERT_BUNDLE",
 		env: with(register, "INTERMEDIATE_CERT_BUNDLE", "athenz",
 			"TARGET_DOMAIN_ROLES", "sample.target:role.reader", "ROLECERT_DIR", "/var/run/athenz/rolecerts"),
 		want:     map[string]any{"certificate.config.role_certs.intermediate_bundle": "athenz"},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "INTERMEDIATE_CERT_BUNDLE invalid",
 		env: with(register, "INTERMEDIATE_CERT_BUNDLE", "../athenz",
 			"TARGET_DOMAIN_ROLES", "sample.target:role.reader", "ROLECERT_DIR", "/var/run/athenz/rolecerts"),
-		findings: []string{"note SERVICEACCOUNT", "invalid INTERMEDIATE_CERT_BUNDLE"},
+		findings: []string{"invalid INTERMEDIATE_CERT_BUNDLE"},
 	},
 	{
 		name: "role certificates",
@@ -333,7 +333,7 @@ var cases = []testCase{
 			"certificate.config.role_certs.key_output": true,
 			"token": absent,
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "role certificate naming formats",
@@ -346,7 +346,7 @@ var cases = []testCase{
 			"certificate.config.role_certs.dir":        "/rc",
 			"certificate.config.role_certs.key_output": true,
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "role certificate naming formats of their own",
@@ -361,7 +361,7 @@ var cases = []testCase{
 			"certificate.config.role_certs.key_name":  absent,
 			"metrics.config.x509_files":               []any{"/var/run/athenz/service.cert.pem", "/rc/*.pem"},
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "role certificate and key naming formats of their own",
@@ -375,7 +375,7 @@ var cases = []testCase{
 			"certificate.config.role_certs.key_name":   "/rc/{{domain}}/{{role}}.key",
 			"certificate.config.role_certs.key_output": absent,
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "role certificate naming format invalid",
@@ -384,7 +384,7 @@ var cases = []testCase{
 			"ROLE_CERT_NAMING_FORMAT", "/rc/{{domain}}{{service}}.pem",
 			"ROLE_CERT_KEY_NAMING_FORMAT", "/rc/{{domain}.key",
 		),
-		findings: []string{"note SERVICEACCOUNT", "invalid ROLE_CERT_NAMING_FORMAT", "invalid ROLE_CERT_KEY_NAMING_FORMAT"},
+		findings: []string{"invalid ROLE_CERT_NAMING_FORMAT", "invalid ROLE_CERT_KEY_NAMING_FORMAT"},
 	},
 	{
 		name: "role key naming format without role certificates",
@@ -393,7 +393,7 @@ var cases = []testCase{
 			"ROLE_CERT_KEY_NAMING_FORMAT", "/rc/{{domain}}{{delimiter}}{{role}}.key.pem",
 		),
 		want:     map[string]any{"certificate.config.role_certs": absent},
-		findings: []string{"note SERVICEACCOUNT", "note ROLE_CERT_KEY_NAMING_FORMAT", "note TARGET_DOMAIN_ROLES"},
+		findings: []string{"note ROLE_CERT_KEY_NAMING_FORMAT", "note TARGET_DOMAIN_ROLES"},
 	},
 	{
 		name: "ROLE_CERT_KEY_FILE_OUTPUT with a naming format of its own",
@@ -402,7 +402,7 @@ var cases = []testCase{
 			"ROLE_CERT_NAMING_FORMAT", "/rc/{{role}}.pem",
 			"ROLE_CERT_KEY_FILE_OUTPUT", "true",
 		),
-		findings: []string{"note SERVICEACCOUNT", "invalid ROLE_CERT_KEY_FILE_OUTPUT"},
+		findings: []string{"invalid ROLE_CERT_KEY_FILE_OUTPUT"},
 	},
 	{
 		name: "role key naming format elsewhere",
@@ -416,35 +416,35 @@ var cases = []testCase{
 			"certificate.config.role_certs.key_name":   "/keys/{{domain}}{{delimiter}}{{role}}.key.pem",
 			"certificate.config.role_certs.key_output": absent,
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "ROLECERT_DIR and ROLE_CERT_NAMING_FORMAT",
 		env: with(register, "TARGET_DOMAIN_ROLES", "a:role.b", "ROLECERT_DIR", "/rc",
 			"ROLE_CERT_NAMING_FORMAT", "/rc/{{domain}}{{delimiter}}{{role}}.cert.pem"),
-		findings: []string{"note SERVICEACCOUNT", "invalid ROLE_CERT_NAMING_FORMAT"},
+		findings: []string{"invalid ROLE_CERT_NAMING_FORMAT"},
 	},
 	{
 		name: "ROLECERT_DIR and ROLE_CERT_KEY_NAMING_FORMAT",
 		env: with(register, "TARGET_DOMAIN_ROLES", "a:role.b", "ROLECERT_DIR", "/rc",
 			"ROLE_CERT_KEY_NAMING_FORMAT", "/rc/{{domain}}{{delimiter}}{{role}}.key.pem"),
-		findings: []string{"note SERVICEACCOUNT", "invalid ROLE_CERT_KEY_NAMING_FORMAT"},
+		findings: []string{"invalid ROLE_CERT_KEY_NAMING_FORMAT"},
 	},
 	{
 		name:     "ROLE_CERT_KEY_FILE_OUTPUT without a directory",
 		env:      with(register, "TARGET_DOMAIN_ROLES", "a:role.b", "ROLE_CERT_KEY_FILE_OUTPUT", "true"),
-		findings: []string{"note SERVICEACCOUNT", "invalid ROLE_CERT_KEY_FILE_OUTPUT", "note TARGET_DOMAIN_ROLES"},
+		findings: []string{"invalid ROLE_CERT_KEY_FILE_OUTPUT", "note TARGET_DOMAIN_ROLES"},
 	},
 	{
 		name:     "ROLECERT_DIR without roles",
 		env:      with(register, "TARGET_DOMAIN_ROLES", "domainonly.target", "ROLECERT_DIR", "/rc"),
 		want:     map[string]any{"certificate.config.role_certs": absent},
-		findings: []string{"note SERVICEACCOUNT", "note ROLECERT_DIR"},
+		findings: []string{"note ROLECERT_DIR"},
 	},
 	{
 		name:     "ROLE_CERT_FILENAME_DELIMITER without a directory",
 		env:      with(register, "ROLE_CERT_FILENAME_DELIMITER", "_"),
-		findings: []string{"note SERVICEACCOUNT", "note ROLE_CERT_FILENAME_DELIMITER"},
+		findings: []string{"note ROLE_CERT_FILENAME_DELIMITER"},
 	},
 	{
 		name: "token server",
@@ -471,6 +471,7 @@ var cases = []testCase{
 			"token.config.cert_file":               "/var/run/athenz/service.cert.pem",
 			"token.config.token_types":             []any{"accesstoken", "roletoken"},
 			"token.config.token_expiry":            "10m",
+			"token.config.openid_service":          "${SERVICEACCOUNT}",
 			"token.config.targets[0].domain":       "sample.target",
 			"token.config.targets[0].roles":        []any{"reader"},
 			"token.config.targets[1].domain":       "domainonly.target",
@@ -487,8 +488,16 @@ var cases = []testCase{
 			"token.config.files":                   absent,
 			"certificate.config.role_certs":        absent,
 		},
-		findings: []string{"note SERVICEACCOUNT", "note TOKEN_REFRESH_INTERVAL"},
+		findings: []string{"note TOKEN_REFRESH_INTERVAL"},
 		budget:   27 * time.Second,
+	},
+	{
+		name: "role tokens alone ask for no openid scope",
+		env:  with(register, "TOKEN_SERVER_ADDR", "127.0.0.1:8880", "USE_TOKEN_SERVER", "true", "TOKEN_TYPE", "roletoken"),
+		want: map[string]any{
+			"token.config.token_types":    []any{"roletoken"},
+			"token.config.openid_service": absent,
+		},
 	},
 	{
 		name: "token server with mTLS",
@@ -507,36 +516,36 @@ var cases = []testCase{
 			"token.config.server.tls.client_ca_file": "/tls/ca.pem",
 			"token.shutdown_timeout":                 absent, // 0 + 5s + 5s: the default 10s
 		},
-		findings: []string{"note SERVICEACCOUNT", "note TOKEN_SERVER_TLS_CA_PATH"},
+		findings: []string{"note TOKEN_SERVER_TLS_CA_PATH"},
 	},
 	{
 		name: "token server TLS without a key",
 		env: with(register, "TOKEN_SERVER_ADDR", "127.0.0.1:8880", "USE_TOKEN_SERVER", "true",
 			"TOKEN_SERVER_TLS_CERT_PATH", "/tls/cert.pem"),
-		findings: []string{"note SERVICEACCOUNT", "invalid TOKEN_SERVER_TLS_KEY_PATH"},
+		findings: []string{"invalid TOKEN_SERVER_TLS_KEY_PATH"},
 	},
 	{
 		name: "token server TLS without a certificate",
 		env: with(register, "TOKEN_SERVER_ADDR", "127.0.0.1:8880", "USE_TOKEN_SERVER", "true",
 			"TOKEN_SERVER_TLS_KEY_PATH", "/tls/key.pem"),
-		findings: []string{"note SERVICEACCOUNT", "invalid TOKEN_SERVER_TLS_CERT_PATH"},
+		findings: []string{"invalid TOKEN_SERVER_TLS_CERT_PATH"},
 	},
 	{
 		name: "token server mTLS without TLS",
 		env: with(register, "TOKEN_SERVER_ADDR", "127.0.0.1:8880", "USE_TOKEN_SERVER", "true",
 			"TOKEN_SERVER_TLS_CA_PATH", "/tls/ca.pem"),
-		findings: []string{"note SERVICEACCOUNT", "invalid TOKEN_SERVER_TLS_CA_PATH"},
+		findings: []string{"invalid TOKEN_SERVER_TLS_CA_PATH"},
 	},
 	{
 		name:     "token server with neither API",
 		env:      with(register, "TOKEN_SERVER_ADDR", "127.0.0.1:8880", "SHUTDOWN_DELAY", "3s"),
 		want:     map[string]any{"token": absent},
-		findings: []string{"note SERVICEACCOUNT", "note TOKEN_SERVER_ADDR", "note SHUTDOWN_DELAY"},
+		findings: []string{"note TOKEN_SERVER_ADDR", "note SHUTDOWN_DELAY"},
 	},
 	{
 		name:     "token values invalid",
 		env:      with(register, "TOKEN_SERVER_ADDR", "127.0.0.1:8880", "TOKEN_SERVER_REST_API", "maybe", "USE_TOKEN_SERVER", "1", "TOKEN_EXPIRY", "600", "TOKEN_REFRESH_INTERVAL", "1500ms", "TOKEN_SERVER_TIMEOUT", "x"),
-		findings: []string{"note SERVICEACCOUNT", "invalid TOKEN_SERVER_REST_API", "invalid TOKEN_EXPIRY", "note TOKEN_REFRESH_INTERVAL", "invalid TOKEN_SERVER_TIMEOUT"},
+		findings: []string{"invalid TOKEN_SERVER_REST_API", "invalid TOKEN_EXPIRY", "note TOKEN_REFRESH_INTERVAL", "invalid TOKEN_SERVER_TIMEOUT"},
 	},
 	{
 		name: "token files",
@@ -554,7 +563,7 @@ var cases = []testCase{
 			"token.config.server.enabled":  false,
 			"token.config.address":         absent,
 		},
-		findings: []string{"note SERVICEACCOUNT", "note ROLE_TOKEN_FILENAME_DELIMITER", "note SHUTDOWN_TIMEOUT"},
+		findings: []string{"note ROLE_TOKEN_FILENAME_DELIMITER", "note SHUTDOWN_TIMEOUT"},
 	},
 	{
 		name: "token file naming formats",
@@ -568,7 +577,7 @@ var cases = []testCase{
 			"token.config.files.dir":       "/t",
 			"token.config.files.delimiter": absent,
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "token file naming formats of their own",
@@ -583,7 +592,7 @@ var cases = []testCase{
 			"token.config.files.access_token_name": "/t/{{domain}}{{delimiter}}{{role}}.accesstoken",
 			"token.config.files.role_token_name":   "/other/{{domain}}{{delimiter}}{{role}}.roletoken",
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		// k8s-athenz-sia writes the files of a kind with a format alone.
@@ -599,7 +608,7 @@ var cases = []testCase{
 			"token.config.files.role_token_name":   absent,
 			"token.config.files.mode":              "0644",
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "token file naming formats of their own",
@@ -609,7 +618,7 @@ var cases = []testCase{
 			"ACCESS_TOKEN_NAMING_FORMAT", "/t/{{ domain }}/{{ role }}.jwt",
 		),
 		want:     map[string]any{"token.config.files.access_token_name": "/t/{{ domain }}/{{ role }}.jwt"},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name: "token file naming format invalid",
@@ -618,7 +627,7 @@ var cases = []testCase{
 			"TARGET_DOMAIN_ROLES", "sample.target:role.reader",
 			"ACCESS_TOKEN_NAMING_FORMAT", "/t/{{.Domain}}.jwt",
 		),
-		findings: []string{"note SERVICEACCOUNT", "invalid ACCESS_TOKEN_NAMING_FORMAT", "note TARGET_DOMAIN_ROLES"},
+		findings: []string{"invalid ACCESS_TOKEN_NAMING_FORMAT", "note TARGET_DOMAIN_ROLES"},
 	},
 	{
 		name: "token file delimiters differ",
@@ -628,36 +637,36 @@ var cases = []testCase{
 			"TOKEN_DIR", "/t",
 			"ROLE_TOKEN_FILENAME_DELIMITER", "_",
 		),
-		findings: []string{"note SERVICEACCOUNT", "unsupported ROLE_TOKEN_FILENAME_DELIMITER"},
+		findings: []string{"unsupported ROLE_TOKEN_FILENAME_DELIMITER"},
 	},
 	{
 		name: "TOKEN_DIR and a naming format",
 		env: with(register, "TARGET_DOMAIN_ROLES", "a.b:role.c", "TOKEN_DIR", "/t",
 			"ACCESS_TOKEN_NAMING_FORMAT", "/t/{{domain}}{{delimiter}}{{role}}.accesstoken"),
-		findings: []string{"note SERVICEACCOUNT", "invalid ACCESS_TOKEN_NAMING_FORMAT"},
+		findings: []string{"invalid ACCESS_TOKEN_NAMING_FORMAT"},
 	},
 	{
 		name:     "TOKEN_DIR without targets",
 		env:      with(register, "TOKEN_DIR", "/t"),
 		want:     map[string]any{"token.config.files.dir": "/t"},
-		findings: []string{"note SERVICEACCOUNT", "note TOKEN_DIR"},
+		findings: []string{"note TOKEN_DIR"},
 	},
 	{
 		name:     "TOKEN_TYPE names no type",
 		env:      with(register, "TOKEN_TYPE", "jwt", "TOKEN_SERVER_ADDR", ":8880", "USE_TOKEN_SERVER", "true"),
 		want:     map[string]any{"token": absent},
-		findings: []string{"note SERVICEACCOUNT", "note TOKEN_TYPE", "note TOKEN_SERVER_ADDR", "note USE_TOKEN_SERVER"},
+		findings: []string{"note TOKEN_TYPE", "note TOKEN_SERVER_ADDR", "note USE_TOKEN_SERVER"},
 	},
 	{
 		name:     "token expiry below the shortest lifetime worth caching",
 		env:      with(register, "TOKEN_SERVER_ADDR", "127.0.0.1:8880", "TOKEN_SERVER_REST_API", "true", "TOKEN_EXPIRY", "30s"),
-		findings: []string{"note SERVICEACCOUNT", "unsupported TOKEN_EXPIRY"},
+		findings: []string{"unsupported TOKEN_EXPIRY"},
 	},
 	{
 		name:     "token settings without a server or files",
 		env:      with(register, "TOKEN_EXPIRY", "10m", "ROLE_AUTH_HEADER", "X"),
 		want:     map[string]any{"token": absent},
-		findings: []string{"note SERVICEACCOUNT", "note TOKEN_EXPIRY", "note ROLE_AUTH_HEADER"},
+		findings: []string{"note TOKEN_EXPIRY", "note ROLE_AUTH_HEADER"},
 	},
 	{
 		name: "metrics",
@@ -678,7 +687,7 @@ var cases = []testCase{
 			"metrics.config.k8s_athenz_sia.k8s_namespace": "${NAMESPACE}",
 			"metrics.config.k8s_athenz_sia.k8s_pod":       "${POD_NAME}",
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 		budget:   20 * time.Second,
 	},
 	{
@@ -688,43 +697,43 @@ var cases = []testCase{
 			"healthcheck.plugin":         "health",
 			"healthcheck.config.address": ":9998",
 		},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		name:     "health without an endpoint",
 		env:      with(register, "HEALTH_CHECK_ADDR", "127.0.0.1:9998"),
 		want:     map[string]any{"healthcheck.config.address": "127.0.0.1:9998"},
-		findings: []string{"note SERVICEACCOUNT", "note HEALTH_CHECK_ADDR"},
+		findings: []string{"note HEALTH_CHECK_ADDR"},
 	},
 	{
 		name:     "health on another path",
 		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "/health"),
 		want:     map[string]any{"healthcheck.config.liveness_path": "/health"},
-		findings: []string{"note SERVICEACCOUNT"},
+		findings: nil,
 	},
 	{
 		// A ServeMux pattern ending in / answered every path below it.
 		name:     "health on a subtree",
 		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "/sia/"),
 		want:     map[string]any{"healthcheck.config.liveness_path": "/sia"},
-		findings: []string{"note SERVICEACCOUNT", "note HEALTH_CHECK_ENDPOINT"},
+		findings: []string{"note HEALTH_CHECK_ENDPOINT"},
 	},
 	{
 		name:     "health on the readiness path",
 		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "/readyz"),
 		want:     map[string]any{"healthcheck.config.liveness_path": absent},
-		findings: []string{"note SERVICEACCOUNT", "unsupported HEALTH_CHECK_ENDPOINT"},
+		findings: []string{"unsupported HEALTH_CHECK_ENDPOINT"},
 	},
 	{
 		name:     "health endpoint invalid",
 		env:      with(register, "HEALTH_CHECK_ADDR", ":9998", "HEALTH_CHECK_ENDPOINT", "health"),
-		findings: []string{"note SERVICEACCOUNT", "invalid HEALTH_CHECK_ENDPOINT"},
+		findings: []string{"invalid HEALTH_CHECK_ENDPOINT"},
 	},
 	{
 		name:     "health endpoint without an address",
 		env:      with(register, "HEALTH_CHECK_ENDPOINT", "/healthz"),
 		want:     map[string]any{"healthcheck": absent},
-		findings: []string{"note SERVICEACCOUNT", "note HEALTH_CHECK_ENDPOINT"},
+		findings: []string{"note HEALTH_CHECK_ENDPOINT"},
 	},
 	{
 		name:     "LOG_LEVEL",

@@ -43,6 +43,9 @@ func (c *converter) token(id identity) (*typed[token.Config], time.Duration) {
 	set(t, &cfg.KeyFile, literal(id.keyFile), "KEY_FILE")
 	set(t, &cfg.CertFile, literal(id.certFile), "CERT_FILE")
 	set(t, &cfg.TokenTypes, types, "TOKEN_TYPE")
+	if c.get("SERVICEACCOUNT") != "" && slices.Contains(types, "accesstoken") {
+		set(t, &cfg.OpenIDService, c.ref("SERVICEACCOUNT"), "SERVICEACCOUNT")
+	}
 	c.tokenLifetime(t)
 	targets := c.tokenTargets(t)
 	if files && len(targets) == 0 {

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/ztsdev"
 )
 
 const jsonCT = "application/json; charset=utf-8"
@@ -252,5 +255,33 @@ func TestUnknownDomainIs404AndUnknownRoleIs403(t *testing.T) {
 		if a := do(t, nil, "POST", s.base+"/roletoken", nil, c.body); a.code != c.code || a.body != c.want {
 			t.Errorf("%s: %d %s, want %d %s", c.body, a.code, a.body, c.code, c.want)
 		}
+	}
+}
+
+// With openid_service, access tokens ask for the openid scope as
+// k8s-athenz-sia's did with SERVICEACCOUNT: ZTS says so in the scope it
+// returns for a whole domain. A proxy request goes without it, which ZTS
+// would refuse ("Proxy Principal cannot request id tokens").
+func TestOpenIDServiceAddsTheOpenIDScope(t *testing.T) {
+	cfg := strings.Replace(string(ztsdev.DemoConfig()), "authorizedProxyUsers: []", "authorizedProxyUsers: [sia.demo.agent]", 1)
+	z := startZTS(t, cfg)
+	s := start(t, z.config("openid_service: agent\n"))
+	scope := regexp.MustCompile(`"scope":"([^"]*)"`)
+
+	a := do(t, nil, "POST", s.base+"/accesstoken", nil, `{"domain":"sia.demo"}`)
+	if m := scope.FindStringSubmatch(a.body); a.code != 200 || m == nil || !strings.HasSuffix(m[1], " openid") {
+		t.Errorf("whole domain with openid_service: %d %s, want a scope that ends in openid", a.code, a.body)
+	}
+	a = do(t, nil, "POST", s.base+"/accesstoken", nil, `{"domain":"sia.demo","role":"writer","proxy_for_principal":"sia.demo.client"}`)
+	if a.code != 200 {
+		t.Errorf("proxy request with openid_service: %d %s, want 200", a.code, a.body)
+	}
+	cfg2, err := sdk.ParseConfig("p.yaml", "endpoint: https://zts:4443/zts/v1\ncert_file: c\nkey_file: k\nopenid_service: a.b\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `p.yaml:4: openid_service: "a.b" is not an Athenz service name`
+	if err := (&Provider{}).Validate(t.Context(), cfg2); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("openid_service a.b: %v, want %q", err, want)
 	}
 }

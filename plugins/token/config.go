@@ -41,6 +41,11 @@ type Config struct {
 	// role token minExpiryTime) for targets, header mode and REST requests
 	// that name none; 0 leaves it to ZTS.
 	TokenExpiry sdk.Duration `yaml:"token_expiry"`
+	// OpenIDService, when set, adds `openid <domain>:service.<name>` to
+	// the scope of every access token asked for without a proxy principal
+	// (ZTS refuses an ID token to a proxy), as k8s-athenz-sia did with its
+	// SERVICEACCOUNT. The ID token ZTS then returns is not kept.
+	OpenIDService string `yaml:"openid_service"`
 	// Targets are fetched at Init, refreshed ahead of expiry, never evicted
 	// and written to files when Files.Dir is set.
 	Targets []Target `yaml:"targets"`
@@ -320,6 +325,9 @@ func (c *Config) checkTokens(check *conf.Checker) {
 		if t != typeAccessToken && t != typeRoleToken {
 			check.ErrorfAt(conf.P("token_types", i), "%q is not a token type (want %s or %s)", t, typeAccessToken, typeRoleToken)
 		}
+	}
+	if c.OpenIDService != "" && !isSimpleName(c.OpenIDService) {
+		check.Errorf("openid_service", "%q is not an Athenz service name ([a-zA-Z0-9_][a-zA-Z0-9_-]*)", c.OpenIDService)
 	}
 	switch secs := c.TokenExpiry.Std() / time.Second; {
 	case secs > math.MaxInt32 || c.TokenExpiry.Std()%time.Second != 0:

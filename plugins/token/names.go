@@ -99,6 +99,11 @@ func checkCompoundName(what, s string) error {
 	return nil
 }
 
+// isSimpleName reports whether s is an Athenz SimpleName.
+func isSimpleName(s string) bool {
+	return s != "" && !strings.Contains(s, ".") && checkCompoundName("name", s) == nil
+}
+
 func isLower(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'A' && c <= 'Z' {

@@ -29,6 +29,7 @@ const (
 type ztsClient struct {
 	client   *ztsclient.Client
 	identity *tlsfiles.Identity
+	openID   string // Config.OpenIDService
 }
 
 // newZTSClient builds the ZTS client. With waitForIdentity (refresh mode)
@@ -60,7 +61,7 @@ func newZTSClient(c *Config, m *ztsmetrics.Metrics, waitForIdentity bool, circui
 	if err != nil {
 		return nil, err
 	}
-	return &ztsClient{client: client, identity: identity}, nil
+	return &ztsClient{client: client, identity: identity, openID: c.OpenIDService}, nil
 }
 
 func (c *ztsClient) close() { c.client.CloseIdle() }
@@ -68,6 +69,9 @@ func (c *ztsClient) close() { c.client.CloseIdle() }
 func (c *ztsClient) fetch(ctx context.Context, k Key) (*Token, error) {
 	r := ztsclient.TokenRequest{Domain: k.Domain, Roles: k.Roles, ProxyForPrincipal: k.ProxyForPrincipal, MinExpiry: k.MinExpiry, MaxExpiry: k.MaxExpiry}
 	if k.Kind == accessToken {
+		if k.ProxyForPrincipal == "" {
+			r.OpenIDService = c.openID
+		}
 		return c.accessToken(ctx, r)
 	}
 	return c.roleToken(ctx, r)

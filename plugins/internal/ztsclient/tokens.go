@@ -25,6 +25,10 @@ type TokenRequest struct {
 	// MinExpiry and MaxExpiry bound the lifetime, in seconds; 0 leaves it
 	// to ZTS. An access token takes MaxExpiry alone (expires_in).
 	MinExpiry, MaxExpiry int32
+	// OpenIDService, for an access token, adds `openid
+	// <domain>:service.<OpenIDService>` to its scope, which asks ZTS for an
+	// ID token for that service as well.
+	OpenIDService string
 }
 
 // RoleToken is GET /domain/{domain}/token.
@@ -62,6 +66,9 @@ func accessTokenForm(r TokenRequest) string {
 			roles[i] = r.Domain + ":role." + role
 		}
 		scope = strings.Join(roles, " ")
+	}
+	if r.OpenIDService != "" {
+		scope += " openid " + r.Domain + ":service." + r.OpenIDService
 	}
 	params.Set("scope", scope)
 	if r.ProxyForPrincipal != "" {

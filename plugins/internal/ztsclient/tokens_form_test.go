@@ -14,8 +14,10 @@ func TestAccessTokenFormIsAthenzs(t *testing.T) {
 		{Domain: "sia.demo", Roles: "reader"},
 		{Domain: "sia.demo", Roles: "reader,writer", MaxExpiry: 3600},
 		{Domain: "sia.demo", Roles: "reader", ProxyForPrincipal: "sia.demo.client", MaxExpiry: 60},
+		{Domain: "sia.demo", OpenIDService: "agent"},
+		{Domain: "sia.demo", Roles: "reader,writer", OpenIDService: "agent", MaxExpiry: 600},
 	} {
-		want := athenzutils.GenerateAccessTokenRequestString(r.Domain, "", r.Roles, "", "", r.ProxyForPrincipal, int(r.MaxExpiry))
+		want := athenzutils.GenerateAccessTokenRequestString(r.Domain, r.OpenIDService, r.Roles, "", "", r.ProxyForPrincipal, int(r.MaxExpiry))
 		if got := accessTokenForm(r); got != want {
 			t.Errorf("%+v: form %q, want %q", r, got, want)
 		}
