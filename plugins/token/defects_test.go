@@ -102,6 +102,41 @@ func TestShortLivedTokensAreNotRefreshedInALoop(t *testing.T) {
 	})
 }
 
+// Tokens waiting for the identity were each attempted every second (a
+// goroutine, a context and a failed fetch apiece). While it is missing
+// they are not attempted again; once it is there, they are fetched within
+// a poll.
+func TestTokensWaitingForTheIdentityAreNotAttempted(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeZTS(func(ctx context.Context, k Key, n int) (*Token, error) {
+			return fakeToken(k, n, time.Hour), nil
+		})
+		f.noIdentity.Store(true)
+		st, _ := testCache(t, f, nil)
+		keys := []Key{{Kind: accessToken, Domain: "d", Roles: "r"}, {Kind: roleToken, Domain: "d", Roles: "r"}}
+		for _, k := range keys {
+			st.addTarget(k)
+		}
+		runLoop(t, context.Background(), st)
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		for _, k := range keys {
+			if n := f.count(k); n != 1 {
+				t.Errorf("%s: %d fetches in 5 minutes without an identity, want the first alone", k.credential(), n)
+			}
+		}
+		f.noIdentity.Store(false)
+		time.Sleep(identityPoll)
+		synctest.Wait()
+		for _, k := range keys {
+			if cachedToken(st, k) == nil {
+				t.Errorf("%s: no token a poll after the identity came", k.credential())
+			}
+		}
+	})
+}
+
 // An expiry below cache.min_token_lifetime is refused with a 400
 // that names the minimum, before any ZTS call.
 func TestTooShortExpiryIsRefused(t *testing.T) {

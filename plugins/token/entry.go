@@ -1,9 +1,12 @@
 package token
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sia-agent/sia-agent/plugins/internal/tlsfiles"
 )
 
 // entry is a cached token and its refresh state. Only the cache changes
@@ -29,6 +32,9 @@ type entry struct {
 	retries    int
 	retrySince time.Time
 	lastErr    error
+	// awaitingIdentity: the last attempt found no identity to fetch with;
+	// the next is only started once there is one.
+	awaitingIdentity bool
 }
 
 // fill stores a token just fetched and when it is to be refreshed; a
@@ -39,6 +45,7 @@ func (e *entry) fill(tok *Token, next time.Time) {
 	defer e.mu.Unlock()
 	e.lastUpdate, e.refreshAt = tok.Fetched, next
 	e.retries, e.retrySince, e.lastErr = 0, time.Time{}, nil
+	e.awaitingIdentity = false
 }
 
 // times returns the last successful fetch and the next refresh, for
@@ -58,11 +65,18 @@ func (e *entry) nextRefresh() (at time.Time, ok bool) {
 }
 
 // begin starts an attempt at e if it is due at now and no attempt holds
-// it; retry says whether the attempt retries a failed one.
-func (e *entry) begin(now time.Time) (started, retry bool) {
+// it; retry says whether the attempt retries a failed one. An entry that
+// waits for the identity is not started while noIdentity says it is still
+// missing, but looked at again identityPoll later: that costs a stat, where
+// an attempt costs a goroutine, a context and a fetch that fails.
+func (e *entry) begin(now time.Time, noIdentity func() bool) (started, retry bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.attempting || e.refreshAt.After(now) {
+		return false, false
+	}
+	if e.awaitingIdentity && noIdentity() {
+		e.refreshAt = now.Add(identityPoll)
 		return false, false
 	}
 	e.attempting = true
@@ -86,6 +100,8 @@ func (e *entry) failed(err error, now time.Time, p refreshPolicy, stopped bool) 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.attempting = false
+	var noID *tlsfiles.NoIdentityError
+	e.awaitingIdentity = !stopped && errors.As(err, &noID)
 	if !stopped {
 		if at, ok := p.held(err, now); ok {
 			e.refreshAt = p.spread(at, e.tok.Load(), now)

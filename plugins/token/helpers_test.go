@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sia-agent/sia-agent/plugins/internal/tlsfiles"
 	"github.com/sia-agent/sia-agent/plugins/internal/ztsclient"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/sdktest"
@@ -146,11 +149,13 @@ func ztsAnswer(status int, message string) error {
 // ztsUnreachable is a role token call that got no answer.
 func ztsUnreachable(err error) error { return &ztsclient.Error{Op: "GetRoleToken", Err: err} }
 
-// fakeZTS is a fetcher that tests script.
+// fakeZTS is a fetcher that tests script. Until noIdentity is cleared,
+// fetches fail as they do before the cert provider wrote the identity.
 type fakeZTS struct {
-	mu    sync.Mutex
-	calls map[Key]int
-	fn    func(ctx context.Context, k Key, n int) (*Token, error)
+	mu         sync.Mutex
+	calls      map[Key]int
+	fn         func(ctx context.Context, k Key, n int) (*Token, error)
+	noIdentity atomic.Bool
 }
 
 func newFakeZTS(fn func(ctx context.Context, k Key, n int) (*Token, error)) *fakeZTS {
@@ -162,8 +167,13 @@ func (f *fakeZTS) fetch(ctx context.Context, k Key) (*Token, error) {
 	f.calls[k]++
 	n := f.calls[k]
 	f.mu.Unlock()
+	if f.noIdentity.Load() {
+		return nil, &tlsfiles.NoIdentityError{KeyFile: "k", Err: errors.New("no such file")}
+	}
 	return f.fn(ctx, k, n)
 }
+
+func (f *fakeZTS) hasIdentity() bool { return !f.noIdentity.Load() }
 
 func (f *fakeZTS) count(k Key) int {
 	f.mu.Lock()

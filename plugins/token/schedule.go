@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/sia-agent/sia-agent/plugins/internal/tlsfiles"
@@ -161,8 +162,9 @@ func (c *cache) next(now time.Time) time.Time {
 func (c *cache) due(now time.Time) (due []*entry, retries bool) {
 	c.evictIdle(now)
 	retries = true
+	noIdentity := sync.OnceValue(func() bool { return !c.zts.hasIdentity() })
 	for _, e := range c.entries.all() {
-		if started, retry := e.begin(now); started {
+		if started, retry := e.begin(now, noIdentity); started {
 			due = append(due, e)
 			retries = retries && retry
 		}

@@ -97,6 +97,8 @@ type simFetcher struct {
 	identity func() bool
 }
 
+func (f *simFetcher) hasIdentity() bool { return f.identity() }
+
 func (f *simFetcher) fetch(ctx context.Context, k Key) (*Token, error) {
 	op := opRoleToken
 	if k.Kind == accessToken {

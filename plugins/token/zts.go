@@ -15,6 +15,9 @@ import (
 // and a simulated ZTS, substitute their own.
 type fetcher interface {
 	fetch(ctx context.Context, k Key) (*Token, error)
+	// hasIdentity reports whether there is an identity to fetch with:
+	// without one, every fetch fails with a *tlsfiles.NoIdentityError.
+	hasIdentity() bool
 }
 
 // ZTS operation names, as metrics and errors name them.
@@ -65,6 +68,11 @@ func newZTSClient(c *Config, m *ztsmetrics.Metrics, waitForIdentity bool, circui
 }
 
 func (c *ztsClient) close() { c.client.CloseIdle() }
+
+func (c *ztsClient) hasIdentity() bool {
+	_, err := c.identity.Get()
+	return err == nil
+}
 
 func (c *ztsClient) fetch(ctx context.Context, k Key) (*Token, error) {
 	r := ztsclient.TokenRequest{Domain: k.Domain, Roles: k.Roles, ProxyForPrincipal: k.ProxyForPrincipal, MinExpiry: k.MinExpiry, MaxExpiry: k.MaxExpiry}
