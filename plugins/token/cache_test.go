@@ -201,8 +201,8 @@ func TestScheduleRefreshAheadOfExpiry(t *testing.T) {
 		rnd          float64
 		want         time.Duration // after fetch
 	}{
-		{"half of a long lifetime", 2 * time.Hour, 5 * time.Minute, 0, time.Hour},
-		{"two thirds at most", 2 * time.Hour, 5 * time.Minute, 0.999999, 80 * time.Minute},
+		{"two fifths of a long lifetime at the soonest", 2 * time.Hour, 5 * time.Minute, 0, 48 * time.Minute},
+		{"four fifths at most", 2 * time.Hour, 5 * time.Minute, 0.999999, 96 * time.Minute},
 		{"min_remaining moves it earlier", 10 * time.Minute, 6 * time.Minute, 0.5, 4 * time.Minute},
 		{"but not before a quarter", 10 * time.Minute, 9 * time.Minute, 0.5, 150 * time.Second},
 	}
@@ -218,7 +218,7 @@ func TestScheduleRefreshAheadOfExpiry(t *testing.T) {
 		d := schedule(tok(time.Hour), 0, 0, float64(i)/1000).Sub(now)
 		lo, hi = min(lo, d), max(hi, d)
 	}
-	if lo != 30*time.Minute || hi < 39*time.Minute || hi > 40*time.Minute {
-		t.Errorf("refresh window [%v, %v], want [30m, 40m]", lo, hi)
+	if lo != 24*time.Minute || hi < 47*time.Minute || hi > 48*time.Minute {
+		t.Errorf("refresh window [%v, %v], want [24m, 48m]", lo, hi)
 	}
 }

@@ -76,8 +76,8 @@ type Target struct {
 
 // RefreshConfig schedules refreshes ahead of each token's own expiry.
 type RefreshConfig struct {
-	// MinRemaining: a token is refreshed at a random point between 1/2
-	// and 2/3 of its lifetime, and no later than MinRemaining before it
+	// MinRemaining: a token is refreshed at a random point between 2/5
+	// and 4/5 of its lifetime, and no later than MinRemaining before it
 	// expires (but not before 1/4 of its lifetime).
 	MinRemaining sdk.Duration `yaml:"min_remaining"`
 	// MinInterval is the refresh floor: no token is refreshed sooner than
