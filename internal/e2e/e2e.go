@@ -22,7 +22,7 @@ import (
 
 // Binaries are the commands Build builds by default.
 func Binaries() []string {
-	return []string{"sia-agent", "sia-plugin-test", "zts-dev"}
+	return []string{"sia-agent", "sia-plugin-test", "sia-plugin-k8s-secret", "zts-dev"}
 }
 
 // FaultsTag is the build tag that compiles fault points in: only a binary
