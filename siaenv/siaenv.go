@@ -150,6 +150,9 @@ func Convert(env map[string]string, opts Options) *Result {
 		r.ShutdownBudget += shutdown
 	}
 	id, cert := c.certificate()
+	if backup := c.backup(id); backup != nil {
+		add(backupName, backupPlugin, defaultShutdownTimeout, backup.node())
+	}
 	add(certName, "cert", defaultShutdownTimeout, cert.node())
 	token, shutdown := c.token(id)
 	if token != nil {
@@ -164,7 +167,6 @@ func Convert(env map[string]string, opts Options) *Result {
 	if health := c.health(); health != nil {
 		add(healthName, "health", defaultShutdownTimeout, health.node())
 	}
-	c.unsupportedFeatures()
 	c.leftovers(opts.ReportUnknown)
 
 	doc := newObject()
@@ -365,17 +367,6 @@ func (c *converter) startJitter() time.Duration {
 		return maxStartJitter
 	}
 	return time.Duration(n) * time.Second
-}
-
-// unsupportedFeatures reports the variables of features sia-agent does not
-// have.
-func (c *converter) unsupportedFeatures() {
-	if v := c.get("BACKUP"); v != "" {
-		c.unsupported("BACKUP", "%q: no Kubernetes Secret backup of the identity; init mode fetches it from ZTS", v)
-	}
-	if c.get("CERT_SECRET") != "" {
-		c.unsupported("CERT_SECRET", "no Kubernetes Secret backup of the identity")
-	}
 }
 
 // leftovers reports the variables nothing looked at: k8s-athenz-sia's

@@ -18,6 +18,7 @@ import (
 	"github.com/sia-agent/sia-agent/agent/pipeline"
 	"github.com/sia-agent/sia-agent/plugins/cert"
 	"github.com/sia-agent/sia-agent/plugins/health"
+	"github.com/sia-agent/sia-agent/plugins/k8ssecret"
 	"github.com/sia-agent/sia-agent/plugins/metrics"
 	"github.com/sia-agent/sia-agent/plugins/token"
 	"github.com/sia-agent/sia-agent/sdk"
@@ -760,9 +761,39 @@ var cases = []testCase{
 		findings: []string{"note PROVIDER_SERVICE", "note LOG_LEVEL"},
 	},
 	{
-		name:     "features sia-agent does not have",
-		env:      with(existing, "BACKUP", "read+write", "CERT_SECRET", "sia-backup"),
-		findings: []string{"note PROVIDER_SERVICE", "unsupported BACKUP", "unsupported CERT_SECRET"},
+		name: "BACKUP and CERT_SECRET",
+		env:  with(register, "BACKUP", "read+write", "CERT_SECRET", "sia-backup"),
+		want: map[string]any{
+			"backup.plugin":           "sia-plugin-k8s-secret",
+			"backup.config.secret":    "sia-backup",
+			"backup.config.namespace": "${NAMESPACE}",
+			"backup.config.mode":      "read+write",
+			"backup.config.key_file":  "/var/run/athenz/service.key.pem",
+			"backup.config.cert_file": "/var/run/athenz/service.cert.pem",
+		},
+	},
+	{
+		name:     "BACKUP write without PROVIDER_SERVICE",
+		env:      with(existing, "BACKUP", "write,read", "CERT_SECRET", "sia-backup"),
+		want:     map[string]any{"backup.config.mode": "read", "backup.config.namespace": absent},
+		findings: []string{"note PROVIDER_SERVICE", "note BACKUP"},
+	},
+	{
+		name:     "BACKUP without CERT_SECRET",
+		env:      with(register, "BACKUP", "read"),
+		want:     map[string]any{"backup": absent},
+		findings: []string{"invalid BACKUP"},
+	},
+	{
+		name:     "BACKUP naming neither",
+		env:      with(register, "BACKUP", "none", "CERT_SECRET", "sia-backup"),
+		findings: []string{"invalid BACKUP"},
+	},
+	{
+		name:     "CERT_SECRET without BACKUP",
+		env:      with(register, "CERT_SECRET", "sia-backup"),
+		want:     map[string]any{"backup": absent},
+		findings: []string{"note CERT_SECRET"},
 	},
 	{
 		name:     "LOG_DIR",
@@ -878,6 +909,19 @@ func TestConvert(t *testing.T) {
 	}
 }
 
+// The backup comes before the cert provider, which takes over the
+// identity it restored.
+func TestConvertBackupGoesFirst(t *testing.T) {
+	res := siaenv.Convert(with(register, "BACKUP", "read", "CERT_SECRET", "sia-backup"), siaenv.Options{})
+	var doc struct{ Providers []struct{ Name string } }
+	if err := yaml.Unmarshal(res.Pipeline, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Providers) < 2 || doc.Providers[0].Name != "backup" || doc.Providers[1].Name != "certificate" {
+		t.Errorf("providers %+v, want backup then certificate\n%s", doc.Providers, res.Pipeline)
+	}
+}
+
 // Every variable of k8s-athenz-sia is set by some case of the table to a
 // value of its own.
 func TestConvertCoversEveryVariable(t *testing.T) {
@@ -951,7 +995,7 @@ func lookup(doc map[string]any, path string) (any, bool) {
 // in-process.
 func fakePlugins(t *testing.T) string {
 	dir := t.TempDir()
-	for _, name := range []string{"cert", "token", "metrics", "health"} {
+	for _, name := range []string{"cert", "token", "metrics", "health", "sia-plugin-k8s-secret"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -982,6 +1026,8 @@ func validate(t *testing.T, pluginDir string, text []byte, env map[string]string
 			prov = &metrics.Provider{}
 		case "health":
 			prov = &health.Provider{}
+		case "sia-plugin-k8s-secret":
+			prov = &k8ssecret.Provider{}
 		default:
 			t.Fatalf("unexpected plugin %q", pr.Plugin)
 		}
@@ -1007,5 +1053,5 @@ func ExampleConvert() {
 	}
 	// Output:
 	// note: PROVIDER_SERVICE: unset: the key and certificate are read from KEY_FILE and CERT_FILE, never written; a replaced pair is picked up at the next refresh, not within a second
-	// unsupported: CERT_SECRET: no Kubernetes Secret backup of the identity
+	// note: CERT_SECRET: ignored: no BACKUP names what to do with the Secret (k8s-athenz-sia ignored it too)
 }

@@ -30,16 +30,16 @@ func TestConvertCommand(t *testing.T) {
 		{
 			name:   "unsupported",
 			args:   []string{"--env-file", "-"},
-			input:  base + "CERT_SECRET=api-identity\n",
+			input:  base + "DELAY_JITTER_SECONDS=7200\n",
 			code:   cli.ExitConfig,
-			stderr: []string{"<stdin>:4: unsupported: CERT_SECRET:", "1 variable without an equivalent (see above): run again with --allow-unsupported"},
+			stderr: []string{"<stdin>:4: unsupported: DELAY_JITTER_SECONDS:", "1 variable without an equivalent (see above): run again with --allow-unsupported"},
 		},
 		{
 			name:   "unsupported allowed",
 			args:   []string{"--env-file", "-", "--allow-unsupported"},
-			input:  base + "CERT_SECRET=api-identity\n",
+			input:  base + "DELAY_JITTER_SECONDS=7200\n",
 			stdout: "plugin: cert",
-			stderr: []string{"unsupported: CERT_SECRET:"},
+			stderr: []string{"unsupported: DELAY_JITTER_SECONDS:"},
 		},
 		{
 			name:   "unknown",
