@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sia-agent/sia-agent/sdk"
+	"github.com/sia-agent/sia-agent/sdk/fault"
 	"github.com/sia-agent/sia-agent/sdk/sdktest"
 	"github.com/sia-agent/sia-agent/ztsdev"
 )
@@ -331,4 +332,25 @@ func TestInitCancelLeavesTheFirstAttemptToShutdown(t *testing.T) {
 	}
 	call.waitGone(t)
 	h.Host.WaitRecord(t, waitRecord, isRecord(identityName, sdk.ReasonNew, ""))
+}
+
+// A first attempt that cannot be started fails Init with the reason; no
+// call goes to ZTS, and Shutdown still returns.
+func TestFirstAttemptGoroutineFaultFailsInit(t *testing.T) {
+	e := newEnv(t)
+	_, h, _ := setup(t, e.config(""))
+	rules, err := fault.Parse("certificate:before cert first attempt goroutine=fail:test error")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Runtime.Faults = fault.NewPoints("certificate", rules, nil)
+	if err := h.Init(); err == nil || err.Error() != "starting the first attempt at the certificates: test error" {
+		t.Fatalf("Init = %v, want the fault's error", err)
+	}
+	if err := h.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.zts.Server.Requests(ztsdev.OpRegister); n != 0 {
+		t.Errorf("%d register calls, want none", n)
+	}
 }
