@@ -87,7 +87,8 @@ stress:
 # Benchmarks; figures and how to read them are in docs/benchmarks.md.
 bench:
 	@command -v wrk >/dev/null || apt-get install -y wrk
-	$(GO) test -run '^$$' -bench 'Lifecycle|Startup|StartShutdown' -benchtime 20x ./bench/
+	$(GO) test -run '^$$' -bench 'Lifecycle|Startup$$|StartShutdown' -benchtime 20x ./bench/
+	$(GO) test -run '^$$' -bench 'StartupZTSDown' -benchtime 5x ./bench/
 	$(GO) test -run '^$$' -bench 'Memory' -benchtime 5x ./bench/
 	$(GO) test -run '^$$' -bench 'TokenServerUnderLoad' -benchtime 1x ./bench/
 	$(GO) test -run '^$$' -bench TokenServer -benchtime 1x ./plugins/token/

@@ -47,7 +47,16 @@ func (env *certEnv) path(name string) string { return filepath.Join(env.dir, nam
 
 // certConfig is the cert provider's config for sia.demo.agent with role
 // certificates for targets; refresh holds the refresh block's lines.
+// Unless refresh says otherwise, Init waits up to a minute for its first
+// attempt: the tests look at what it fetched, and on a loaded machine a
+// ZTS that answers may take longer than the default wait.
 func (env *certEnv) certConfig(targets, refresh string) string {
+	if !strings.Contains(refresh, "first_attempt_timeout:") {
+		if refresh != "" && !strings.HasSuffix(refresh, "\n") {
+			refresh += "\n"
+		}
+		refresh += "first_attempt_timeout: 1m\n"
+	}
 	return fmt.Sprintf(`endpoint: %s
 ca_file: %s
 identity:

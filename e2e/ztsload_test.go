@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sia-agent/sia-agent/internal/e2e"
 	"github.com/sia-agent/sia-agent/ztsdev"
@@ -190,4 +194,122 @@ func askMissing(t *testing.T, url string, n int) {
 		})
 	}
 	wg.Wait()
+}
+
+// blackhole stands in for a ZTS that accepts connections and never
+// answers: it completes every TLS handshake and holds each request until
+// its client gives up on it. Its CA file verifies it.
+type blackhole struct {
+	url, caFile string
+	mu          sync.Mutex
+	held, gone  int
+	changed     chan struct{} // closed and replaced at every change
+}
+
+func newBlackhole(t *testing.T) *blackhole {
+	t.Helper()
+	z := &blackhole{changed: make(chan struct{})}
+	closing := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The server notices a client that went away only once the body
+		// was read.
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return
+		}
+		z.update(func() { z.held++ })
+		select {
+		case <-r.Context().Done():
+			z.update(func() { z.gone++ })
+		case <-closing:
+		}
+	}))
+	srv.StartTLS()
+	t.Cleanup(func() {
+		close(closing)
+		srv.Close()
+	})
+	z.url = srv.URL + "/zts/v1"
+	z.caFile = e2e.WriteFile(t, t.TempDir(), "ca.pem",
+		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+	return z
+}
+
+func (z *blackhole) update(change func()) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	change()
+	close(z.changed)
+	z.changed = make(chan struct{})
+}
+
+// counts returns how many requests arrived and how many of them their
+// client gave up on.
+func (z *blackhole) counts() (held, gone int) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return z.held, z.gone
+}
+
+// wait waits until cond holds of the counts.
+func (z *blackhole) wait(t *testing.T, what string, cond func(held, gone int) bool) {
+	t.Helper()
+	deadline := time.After(waitLine)
+	for {
+		z.mu.Lock()
+		ok, changed := cond(z.held, z.gone), z.changed
+		z.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			held, gone := z.counts()
+			t.Fatalf("blackholed ZTS: %s not within %v (%d requests held, %d given up)", what, waitLine, held, gone)
+		}
+	}
+}
+
+// A ZTS that accepts connections and never answers, at start, with a role
+// certificate configured: the cert provider's Init returns with its first
+// attempt still under way (its call is not abandoned), the token server
+// answers 503 with the reason while that call is held and nothing was
+// ever answered, and SIGTERM stops the agent cleanly, cancelling the call.
+func TestZTSBlackholedAtStart(t *testing.T) {
+	t.Parallel()
+	z := newBlackhole(t)
+	// Not zts-dev: only its address and CA file are used.
+	env := &certEnv{zts: &e2e.ZTS{URL: z.url, CAFile: z.caFile}, dir: t.TempDir()}
+	env.attestation = e2e.WriteFile(t, t.TempDir(), "token", "dev-attestation-secret\n")
+	// The default wait, spelled out: certConfig would wait a minute.
+	refresh := "min_interval: 500ms\nretry_initial: 100ms\nretry_max: 200ms\nfirst_attempt_timeout: 500ms\n"
+	p := runAgent(t, loadPipeline(t, env, refresh, "{initial: 200ms, max: 1s}"), nil)
+	url := serverURL(t, p, "token", "token provider server")
+	h := http.Header{"X-Athenz-Domain": {"sia.demo"}, "X-Athenz-Role": {"reader"}}
+	code, body := fetch(t, url, h)
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), `"error":"`) {
+		t.Fatalf("with ZTS not answering: %d %s, want 503 with the reason", code, body)
+	}
+	// The cert provider's Init logged before it returned, so before the
+	// token provider's Init began.
+	background := p.Log.Index(certLine("The first attempt at the certificates goes on in the background"))
+	if background < 0 || background > p.Log.Index("sia-agent.token: Starting token provider server[") {
+		t.Errorf("no %q line before the token server started", "goes on in the background")
+	}
+	if i := p.Log.Index(certLine("Failed to fetch certificates at init")); i >= 0 {
+		t.Errorf("the first attempt ended: %s", p.Log.Lines()[i])
+	}
+	z.wait(t, "the register call arrived", func(held, _ int) bool { return held > 0 })
+	if held, gone := z.counts(); gone != 0 {
+		t.Errorf("the agent gave up %d of %d calls while serving 503s, want the first attempt's still under way", gone, held)
+	}
+
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Exit(t, waitExit); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	z.wait(t, "every call cancelled", func(held, gone int) bool { return gone == held })
+	if t.Failed() {
+		t.Log(p.Log.String())
+	}
 }

@@ -233,11 +233,14 @@ type RefreshConfig struct {
 	RetryMax        sdk.Duration `yaml:"retry_max"`
 	RetryMaxElapsed sdk.Duration `yaml:"retry_max_elapsed"` // 0: a quarter of the wait before the refresh
 	InitMaxElapsed  sdk.Duration `yaml:"init_max_elapsed"`  // retries of the fetch in Init, init mode
-	// FirstAttemptTimeout bounds Init's one attempt in refresh mode: Init
-	// does not retry there, the refresh loop does, so that a ZTS that is
-	// down never holds the pipeline back. It only matters for a ZTS that
-	// does not answer: one that answers, even with an error, ends the
-	// attempt at once.
+	// FirstAttemptTimeout bounds how long Init waits for its one attempt
+	// in refresh mode: Init does not retry there, the refresh loop does,
+	// so that a ZTS that is down never holds the pipeline back. An attempt
+	// still under way then is not abandoned: it goes on in the background,
+	// each call bounded by Timeout, and the refresh loop waits for it, so
+	// a short wait costs nothing. It only matters for a ZTS that does not
+	// answer: one that answers, even with an error, ends the attempt at
+	// once.
 	FirstAttemptTimeout sdk.Duration `yaml:"first_attempt_timeout"`
 }
 
@@ -278,7 +281,7 @@ func defaultConfig() Config {
 			RetryInitial:        sdk.Duration(5 * time.Second),
 			RetryMax:            sdk.Duration(time.Minute),
 			InitMaxElapsed:      sdk.Duration(time.Minute),
-			FirstAttemptTimeout: sdk.Duration(5 * time.Second),
+			FirstAttemptTimeout: sdk.Duration(500 * time.Millisecond),
 		},
 		Circuit: ztsclient.DefaultCircuit(),
 	}

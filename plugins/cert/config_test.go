@@ -38,6 +38,7 @@ role_certs:
 		s.Key.Type:                           "rsa",
 		s.Identity.DNSSuffix:                 "athenz.cloud",
 		s.Refresh.MinInterval.Std().String(): "10s",
+		s.Refresh.FirstAttemptTimeout.Std().String(): "500ms",
 	} {
 		if got != want {
 			t.Errorf("got %q, want %q", got, want)

@@ -93,12 +93,21 @@ func setup(t *testing.T, configYAML string) (*Provider, *sdktest.Harness, *logLi
 	return p, h, captureLog(t, h)
 }
 
-// start is setup and a successful Init.
+// start is setup and a successful Init, whose first attempt (refresh
+// mode) it waits for: the tests go on from what that attempt fetched, as
+// Init would have waited for it with a ZTS that answers in time.
 func start(t *testing.T, configYAML string) (*Provider, *sdktest.Harness, *logLines) {
 	t.Helper()
 	p, h, l := setup(t, configYAML)
 	if err := h.Init(); err != nil {
 		t.Fatalf("Init: %v", err)
+	}
+	if p.firstDone != nil {
+		select {
+		case <-p.firstDone:
+		case <-time.After(waitRecord):
+			t.Fatalf("Init's first attempt did not end within %v", waitRecord)
+		}
 	}
 	return p, h, l
 }

@@ -47,6 +47,11 @@ type Provider struct {
 	lastWait   time.Duration
 	cancelLoop context.CancelCauseFunc
 	started    bool
+
+	// Init's first attempt in refresh mode, which may outlive Init: the
+	// refresh loop begins once firstDone is closed.
+	cancelFirst context.CancelCauseFunc
+	firstDone   <-chan struct{}
 }
 
 // New returns a cert provider for sdk.Serve.
@@ -63,11 +68,13 @@ func (p *Provider) Validate(_ context.Context, cfg sdk.Config) error {
 // Init takes over what is on disk and fetches what is missing or due. In
 // init mode it retries (refresh.init_max_elapsed), and a credential it
 // could not get fails Init: nothing runs afterwards to make up for it. In
-// refresh mode it makes one attempt, bounded by
-// refresh.first_attempt_timeout, and only logs a failure: the refresh
-// loop keeps trying from Start on, the status records say what is
-// missing, and the providers after this one are not held back by a ZTS
-// that is down.
+// refresh mode it starts one attempt and waits for it at most
+// refresh.first_attempt_timeout: an attempt still under way then goes on
+// in the background, bounded by each call's timeout, so that the
+// providers after this one are not held back by a ZTS that is down or
+// slow, and a slow ZTS that does answer is not asked twice. A failure is
+// only logged: the refresh loop keeps trying from Start on, and the
+// status records say what is missing.
 func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 	if err := p.setUp(rt); err != nil {
 		return err
@@ -82,12 +89,43 @@ func (p *Provider) Init(ctx context.Context, rt *sdk.Runtime) error {
 		}
 		return nil
 	}
-	first, cancel := context.WithTimeout(ctx, p.s.Refresh.FirstAttemptTimeout.Std())
-	defer cancel()
-	if err := p.round(first, sdk.RetryPolicy{MaxTries: 1}, true); err != nil {
-		p.log.Error(fmt.Sprintf("Failed to fetch certificates at init; the refresh loop will keep trying: %v", err))
+	if err := p.startFirstRound(ctx); err != nil {
+		return fmt.Errorf("starting the first attempt at the certificates: %w", err)
+	}
+	wait := p.s.Refresh.FirstAttemptTimeout.Std()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-p.firstDone:
+	case <-timer.C:
+		p.log.Info("The first attempt at the certificates goes on in the background", "first_attempt_timeout", wait)
+	case <-ctx.Done():
+		p.log.Info("The first attempt at the certificates goes on in the background", "cause", context.Cause(ctx))
 	}
 	return nil
+}
+
+// startFirstRound starts Init's one attempt (refresh mode) in the group.
+// Its context is cut loose from Init's, which ends when Init returns; it
+// is cancelled by cancelFirst (the run cancelled, Shutdown) and by the
+// group's Stop. firstDone is closed once the round ended.
+func (p *Provider) startFirstRound(ctx context.Context) error {
+	first, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	p.cancelFirst, p.firstDone = cancel, done
+	err := p.group.GoContext(ctx, "cert first attempt", func(gctx context.Context) {
+		defer close(done)
+		defer cancel(nil)
+		defer context.AfterFunc(gctx, func() { cancel(context.Cause(gctx)) })()
+		if err := p.round(first, sdk.RetryPolicy{MaxTries: 1}, true); err != nil {
+			p.log.Error(fmt.Sprintf("Failed to fetch certificates at init; the refresh loop will keep trying: %v", err))
+		}
+	})
+	if err != nil {
+		cancel(err)
+		close(done)
+	}
+	return err
 }
 
 // setUp reads the settings and builds what the provider needs from them.
@@ -236,26 +274,57 @@ func (p *Provider) loadIdentity(c *credential, now time.Time) error {
 }
 
 // Start starts the refresh loop. What Init fetched is not fetched again:
-// the first tick comes when the earliest credential is due.
+// the first tick comes when the earliest credential is due. The loop
+// begins once Init's first attempt ended, so that two rounds never run at
+// once; cancelling the run cancels that attempt too.
 func (p *Provider) Start(ctx context.Context) error {
 	loopCtx, cancel := context.WithCancelCause(ctx)
 	p.cancelLoop = cancel
 	p.started = true
 	return p.group.Go(ctx, "cert refresh timer", func(stop <-chan struct{}) {
+		if !p.awaitFirstRound(loopCtx, stop) {
+			return
+		}
 		sdk.RefreshLoop(loopCtx, stop, p.nextWait, p.refresh, p.skipped)
 	})
 }
 
+// awaitFirstRound waits until Init's first attempt ended, cancelling it
+// once ctx is; false if stop was closed first.
+func (p *Provider) awaitFirstRound(ctx context.Context, stop <-chan struct{}) bool {
+	if p.firstDone == nil { // Init mode: Init's round ended with it
+		return true
+	}
+	select {
+	case <-p.firstDone:
+		return true
+	case <-stop:
+		return false
+	case <-ctx.Done():
+		p.cancelFirst(context.Cause(ctx))
+	}
+	select {
+	case <-p.firstDone:
+		return true
+	case <-stop:
+		return false
+	}
+}
+
 var errShutdown = errors.New("shutdown")
 
-// Shutdown stops the refresh loop, cutting short a retry under way, and
-// waits for it; then, if configured, deletes the instance record.
+// Shutdown stops the refresh loop and Init's first attempt, cutting short
+// a call or a retry under way, and waits for them; then, if configured,
+// deletes the instance record.
 func (p *Provider) Shutdown(ctx context.Context) error {
 	if p.s == nil { // Init never ran
 		return nil
 	}
 	if p.cancelLoop != nil {
 		p.cancelLoop(errShutdown)
+	}
+	if p.cancelFirst != nil {
+		p.cancelFirst(errShutdown)
 	}
 	p.group.Stop()
 	if p.started && p.s.Identity.DeleteOnShutdown {

@@ -30,6 +30,9 @@ type Simulated struct {
 	circ  sdk.Circuits
 	group chan struct{}
 	stop  chan struct{}
+	// Init's attempt, which may outlive Start's wait for it.
+	cancelFirst context.CancelFunc
+	firstDone   <-chan struct{}
 	// mu guards the credentials' certificates, which the loop changes and
 	// Fresh and HasIdentity read.
 	mu sync.Mutex
@@ -57,14 +60,32 @@ func NewSimulated(cfg Config, roles []string, zts SimulatedZTS, circuits sdk.Cir
 }
 
 // Start makes Init's one attempt and starts the refresh loop, as the
-// provider does in refresh mode.
+// provider does in refresh mode: the attempt runs in a goroutine of its
+// own, waited for at most refresh.first_attempt_timeout, and the loop
+// begins once it ended.
 func (s *Simulated) Start(ctx context.Context) {
-	first, cancel := context.WithTimeout(ctx, s.p.s.Refresh.FirstAttemptTimeout.Std())
-	_ = s.round(first, sdk.RetryPolicy{MaxTries: 1})
-	cancel()
+	first, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	s.cancelFirst, s.firstDone = cancel, done
+	go func() {
+		defer close(done)
+		_ = s.round(first, sdk.RetryPolicy{MaxTries: 1})
+	}()
+	timer := time.NewTimer(s.p.s.Refresh.FirstAttemptTimeout.Std())
+	select {
+	case <-done:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	timer.Stop()
 	s.stop, s.group = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(s.group)
+		select {
+		case <-done:
+		case <-s.stop:
+			return
+		}
 		sdk.RefreshLoop(ctx, s.stop, s.p.nextWaitQuiet, func(ctx context.Context) {
 			maxElapsed := s.p.s.Refresh.RetryMaxElapsed.Std()
 			if maxElapsed == 0 {
@@ -75,10 +96,12 @@ func (s *Simulated) Start(ctx context.Context) {
 	}()
 }
 
-// Stop stops the refresh loop.
+// Stop stops the refresh loop and Init's attempt, if still under way.
 func (s *Simulated) Stop() {
 	if s.stop != nil {
 		close(s.stop)
+		s.cancelFirst()
+		<-s.firstDone
 		<-s.group
 	}
 }
