@@ -5,7 +5,8 @@
 #     --build-arg COMMIT=$(git rev-parse HEAD) .
 #
 # It is the image `make image` assembles without a container engine
-# (tools/release/image.go), file for file: sia-agent, the production
+# (tools/release/image.go), file for file: sia-agent and the k8s-secret
+# provider's plugin binary, the production
 # pipeline as a default, CA certificates, a passwd and group naming
 # nobody, and /tmp for the agent's runtime directory; no shell. The
 # release tests check that the two agree.
@@ -20,8 +21,10 @@ ARG COMMIT=unknown
 ARG SOURCE_DATE_EPOCH=0
 ARG TARGETOS=linux
 ARG TARGETARCH=amd64
-RUN make bin/release/${TARGETOS}_${TARGETARCH}/sia-agent VERSION=${VERSION} COMMIT=${COMMIT}
+RUN make bin/release/${TARGETOS}_${TARGETARCH}/sia-agent bin/release/${TARGETOS}_${TARGETARCH}/sia-plugin-k8s-secret \
+      VERSION=${VERSION} COMMIT=${COMMIT}
 RUN install -D -m 0755 bin/release/${TARGETOS}_${TARGETARCH}/sia-agent /rootfs/usr/bin/sia-agent && \
+    install -D -m 0755 bin/release/${TARGETOS}_${TARGETARCH}/sia-plugin-k8s-secret /rootfs/usr/bin/sia-plugin-k8s-secret && \
     install -D -m 0644 configs/production.yaml /rootfs/etc/sia-agent/pipeline.yaml && \
     install -D -m 0644 packaging/image/passwd /rootfs/etc/passwd && \
     install -D -m 0644 packaging/image/group /rootfs/etc/group && \

@@ -124,11 +124,14 @@ TOOLS   := cd tools && GOWORK=off $(GO)
 RELEASE := $(abspath $(BIN)/tools/sia-release)
 os_arch  = $(subst /,_,$(1))
 # zts-dev ships only in the darwin archives, for developers trying the
-# agent on a laptop; Linux archives, packages and the image are for
-# production and hold sia-agent alone.
-DIST_BINS := $(foreach p,$(PLATFORMS),$(BIN)/release/$(call os_arch,$(p))/sia-agent \
-	$(if $(filter darwin/%,$(p)),$(BIN)/release/$(call os_arch,$(p))/zts-dev))
+# agent on a laptop. The k8s-secret provider's plugin binary ships in the
+# Linux archives and the image, for Kubernetes; the deb and rpm packages,
+# for hosts, hold sia-agent alone.
 LINUX     := $(filter linux/%,$(PLATFORMS))
+IMAGE_BINS := $(foreach p,$(LINUX),$(BIN)/release/$(call os_arch,$(p))/sia-agent \
+	$(BIN)/release/$(call os_arch,$(p))/sia-plugin-k8s-secret)
+DIST_BINS := $(IMAGE_BINS) $(foreach p,$(filter-out linux/%,$(PLATFORMS)),$(BIN)/release/$(call os_arch,$(p))/sia-agent \
+	$(BIN)/release/$(call os_arch,$(p))/zts-dev)
 RELEASE_ARGS = --version $(VERSION) --commit $(COMMIT) --epoch $(SOURCE_DATE_EPOCH) \
 	--bin $(abspath $(BIN)/release) --out $(abspath $(DIST)) --root $(CURDIR)
 
@@ -145,18 +148,22 @@ $(BIN)/tools/cyclonedx-gomod: FORCE
 
 # Everything a release publishes, in dist/: an archive per platform, the
 # container image, deb and rpm packages, a CycloneDX SBOM of each
-# platform's sia-agent (the modules linked into it) and SHA256SUMS.
+# platform's sia-agent and Linux sia-plugin-k8s-secret (the modules linked
+# into them) and SHA256SUMS.
 dist: $(DIST_BINS) $(RELEASE) $(BIN)/tools/cyclonedx-gomod
 	$(RELEASE) archives $(RELEASE_ARGS) $(PLATFORMS)
 	$(if $(LINUX),$(RELEASE) image $(RELEASE_ARGS) $(LINUX))
 	$(if $(LINUX),$(RELEASE) packages $(RELEASE_ARGS) $(LINUX))
 	$(foreach p,$(PLATFORMS),$(BIN)/tools/cyclonedx-gomod bin -json -std -noserial -notimestamp -version $(VERSION) \
 		-output $(DIST)/sia-agent_$(VERSION)_$(call os_arch,$(p)).cdx.json $(BIN)/release/$(call os_arch,$(p))/sia-agent &&) true
+	$(foreach p,$(LINUX),$(BIN)/tools/cyclonedx-gomod bin -json -std -noserial -notimestamp -version $(VERSION) \
+		-output $(DIST)/sia-plugin-k8s-secret_$(VERSION)_$(call os_arch,$(p)).cdx.json \
+		$(BIN)/release/$(call os_arch,$(p))/sia-plugin-k8s-secret &&) true
 	$(RELEASE) sums --out $(abspath $(DIST))
 
 # The container image, assembled without a container engine: an OCI
 # archive with every Linux platform, and a `docker load` archive per one.
-image: $(foreach p,$(LINUX),$(BIN)/release/$(call os_arch,$(p))/sia-agent) $(RELEASE)
+image: $(IMAGE_BINS) $(RELEASE)
 	$(RELEASE) image $(RELEASE_ARGS) $(LINUX)
 
 # deb and rpm packages for every Linux platform.

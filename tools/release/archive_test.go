@@ -70,7 +70,7 @@ func TestArchive(t *testing.T) {
 	entries := readTar(t, zr)
 	const dir = "sia-agent_" + testVersion + "_linux_amd64/"
 	want := []string{"LICENSE", "README.md", "SECURITY.md", "configs", "configs/production.yaml", "configs/systemd",
-		"configs/systemd/sia-agent.env", "configs/systemd/sia-agent.service", "sia-agent"}
+		"configs/systemd/sia-agent.env", "configs/systemd/sia-agent.service", "sia-agent", "sia-plugin-k8s-secret"}
 	for i, w := range want {
 		want[i] = dir + w
 	}

@@ -13,14 +13,14 @@ var archiveDocs = []string{
 }
 
 // archives writes sia-agent_<version>_<os>_<arch>.tar.gz for every
-// platform: the binaries built for it (sia-agent, and zts-dev where the
-// Makefile built one), the license and the production configuration,
+// platform: the binaries built for it (sia-agent, and zts-dev or
+// sia-plugin-k8s-secret where the Makefile built one), the license and the production configuration,
 // below a directory of the archive's name.
 func (r *release) archives(platforms []platform) error {
 	for _, p := range platforms {
 		name := fmt.Sprintf("sia-agent_%s_%s", r.version, p)
 		t := tree{}
-		for _, cmd := range []string{"sia-agent", "zts-dev"} {
+		for _, cmd := range []string{"sia-agent", "sia-plugin-k8s-secret", "zts-dev"} {
 			bin := r.binary(p, cmd)
 			if _, err := os.Stat(bin); err == nil {
 				t.file(cmd, 0o755, bin)

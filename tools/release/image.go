@@ -27,13 +27,15 @@ const imageUser = "65534:65534"
 // bundle, where the Dockerfile's build stage has it too.
 const caBundle = "/etc/ssl/certs/ca-certificates.crt"
 
-// imageTree is the image's file system: the agent, the production
+// imageTree is the image's file system: the agent and the k8s-secret
+// provider's plugin binary beside it, where the agent finds it, the production
 // pipeline as a default, CA certificates, a passwd and group naming its
 // user, and a /tmp for the agent's runtime directory. No shell, no
 // package manager.
 func (r *release) imageTree(p platform) tree {
 	t := tree{}
 	t.file("usr/bin/sia-agent", 0o755, r.binary(p, "sia-agent"))
+	t.file("usr/bin/sia-plugin-k8s-secret", 0o755, r.binary(p, "sia-plugin-k8s-secret"))
 	t.file("etc/sia-agent/pipeline.yaml", 0o644, filepath.Join(r.root, "configs/production.yaml"))
 	t.file("etc/passwd", 0o644, filepath.Join(r.root, "packaging/image/passwd"))
 	t.file("etc/group", 0o644, filepath.Join(r.root, "packaging/image/group"))

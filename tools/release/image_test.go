@@ -35,6 +35,7 @@ var imageFiles = map[string]int64{
 	"usr":                               0o755,
 	"usr/bin":                           0o755,
 	"usr/bin/sia-agent":                 0o755,
+	"usr/bin/sia-plugin-k8s-secret":     0o755,
 }
 
 // ociImage opens the OCI archive and returns its one image, after
