@@ -86,10 +86,40 @@ func TestArchive(t *testing.T) {
 	}
 }
 
-// The SBOM is CycloneDX JSON naming the release's version and the
-// modules linked into the agent, with their versions.
+// The SBOMs are CycloneDX JSON naming the release's version and the
+// modules linked into each binary, with their versions: sia-agent's no
+// Kubernetes client, the k8s-secret plugin's client-go.
 func TestSBOM(t *testing.T) {
-	data, err := os.ReadFile(artifact(t, "sia-agent_"+testVersion+"_linux_amd64.cdx.json"))
+	for _, c := range []struct {
+		binary       string
+		want, absent []string
+	}{
+		{"sia-agent", []string{"github.com/hashicorp/go-plugin", "github.com/AthenZ/athenz", "google.golang.org/grpc", "std"}, []string{"k8s.io/client-go"}},
+		{"sia-plugin-k8s-secret", []string{"github.com/hashicorp/go-plugin", "k8s.io/client-go", "std"}, nil},
+	} {
+		components := sbom(t, c.binary)
+		has := func(mod string) bool {
+			return slices.ContainsFunc(components, func(m struct{ Name, Version, Purl string }) bool {
+				return m.Name == mod && m.Version != ""
+			})
+		}
+		for _, mod := range c.want {
+			if !has(mod) {
+				t.Errorf("%s: the SBOM lacks %s with its version", c.binary, mod)
+			}
+		}
+		for _, mod := range c.absent {
+			if has(mod) {
+				t.Errorf("%s: the SBOM lists %s", c.binary, mod)
+			}
+		}
+	}
+}
+
+// sbom reads binary's SBOM and checks its format and version.
+func sbom(t *testing.T, binary string) []struct{ Name, Version, Purl string } {
+	t.Helper()
+	data, err := os.ReadFile(artifact(t, binary+"_"+testVersion+"_linux_amd64.cdx.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,13 +134,7 @@ func TestSBOM(t *testing.T) {
 		t.Fatal(err)
 	}
 	if bom.BOMFormat != "CycloneDX" || bom.Metadata.Component.Version != testVersion {
-		t.Errorf("format %q, version %q; want CycloneDX, %s", bom.BOMFormat, bom.Metadata.Component.Version, testVersion)
+		t.Errorf("%s: format %q, version %q; want CycloneDX, %s", binary, bom.BOMFormat, bom.Metadata.Component.Version, testVersion)
 	}
-	for _, mod := range []string{"github.com/hashicorp/go-plugin", "github.com/AthenZ/athenz", "google.golang.org/grpc", "std"} {
-		if !slices.ContainsFunc(bom.Components, func(c struct{ Name, Version, Purl string }) bool {
-			return c.Name == mod && c.Version != ""
-		}) {
-			t.Errorf("the SBOM lacks %s with its version", mod)
-		}
-	}
+	return bom.Components
 }

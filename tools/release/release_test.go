@@ -239,8 +239,8 @@ func TestSums(t *testing.T) {
 			t.Errorf("%s is not in SHA256SUMS", e.Name())
 		}
 	}
-	if len(listed) != 6 {
-		t.Errorf("SHA256SUMS lists %d artifacts, want 6 (archive, OCI and docker archives, deb, rpm, SBOM):\n%s", len(listed), data)
+	if len(listed) != 7 {
+		t.Errorf("SHA256SUMS lists %d artifacts, want 7 (archive, OCI and docker archives, deb, rpm, the SBOMs of sia-agent and sia-plugin-k8s-secret):\n%s", len(listed), data)
 	}
 }
 
