@@ -7,16 +7,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sia-agent/sia-agent/internal/kubetest"
 )
 
 // backupPipeline is the k8s-secret provider (the plugin binary) before the
 // cert provider, for pod instance in dir, reaching api.
-func backupPipeline(t *testing.T, env *certEnv, api *kubeAPI, dir, instance, mode string) string {
+func backupPipeline(t *testing.T, env *certEnv, api *kubetest.API, dir, instance, mode string) string {
 	t.Helper()
 	certCfg := strings.Replace(env.certConfig("[]", "retry_initial: 100ms\nretry_max: 200ms\n"), "instance_id: pod-1", "instance_id: "+instance, 1)
 	certCfg = strings.Replace(certCfg, "dir: "+env.dir, "dir: "+dir, 1)
 	backup := fmt.Sprintf("secret: sia-identity\nnamespace: sia\nmode: %s\nkey_file: %s\ncert_file: %s\nkubeconfig: %s\ninterval: 100ms\n",
-		mode, filepath.Join(dir, "service.key.pem"), filepath.Join(dir, "service.cert.pem"), api.kubeconfig)
+		mode, filepath.Join(dir, "service.key.pem"), filepath.Join(dir, "service.cert.pem"), api.Kubeconfig)
 	text := "providers:\n  - name: backup\n    plugin: sia-plugin-k8s-secret\n    config:\n" + indent(backup, "      ") +
 		"  - name: certificate\n    plugin: cert\n    config:\n" + indent(certCfg, "      ")
 	return pipeline(t, text)
@@ -28,7 +30,7 @@ func backupPipeline(t *testing.T, env *certEnv, api *kubeAPI, dir, instance, mod
 func TestBackupCarriesTheIdentityOverAZTSOutage(t *testing.T) {
 	t.Parallel()
 	env := newCertEnv(t)
-	api := startKubeAPI(t)
+	api := kubetest.Start(t)
 
 	dirA := filepath.Join(t.TempDir(), "a")
 	a := runAgent(t, backupPipeline(t, env, api, dirA, "pod-1", "read+write"), nil)
@@ -39,7 +41,7 @@ func TestBackupCarriesTheIdentityOverAZTSOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case s := <-api.applied:
+	case s := <-api.Applied():
 		if string(s.Data["tls.crt"]) != string(certA) || s.Type != "kubernetes.io/tls" || len(s.Data["tls.key"]) == 0 ||
 			s.ManagedFields[0].Manager != "sia-agent" {
 			t.Fatalf("applied %s %q by %v, want pod A's identity", s.Type, s.Data["tls.crt"], s.ManagedFields)
@@ -56,7 +58,7 @@ func TestBackupCarriesTheIdentityOverAZTSOutage(t *testing.T) {
 	}
 
 	reconfigure(t, env.zts, ztsDown())
-	applies := api.applyCount()
+	applies := api.Applies()
 	dirB := filepath.Join(t.TempDir(), "b")
 	b := runAgent(t, backupPipeline(t, env, api, dirB, "pod-2", "read+write"), nil)
 	b.WaitLog(t, "sia-agent.backup: Restored the identity from the backup", waitLine)
@@ -72,7 +74,7 @@ func TestBackupCarriesTheIdentityOverAZTSOutage(t *testing.T) {
 	if code := stop(t, b); code != 0 {
 		t.Fatalf("pod B: exit code %d\n%s", code, b.Log.String())
 	}
-	if n := api.applyCount(); n != applies {
+	if n := api.Applies(); n != applies {
 		t.Errorf("pod B applied the Secret %d times: the restored identity was written back", n-applies)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sia-agent/sia-agent/internal/kubetest"
 	"github.com/sia-agent/sia-agent/siaenv"
 	"github.com/sia-agent/sia-agent/ztsdev"
 )
@@ -26,7 +27,7 @@ import (
 func TestConvertCompleteEnvironment(t *testing.T) {
 	t.Parallel()
 	env := newCertEnv(t)
-	api := startKubeAPI(t)
+	api := kubetest.Start(t)
 	state := filepath.Dir(env.zts.CAFile)
 	logDir := filepath.Join(t.TempDir(), "log")
 	text := strings.Replace(env.siaEnv(
@@ -77,7 +78,7 @@ func TestConvertCompleteEnvironment(t *testing.T) {
 		}
 	}
 	file, _, podEnv := convertEnv(t, text)
-	p := runAgent(t, file, append(podEnv, "KUBECONFIG="+api.kubeconfig))
+	p := runAgent(t, file, append(podEnv, "KUBECONFIG="+api.Kubeconfig))
 	tokenURL := strings.Replace(serverURL(t, p, "token", "token provider server"), "http://", "https://", 1)
 	health := serverURL(t, p, "healthcheck", "health check server")
 	metrics := serverURL(t, p, "metrics", "metrics exporter server")
@@ -110,7 +111,7 @@ func TestConvertCompleteEnvironment(t *testing.T) {
 		}
 	}
 	select {
-	case s := <-api.applied:
+	case s := <-api.Applied():
 		if s.Namespace != "demo" || s.Name != "sia-identity" {
 			t.Errorf("backed up to %s/%s, want demo/sia-identity", s.Namespace, s.Name)
 		}

@@ -40,6 +40,8 @@ type Store interface {
 	// String names the Secret, namespace/name, for logs and the status
 	// report.
 	String() string
+	// Close releases the connections to the API server.
+	Close()
 }
 
 // errNoBackup is a Secret that holds no identity to restore.
@@ -116,11 +118,15 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	p.group.Stop()
-	if p.write && p.store != nil {
+	if p.store == nil {
+		return nil
+	}
+	if p.write {
 		if err := p.sync(ctx, time.Now()); err != nil {
 			p.log.Warn("Failed to back up the identity at shutdown", "secret", p.store.String(), "error", err)
 		}
 	}
+	p.store.Close()
 	return nil
 }
 

@@ -23,15 +23,18 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/sia-agent/sia-agent/internal/kubetest"
+
 	"github.com/sia-agent/sia-agent/plugins/k8ssecret"
 	"github.com/sia-agent/sia-agent/plugins/k8ssecret/kube"
 	"github.com/sia-agent/sia-agent/sdk"
 	"github.com/sia-agent/sia-agent/sdk/sdktest"
 )
 
-// The provider is tested against client-go's fake clientset, which keeps
-// objects as an API server would and applies server-side; the e2e tests
-// run the plugin binary against an HTTP API.
+// The provider is tested in-process, with the Secret it runs with
+// (kube.Connect, client-go's REST client) reaching a test API server whose
+// objects client-go's fake clientset keeps and applies server-side
+// (internal/kubetest); the e2e tests run the plugin binary.
 
 const ns, secretName = "sports", "api-identity"
 
@@ -63,20 +66,27 @@ func newIdentity(t *testing.T, cn string, notAfter time.Time) (keyPEM, certPEM [
 
 type fixture struct {
 	dir, keyFile, certFile string
-	client                 *fake.Clientset
+	api                    *kubetest.API
+	client                 *fake.Clientset // the API's objects
 }
 
 func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 	dir := t.TempDir()
+	api := kubetest.Start(t)
+	for _, o := range objects {
+		if err := api.Clientset.Tracker().Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return &fixture{
 		dir: dir, keyFile: filepath.Join(dir, "athenz", "service.key.pem"), certFile: filepath.Join(dir, "athenz", "service.cert.pem"),
-		client: fake.NewClientset(objects...),
+		api: api, client: api.Clientset,
 	}
 }
 
 func (f *fixture) config(mode string) string {
-	return fmt.Sprintf("secret: %s\nnamespace: %s\nmode: %s\nkey_file: %s\ncert_file: %s\ninterval: 10ms\nretry_max: 20ms\n",
-		secretName, ns, mode, f.keyFile, f.certFile)
+	return fmt.Sprintf("secret: %s\nnamespace: %s\nmode: %s\nkey_file: %s\ncert_file: %s\nkubeconfig: %s\ninterval: 10ms\nretry_max: 20ms\n",
+		secretName, ns, mode, f.keyFile, f.certFile, f.api.Kubeconfig)
 }
 
 // writeFiles writes an identity as the cert provider does.
@@ -112,9 +122,7 @@ func backup(keyPEM, certPEM []byte) *corev1.Secret {
 
 func (f *fixture) harness(t *testing.T, mode string) (*sdktest.Harness, *k8ssecret.Provider) {
 	t.Helper()
-	p := &k8ssecret.Provider{Connect: func(cfg k8ssecret.Config) (k8ssecret.Store, error) {
-		return kube.New(f.client.CoreV1(), cfg.Namespace, cfg.Secret, cfg.FieldManager), nil
-	}}
+	p := &k8ssecret.Provider{Connect: kube.Connect}
 	return sdktest.New(t, p, "backup", f.config(mode)), p
 }
 

@@ -1,5 +1,10 @@
 // Package kube is the k8s-secret provider's Secret, through Kubernetes'
 // client-go. Only the plugin binary links it (see package k8ssecret).
+//
+// It speaks to the API server with client-go's REST client and a scheme
+// of core/v1 alone, not the typed clientset: the clientset's scheme
+// registers every API group at start, which measured 19.0 MiB PSS idle
+// for a program that builds one client, against 10.2 MiB this way.
 package kube
 
 import (
@@ -13,10 +18,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
-	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
-	applymetav1 "k8s.io/client-go/applyconfigurations/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -34,17 +39,37 @@ const (
 	certData = corev1.TLSCertKey       // tls.crt
 )
 
-// Secret is the backup, through client-go's typed core/v1 client.
+// Secret is the backup, through a REST client of the core/v1 API.
 type Secret struct {
-	secrets      corev1client.SecretInterface
+	client       *rest.RESTClient
 	name, ns     string
 	fieldManager string
-	owner        *applymetav1.OwnerReferenceApplyConfiguration // nil: none
+	owner        *metav1.OwnerReference // nil: none
 }
 
-// New returns the Secret ns/name of secrets, applied as fieldManager.
-func New(secrets corev1client.SecretsGetter, ns, name, fieldManager string) *Secret {
-	return &Secret{secrets: secrets.Secrets(ns), name: name, ns: ns, fieldManager: fieldManager}
+// New returns the Secret ns/name, through client (a REST client of
+// core/v1: NewClient), applied as fieldManager.
+func New(client *rest.RESTClient, ns, name, fieldManager string) *Secret {
+	return &Secret{client: client, name: name, ns: ns, fieldManager: fieldManager}
+}
+
+// NewClient returns a REST client of core/v1 on the API server rc
+// reaches, which decodes core/v1 objects alone.
+func NewClient(rc *rest.Config) (*rest.RESTClient, error) {
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("building the core/v1 scheme: %w", err)
+	}
+	rc = rest.CopyConfig(rc)
+	rc.APIPath = "/api"
+	rc.GroupVersion = &corev1.SchemeGroupVersion
+	rc.ContentType = runtime.ContentTypeJSON
+	rc.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
+	client, err := rest.RESTClientFor(rc)
+	if err != nil {
+		return nil, fmt.Errorf("building the Kubernetes client: %w", err)
+	}
+	return client, nil
 }
 
 // Connect returns the Secret cfg names, on the API server that cfg's
@@ -64,9 +89,9 @@ func Connect(cfg k8ssecret.Config) (k8ssecret.Store, error) {
 	}
 	rc.Timeout = cfg.Timeout.Std()
 	rc.UserAgent = "sia-agent (k8s-secret)"
-	client, err := corev1client.NewForConfig(rc)
+	client, err := NewClient(rc)
 	if err != nil {
-		return nil, fmt.Errorf("building the Kubernetes client: %w", err)
+		return nil, err
 	}
 	s := New(client, ns, cfg.Secret, cfg.FieldManager)
 	s.owner = serviceAccountOwner(rc.BearerTokenFile)
@@ -75,6 +100,15 @@ func Connect(cfg k8ssecret.Config) (k8ssecret.Store, error) {
 
 // String names the Secret: namespace/name.
 func (s *Secret) String() string { return s.ns + "/" + s.name }
+
+// Close closes the idle connections to the API server, through
+// client-go's round trippers, which http.Client's own
+// CloseIdleConnections does not see through.
+func (s *Secret) Close() {
+	if s.client.Client != nil {
+		utilnet.CloseIdleConnectionsFor(s.client.Client.Transport)
+	}
+}
 
 // restConfig is how the API server is reached: the kubeconfig file when
 // one is named or $KUBECONFIG is set, else the pod's service account.
@@ -108,7 +142,8 @@ func podNamespace() (string, error) {
 // Read returns the identity the Secret holds: none, and no error, when it
 // does not exist or lacks tls.key or tls.crt.
 func (s *Secret) Read(ctx context.Context) (keyPEM, certPEM []byte, err error) {
-	sec, err := s.secrets.Get(ctx, s.name, metav1.GetOptions{})
+	var sec corev1.Secret
+	err = s.client.Get().Namespace(s.ns).Resource("secrets").Name(s.name).Do(ctx).Into(&sec)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil, nil
@@ -119,16 +154,28 @@ func (s *Secret) Read(ctx context.Context) (keyPEM, certPEM []byte, err error) {
 }
 
 // Write applies the identity to the Secret (server-side apply, taking the
-// fields over from any other manager), creating it if need be.
+// fields over from any other manager), creating it if need be. What it
+// sends is the fields it owns: the type, a label, the owner and the data.
 func (s *Secret) Write(ctx context.Context, keyPEM, certPEM []byte) error {
-	ac := applycorev1.Secret(s.name, s.ns).
-		WithType(corev1.SecretTypeTLS).
-		WithLabels(map[string]string{"app.kubernetes.io/managed-by": "sia-agent"}).
-		WithData(map[string][]byte{keyData: keyPEM, certData: certPEM})
-	if s.owner != nil {
-		ac = ac.WithOwnerReferences(s.owner)
+	sec := corev1.Secret{
+		TypeMeta: metav1.TypeMeta{Kind: "Secret", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: s.name, Namespace: s.ns,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "sia-agent"},
+		},
+		Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{keyData: keyPEM, certData: certPEM},
 	}
-	if _, err := s.secrets.Apply(ctx, ac, metav1.ApplyOptions{FieldManager: s.fieldManager, Force: true}); err != nil {
+	if s.owner != nil {
+		sec.OwnerReferences = []metav1.OwnerReference{*s.owner}
+	}
+	body, err := json.Marshal(&sec)
+	if err != nil {
+		return fmt.Errorf("encoding secret %s: %w", s, err)
+	}
+	err = s.client.Patch(types.ApplyPatchType).Namespace(s.ns).Resource("secrets").Name(s.name).
+		Param("fieldManager", s.fieldManager).Param("force", "true").Body(body).Do(ctx).Error()
+	if err != nil {
 		return fmt.Errorf("applying secret %s: %w", s, err)
 	}
 	return nil
@@ -139,7 +186,7 @@ func (s *Secret) Write(ctx context.Context, keyPEM, certPEM []byte) error {
 // it: from the claims of the account's token, which the API server
 // verifies at every call. A token without them (a legacy one, or a
 // kubeconfig's) gives no owner.
-func serviceAccountOwner(tokenFile string) *applymetav1.OwnerReferenceApplyConfiguration {
+func serviceAccountOwner(tokenFile string) *metav1.OwnerReference {
 	if tokenFile == "" {
 		return nil
 	}
@@ -151,8 +198,7 @@ func serviceAccountOwner(tokenFile string) *applymetav1.OwnerReferenceApplyConfi
 	if name == "" || uid == "" {
 		return nil
 	}
-	return applymetav1.OwnerReference().WithAPIVersion("v1").WithKind("ServiceAccount").
-		WithName(name).WithUID(types.UID(uid))
+	return &metav1.OwnerReference{APIVersion: "v1", Kind: "ServiceAccount", Name: name, UID: types.UID(uid)}
 }
 
 // serviceAccountClaims reads the service account's name and uid from a

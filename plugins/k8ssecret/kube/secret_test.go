@@ -2,6 +2,7 @@ package kube
 
 import (
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,9 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	applymetav1 "k8s.io/client-go/applyconfigurations/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/sia-agent/sia-agent/internal/kubetest"
 )
 
 // The Secret's owner is the pod's service account, from its projected
@@ -40,7 +41,7 @@ func TestServiceAccountOwner(t *testing.T) {
 		switch {
 		case c.name == "" && owner != nil:
 			t.Errorf("%s: owner %+v, want none", c.token, owner)
-		case c.name != "" && (owner == nil || *owner.Name != c.name || string(*owner.UID) != c.uid || *owner.Kind != "ServiceAccount"):
+		case c.name != "" && (owner == nil || owner.Name != c.name || string(owner.UID) != c.uid || owner.Kind != "ServiceAccount"):
 			t.Errorf("%s: owner %+v, want ServiceAccount %s %s", c.token, owner, c.name, c.uid)
 		}
 	}
@@ -50,33 +51,44 @@ func TestServiceAccountOwner(t *testing.T) {
 }
 
 // The Secret is applied as a kubernetes.io/tls Secret owned by the
-// service account when there is one; a Secret that does not exist reads
-// as no backup, an API error as an error.
+// service account when there is one, by the field manager; a Secret that
+// does not exist reads as no backup, an API error as an error naming the
+// Secret.
 func TestSecretReadWrite(t *testing.T) {
-	client := fake.NewClientset()
-	s := New(client.CoreV1(), "sports", "api-identity", "sia-agent")
-	if k, c, err := s.Read(t.Context()); k != nil || c != nil || err != nil {
-		t.Fatalf("no Secret: %q %q %v, want nothing", k, c, err)
-	}
-	s.owner = applymetav1.OwnerReference().WithAPIVersion("v1").WithKind("ServiceAccount").WithName("api").WithUID("1234")
-	if err := s.Write(t.Context(), []byte("key"), []byte("cert")); err != nil {
-		t.Fatal(err)
-	}
-	sec, err := client.CoreV1().Secrets("sports").Get(t.Context(), "api-identity", metav1.GetOptions{})
+	api := kubetest.Start(t)
+	rc, err := restConfig(api.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sec.Type != corev1.SecretTypeTLS || len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].Name != "api" ||
-		sec.OwnerReferences[0].UID != "1234" {
-		t.Errorf("Secret %s owned by %+v", sec.Type, sec.OwnerReferences)
+	client, err := NewClient(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(client, "sports", "api-identity", "sia-agent")
+	defer s.Close()
+	if k, c, err := s.Read(t.Context()); k != nil || c != nil || err != nil {
+		t.Fatalf("no Secret: %q %q %v, want nothing", k, c, err)
+	}
+	s.owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "ServiceAccount", Name: "api", UID: "1234"}
+	if err := s.Write(t.Context(), []byte("key"), []byte("cert")); err != nil {
+		t.Fatal(err)
+	}
+	sec := api.Secret(t, "sports", "api-identity")
+	if sec == nil || sec.Type != corev1.SecretTypeTLS || len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].Name != "api" ||
+		sec.OwnerReferences[0].UID != "1234" || sec.Labels["app.kubernetes.io/managed-by"] != "sia-agent" {
+		t.Fatalf("Secret %+v", sec)
+	}
+	if len(sec.ManagedFields) == 0 || sec.ManagedFields[0].Manager != "sia-agent" || sec.ManagedFields[0].Operation != metav1.ManagedFieldsOperationApply {
+		t.Errorf("managed fields %+v, want an apply by sia-agent", sec.ManagedFields)
 	}
 	if k, c, err := s.Read(t.Context()); string(k) != "key" || string(c) != "cert" || err != nil {
 		t.Errorf("Read: %q %q %v", k, c, err)
 	}
-	client.PrependReactor("get", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewForbidden(corev1.Resource("secrets"), "api-identity", nil)
+	api.Clientset.PrependReactor("get", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("secrets"), "api-identity", errors.New("RBAC"))
 	})
-	if _, _, err := s.Read(t.Context()); err == nil || !strings.Contains(err.Error(), "reading secret sports/api-identity") {
-		t.Errorf("forbidden: %v, want an error naming the Secret", err)
+	if _, _, err := s.Read(t.Context()); err == nil || !strings.Contains(err.Error(), "reading secret sports/api-identity") ||
+		!apierrors.IsForbidden(err) {
+		t.Errorf("forbidden: %v, want a 403 naming the Secret", err)
 	}
 }
