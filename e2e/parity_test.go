@@ -233,7 +233,9 @@ func TestConvertHealthCheckEndpoint(t *testing.T) {
 	), "MODE=init", "MODE=refresh", 1))
 	p := runAgent(t, file, podEnv)
 	health := serverURL(t, p, "healthcheck", "health check server")
-	p.WaitLog(t, "sia-agent: Started healthcheck", waitLine)
+	// /readyz is 200 once the agent is ready, which it logs; "Started
+	// healthcheck" comes while its phase is still start.
+	p.WaitLog(t, "sia-agent: Agent is ready", waitLine)
 	for path, want := range map[string]int{"/sia/health": http.StatusOK, "/healthz": http.StatusOK, "/readyz": http.StatusOK, "/sia/health/x": http.StatusNotFound} {
 		if code, b := fetch(t, health+path, nil); code != want {
 			t.Errorf("GET %s: %d %s, want %d", path, code, b, want)
