@@ -3,6 +3,7 @@ package hooks
 import (
 	"context"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -180,7 +181,14 @@ func TestSignalByPIDFileAndByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	script = named
+	// Under nohup the test, and a process it starts, ignore SIGHUP, and a
+	// shell cannot trap a signal ignored on entry: with a handler of its
+	// own for the start, the test hands the target the default, as a
+	// workload's process has it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	p, err := os.StartProcess(script, []string{script}, &os.ProcAttr{Files: []*os.File{nil, nil, os.Stderr}, Sys: &syscall.SysProcAttr{Setpgid: true}})
+	signal.Stop(hup)
 	if err != nil {
 		t.Fatal(err)
 	}
