@@ -3,9 +3,11 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sia-agent/sia-agent/internal/e2e"
@@ -29,7 +31,13 @@ func TestHooksRunWhenCredentialsChange(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Under nohup the test would hand the workload SIGHUP ignored, which a
+	// shell cannot trap: a handler of the test's own while it starts the
+	// workload gives it the default, as a real workload has it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	w := e2e.Start(t, workload, nil)
+	signal.Stop(hup)
 	t.Cleanup(func() { _ = w.Cmd.Process.Kill() })
 	w.WaitLog(t, "ready", waitLine)
 
