@@ -108,6 +108,13 @@ func floorHost(b *testing.B, n int, autoMTLS bool) time.Duration {
 // resolution of the measurement.
 func firstOK(b *testing.B, url string, header map[string]string) {
 	b.Helper()
+	poll(b, url, header, func(code int) bool { return code == http.StatusOK })
+}
+
+// poll asks url, a millisecond apart, until it gives an answer done
+// accepts, and returns it.
+func poll(b *testing.B, url string, header map[string]string, done func(code int) bool) (int, string) {
+	b.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -120,15 +127,16 @@ func firstOK(b *testing.B, url string, header map[string]string) {
 	for time.Now().Before(deadline) {
 		resp, err := client.Do(req)
 		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
+			if done(resp.StatusCode) {
+				return resp.StatusCode, string(body)
 			}
 		}
 		time.Sleep(time.Millisecond) // measuring: the step of the clock
 	}
-	b.Fatalf("%s never answered 200", url)
+	b.Fatalf("%s never gave the answer wanted", url)
+	return 0, ""
 }
 
 // procMem is what the kernel charges one process, in MiB: resident, its

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -103,39 +102,13 @@ func firstAnswer(b *testing.B, file string) time.Duration {
 		b.Fatalf("%v\n%s", err, p.Log)
 	}
 	addr := serverRE.FindStringSubmatch(p.Log.Lines()[i])[2]
-	code, body := pollAnswer(b, "http://"+addr+"/", headerRequest)
+	code, body := poll(b, "http://"+addr+"/", headerRequest, func(int) bool { return true })
 	took := time.Since(t0)
 	if code != http.StatusServiceUnavailable {
 		b.Fatalf("first answer with ZTS down: %d %s\n%s", code, body, p.Log)
 	}
 	(&agent{Process: p}).stop(b)
 	return took
-}
-
-// pollAnswer asks url until it answers, a millisecond apart (the
-// resolution of the measurement), and returns the answer.
-func pollAnswer(b *testing.B, url string, header map[string]string) (int, string) {
-	b.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		resp, err := client.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			return resp.StatusCode, string(body)
-		}
-		time.Sleep(time.Millisecond) // measuring: the step of the clock
-	}
-	b.Fatalf("%s never answered", url)
-	return 0, ""
 }
 
 // refusedEndpoint is a ZTS address where nothing listens: a port just

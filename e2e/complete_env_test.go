@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -85,9 +84,9 @@ func TestConvertCompleteEnvironment(t *testing.T) {
 	p.WaitLog(t, "Agent is ready", waitLine)
 
 	client := mtlsClient(t, env, state)
-	code, body := post(t, client, tokenURL+"/accesstoken", `{"domain":"sia.demo"}`)
+	code, _, body := call(t, client, "POST", tokenURL+"/accesstoken", jsonHeader, `{"domain":"sia.demo"}`)
 	var at struct{ Scope string }
-	if err := json.Unmarshal(body, &at); code != http.StatusOK || err != nil || !strings.HasSuffix(at.Scope, " openid") {
+	if err := json.Unmarshal([]byte(body), &at); code != http.StatusOK || err != nil || !strings.HasSuffix(at.Scope, " openid") {
 		t.Errorf("REST access token: %d %s (%v)", code, body, err)
 	}
 	req, _ := http.NewRequest("GET", tokenURL+"/", nil)
@@ -146,18 +145,4 @@ func mtlsClient(t *testing.T, env *certEnv, state string) *http.Client {
 		DisableKeepAlives: true,
 		TLSClientConfig:   &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: roots, MinVersion: tls.VersionTLS12},
 	}}
-}
-
-func post(t *testing.T, c *http.Client, url, body string) (int, []byte) {
-	t.Helper()
-	resp, err := c.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	return resp.StatusCode, b
 }
