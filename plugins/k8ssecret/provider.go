@@ -59,7 +59,6 @@ type Provider struct {
 	group       *sdk.Group
 	store       Store
 	metrics     *metrics
-	started     bool
 
 	// What the Secret holds, as far as the provider knows, and the files
 	// as last looked at; only the watch loop, then Shutdown, change them.
@@ -106,7 +105,6 @@ func (p *Provider) Start(ctx context.Context) error {
 	if !p.write {
 		return nil
 	}
-	p.started = true
 	return p.group.Go(ctx, "k8s secret backup", func(stop <-chan struct{}) { p.watch(ctx, stop) })
 }
 
@@ -135,7 +133,8 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 // to retry_max. Once the run is cancelled it backs up nothing more:
 // Shutdown does the last.
 func (p *Provider) watch(ctx context.Context, stop <-chan struct{}) {
-	wait := p.cfg.Interval.Std()
+	interval := p.cfg.Interval.Std()
+	backoff := interval // the wait after the next failure
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -147,12 +146,13 @@ func (p *Provider) watch(ctx context.Context, stop <-chan struct{}) {
 		if ctx.Err() != nil {
 			return
 		}
+		wait := interval
 		if err := p.sync(ctx, time.Now()); err != nil {
-			wait = min(2*wait, p.cfg.RetryMax.Std())
+			wait, backoff = backoff, min(2*backoff, p.cfg.RetryMax.Std())
 			p.log.Warn("Failed to back up the identity", "secret", p.store.String(), "error", err,
 				"retry_in", wait.String())
 		} else {
-			wait = p.cfg.Interval.Std()
+			backoff = interval
 		}
 		t.Reset(sdk.Jitter(wait, 0.1))
 	}
@@ -208,7 +208,7 @@ func (p *Provider) restore(ctx context.Context, now time.Time) error {
 	defer cancel()
 	keyPEM, certPEM, err := p.store.Read(callCtx)
 	if err == nil && (len(keyPEM) == 0 || len(certPEM) == 0) {
-		err = fmt.Errorf("secret %s holds no tls.key and tls.crt: %w", p.store, errNoBackup)
+		err = fmt.Errorf("secret %s does not exist or holds no tls.key and tls.crt: %w", p.store, errNoBackup)
 	}
 	if err == nil {
 		var id *identity
