@@ -100,8 +100,11 @@ func TestConvertCompleteEnvironment(t *testing.T) {
 	if code, b := fetch(t, health+"/sia/health", nil); code != http.StatusOK {
 		t.Errorf("GET /sia/health: %d %s", code, b)
 	}
-	if code, b := fetch(t, metrics+"/metrics", nil); code != http.StatusOK || !strings.Contains(string(b), `x509_cert_not_after{`) {
-		t.Errorf("GET /metrics: %d, want k8s-athenz-sia's series too", code)
+	// k8s-athenz-sia's series, with the pod's labels from NAMESPACE and
+	// POD_NAME.
+	if code, b := fetch(t, metrics+"/metrics", nil); code != http.StatusOK || !strings.Contains(string(b), `x509_cert_not_after{`) ||
+		!strings.Contains(string(b), `k8s_namespace="demo"`) || !strings.Contains(string(b), `k8s_pod="pod-a"`) {
+		t.Errorf("GET /metrics: %d, want k8s-athenz-sia's series with k8s_namespace and k8s_pod", code)
 	}
 	for _, f := range []string{"service.key.pem", "service.cert.pem", "rolecerts/sia.demo_reader.cert.pem",
 		"rolecerts/sia.demo_reader.key.pem", "tokens/sia.demo_reader.accesstoken", "tokens/sia.demo_reader.roletoken"} {
