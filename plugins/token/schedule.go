@@ -104,12 +104,13 @@ func (p *backoffPolicy) rest(now time.Time) time.Time {
 
 // schedule returns when to refresh t: at a random point between 2/5 and
 // 4/5 of its lifetime, so that agents started together do not refresh
-// together, and a fleet that an outage made refresh together drifts apart
-// again within a few lifetimes (docs/zts-load.md); and no later than minRemaining before it expires, unless that
-// is earlier than 1/4 of its lifetime (a token shorter-lived than
-// minRemaining would otherwise be refreshed continuously). Never sooner
-// than minInterval after it was fetched: that floor holds however short
-// the lifetime ZTS gave it. rnd is in [0,1).
+// together, and a fleet that an outage made refresh together drifts
+// apart again within a few lifetimes (docs/zts-load.md); and no later
+// than minRemaining before it expires, unless that is earlier than 1/4 of
+// its lifetime (a token shorter-lived than minRemaining would otherwise
+// be refreshed continuously). Never sooner than minInterval after it was
+// fetched: that floor holds however short the lifetime ZTS gave it. rnd
+// is in [0,1).
 func schedule(t *Token, minRemaining, minInterval time.Duration, rnd float64) time.Time {
 	life := t.Expiry.Sub(t.Fetched)
 	at := t.Fetched.Add(time.Duration(float64(life) * (0.4 + 0.4*rnd)))
