@@ -52,7 +52,9 @@ type Provider interface {
 	// Start creates the provider's goroutines and returns. ctx is the run
 	// context: it is cancelled, with the agent's cause, the moment the
 	// agent's run context is, but Start is never cut short by the agent.
-	// Goroutines must be created only here.
+	// Goroutines must be created only here, but for an attempt upstream
+	// that Init began and lets outlive it (in a Group, so that Shutdown
+	// stops it), as the cert provider's first attempt at ZTS does.
 	Start(ctx context.Context) error
 
 	// Shutdown notifies every goroutine to stop and waits until all have.
