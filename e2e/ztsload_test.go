@@ -309,6 +309,11 @@ func TestZTSBlackholedAtStart(t *testing.T) {
 		t.Errorf("exit code %d", code)
 	}
 	z.wait(t, "every call cancelled", func(held, gone int) bool { return gone == held })
+	// The signal cut the attempt short: that is no failure to fetch.
+	p.WaitLog(t, certLine(`The first attempt at the certificates was cut short: cause="received signal: terminated"`), 0)
+	if i := p.Log.Index(certLine("Failed to fetch certificates at init")); i >= 0 {
+		t.Errorf("a first attempt that Shutdown cut short was logged as a failure: %s", p.Log.Lines()[i])
+	}
 	if t.Failed() {
 		t.Log(p.Log.String())
 	}

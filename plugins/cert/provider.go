@@ -117,7 +117,12 @@ func (p *Provider) startFirstRound(ctx context.Context) error {
 		defer close(done)
 		defer cancel(nil)
 		defer context.AfterFunc(gctx, func() { cancel(context.Cause(gctx)) })()
-		if err := p.round(first, sdk.RetryPolicy{MaxTries: 1}, true); err != nil {
+		err := p.round(first, sdk.RetryPolicy{MaxTries: 1}, true)
+		switch {
+		case err == nil:
+		case first.Err() != nil: // Shutdown, or the run cancelled: nothing failed
+			p.log.Info("The first attempt at the certificates was cut short", "cause", context.Cause(first).Error())
+		default:
 			p.log.Error(fmt.Sprintf("Failed to fetch certificates at init; the refresh loop will keep trying: %v", err))
 		}
 	})
