@@ -179,14 +179,7 @@ func (s *Simulated) update(ctx context.Context, c *credential) error {
 		return err
 	}
 	expiry, status, retryAfter := s.zts(ctx, c.role == nil, c.name)
-	r := sdk.CallResult{Outcome: sdk.CallSucceeded, Status: status}
-	switch {
-	case ctx.Err() != nil:
-		r.Outcome = sdk.CallAbandoned
-	case status >= 500 || status == 429:
-		r.Outcome, r.Reason, r.RetryAfter = sdk.CallFailed, fmt.Sprint(status), retryAfter
-	}
-	s.circ.Report(ctx, "zts", policy, r)
+	s.circ.Report(ctx, "zts", policy, ztsclient.SimulatedCallResult(ctx, status, retryAfter))
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}

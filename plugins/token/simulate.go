@@ -3,7 +3,6 @@ package token
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -112,14 +111,7 @@ func (f *simFetcher) fetch(ctx context.Context, k Key) (*Token, error) {
 	}
 	fetched := time.Now()
 	expiry, status, retryAfter := f.zts(ctx, k.Kind == accessToken, k.Domain, k.Roles)
-	r := sdk.CallResult{Outcome: sdk.CallSucceeded, Status: status}
-	switch {
-	case ctx.Err() != nil:
-		r.Outcome = sdk.CallAbandoned
-	case status >= 500 || status == 429:
-		r.Outcome, r.Reason, r.RetryAfter = sdk.CallFailed, fmt.Sprint(status), retryAfter
-	}
-	f.circuits.Report(ctx, f.endpoint, f.policy, r)
+	f.circuits.Report(ctx, f.endpoint, f.policy, ztsclient.SimulatedCallResult(ctx, status, retryAfter))
 	switch {
 	case ctx.Err() != nil:
 		return nil, &ztsclient.Error{Op: op, Err: context.Cause(ctx)}
