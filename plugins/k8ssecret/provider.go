@@ -128,25 +128,17 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// watch looks at the identity files every interval and backs up a new
-// identity; a write that failed is retried with a backoff that doubles up
-// to retry_max. Once the run is cancelled it backs up nothing more:
-// Shutdown does the last.
+// watch looks at the identity files every interval (the first time at
+// once) and backs up a new identity; a write that failed is retried at
+// interval, then doubling up to retry_max. Once the run is cancelled it
+// backs up nothing more: Shutdown does the last.
 func (p *Provider) watch(ctx context.Context, stop <-chan struct{}) {
 	interval := p.cfg.Interval.Std()
-	backoff := interval // the wait after the next failure
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		wait := interval
+	var wait time.Duration // until the next look
+	backoff := interval    // the wait after the next failure
+	next := func() time.Duration { return sdk.Jitter(wait, 0.1) }
+	sdk.RefreshLoop(ctx, stop, next, func(ctx context.Context) {
+		wait = interval
 		if err := p.sync(ctx, time.Now()); err != nil {
 			wait, backoff = backoff, min(2*backoff, p.cfg.RetryMax.Std())
 			p.log.Warn("Failed to back up the identity", "secret", p.store.String(), "error", err,
@@ -154,8 +146,7 @@ func (p *Provider) watch(ctx context.Context, stop <-chan struct{}) {
 		} else {
 			backoff = interval
 		}
-		t.Reset(sdk.Jitter(wait, 0.1))
-	}
+	}, nil)
 }
 
 // identity is a key and its certificate, as their files hold them.
@@ -204,22 +195,10 @@ func (p *Provider) restore(ctx context.Context, now time.Time) error {
 		p.log.Info("The identity files hold an identity: nothing to restore", append([]any{"file", p.cfg.CertFile}, id.logFields()...)...)
 		return nil
 	}
-	callCtx, cancel := context.WithTimeout(ctx, p.cfg.Timeout.Std())
-	defer cancel()
-	keyPEM, certPEM, err := p.store.Read(callCtx)
-	if err == nil && (len(keyPEM) == 0 || len(certPEM) == 0) {
-		err = fmt.Errorf("secret %s does not exist or holds no tls.key and tls.crt: %w", p.store, errNoBackup)
-	}
-	if err == nil {
-		var id *identity
-		if id, err = parseIdentity(keyPEM, certPEM); err == nil && !now.Before(id.leaf.NotAfter) {
-			err = fmt.Errorf("the backup expired at %s: %w", id.leaf.NotAfter.UTC().Format(time.RFC3339), errNoBackup)
-		}
-		if err == nil {
-			return p.restoreFiles(id)
-		}
-	}
+	id, err := p.readBackup(ctx, now)
 	switch {
+	case err == nil:
+		return p.restoreFiles(id)
 	case errors.Is(err, errNoBackup):
 		p.metrics.ops.WithLabelValues(opRead, resultNone).Inc()
 		p.log.Info("No identity to restore from the backup", "error", err)
@@ -228,6 +207,28 @@ func (p *Provider) restore(ctx context.Context, now time.Time) error {
 		p.log.Warn("Cannot restore the identity from the backup", "error", err)
 	}
 	return nil
+}
+
+// readBackup returns the identity the Secret holds, if it has not expired
+// at now; errNoBackup when there is none to restore.
+func (p *Provider) readBackup(ctx context.Context, now time.Time) (*identity, error) {
+	callCtx, cancel := context.WithTimeout(ctx, p.cfg.Timeout.Std())
+	defer cancel()
+	keyPEM, certPEM, err := p.store.Read(callCtx)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(keyPEM) == 0 || len(certPEM) == 0:
+		return nil, fmt.Errorf("secret %s does not exist or holds no tls.key and tls.crt: %w", p.store, errNoBackup)
+	}
+	id, err := parseIdentity(keyPEM, certPEM)
+	if err != nil {
+		return nil, err
+	}
+	if !now.Before(id.leaf.NotAfter) {
+		return nil, fmt.Errorf("the backup expired at %s: %w", id.leaf.NotAfter.UTC().Format(time.RFC3339), errNoBackup)
+	}
+	return id, nil
 }
 
 // restoreFiles writes id to the identity files, the key first, each
@@ -272,19 +273,21 @@ func (p *Provider) sync(ctx context.Context, now time.Time) error {
 		p.log.Debug("The identity files are not a pair yet", "error", err)
 		return nil
 	}
-	if !now.Before(id.leaf.NotAfter) || (p.hasApplied && id.digest() == p.applied) {
+	digest := id.digest()
+	if !now.Before(id.leaf.NotAfter) || (p.hasApplied && digest == p.applied) {
 		p.lastStamp = st
 		return nil
 	}
-	if err := p.backUp(ctx, id); err != nil {
+	if err := p.backUp(ctx, id, digest); err != nil {
 		return err
 	}
 	p.lastStamp = st
 	return nil
 }
 
-// backUp applies id to the Secret and reports the outcome.
-func (p *Provider) backUp(ctx context.Context, id *identity) error {
+// backUp applies id, whose digest it is, to the Secret and reports the
+// outcome.
+func (p *Provider) backUp(ctx context.Context, id *identity, digest [sha256.Size]byte) error {
 	start := time.Now()
 	reason := sdk.ReasonParamsChange
 	if !p.hasApplied {
@@ -293,15 +296,16 @@ func (p *Provider) backUp(ctx context.Context, id *identity) error {
 	callCtx, cancel := context.WithTimeout(ctx, p.cfg.Timeout.Std())
 	err := p.store.Write(callCtx, id.keyPEM, id.certPEM)
 	cancel()
+	took := time.Since(start) // all of it the call
 	rec := sdk.StatusRecord{
 		Credential: p.credential(), Kind: "k8s-secret", Reason: reason, Err: err,
-		Started: start, Duration: time.Since(start), RPCDuration: time.Since(start),
+		Started: start, Duration: took, RPCDuration: took,
 		LastUpdate: p.lastWrite, Expiry: id.leaf.NotAfter, Optional: true,
 	}
 	if err != nil {
 		p.metrics.ops.WithLabelValues(opWrite, resultFailure).Inc()
 	} else {
-		p.applied, p.hasApplied, p.lastWrite = id.digest(), true, time.Now()
+		p.applied, p.hasApplied, p.lastWrite = digest, true, time.Now()
 		rec.LastUpdate = p.lastWrite
 		p.metrics.ops.WithLabelValues(opWrite, resultSuccess).Inc()
 		p.metrics.lastWrite.Set(float64(p.lastWrite.Unix()))
