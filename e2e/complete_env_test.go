@@ -29,7 +29,7 @@ func TestConvertCompleteEnvironment(t *testing.T) {
 	api := kubetest.Start(t)
 	state := filepath.Dir(env.zts.CAFile)
 	logDir := filepath.Join(t.TempDir(), "log")
-	text := strings.Replace(env.siaEnv(
+	text := env.sidecarEnv(
 		"DELAY_JITTER_SECONDS=1",
 		"CERT_EXTRA_SAN_DNS=api.extra.zts.athenz.cloud",
 		`CERT_SUBJECT=C=JP,ST=Tokyo,L=Chiyoda,O=Example\, Inc.,OU=Platform,STREET=1-1 Marunouchi,POSTALCODE=100-0005`,
@@ -70,7 +70,7 @@ func TestConvertCompleteEnvironment(t *testing.T) {
 		"LOG_LEVEL=debug",
 		"BACKUP=read+write",
 		"CERT_SECRET=sia-identity",
-	), "MODE=init", "MODE=refresh", 1)
+	)
 	for _, v := range siaenv.Variables() {
 		if !strings.Contains(text, "\n"+v+"=") && !strings.HasPrefix(text, v+"=") {
 			t.Fatalf("the environment lacks %s", v)

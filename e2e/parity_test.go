@@ -41,6 +41,11 @@ func (env *certEnv) siaEnv(extra ...string) string {
 	return strings.Join(append(lines, extra...), "\n") + "\n"
 }
 
+// sidecarEnv is siaEnv with MODE=refresh: k8s-athenz-sia as a sidecar.
+func (env *certEnv) sidecarEnv(extra ...string) string {
+	return strings.Replace(env.siaEnv(extra...), "MODE=init", "MODE=refresh", 1)
+}
+
 // convertEnv converts a k8s-athenz-sia environment with `sia-agent
 // convert`, which must find nothing unsupported, and returns the pipeline
 // file, its text and the pod's variables it refers to.
@@ -227,10 +232,10 @@ func TestConvertCertSubject(t *testing.T) {
 func TestConvertHealthCheckEndpoint(t *testing.T) {
 	t.Parallel()
 	env := newCertEnv(t)
-	file, _, podEnv := convertEnv(t, strings.Replace(env.siaEnv(
+	file, _, podEnv := convertEnv(t, env.sidecarEnv(
 		"HEALTH_CHECK_ADDR=127.0.0.1:0",
 		"HEALTH_CHECK_ENDPOINT=/sia/health",
-	), "MODE=init", "MODE=refresh", 1))
+	))
 	p := runAgent(t, file, podEnv)
 	health := serverURL(t, p, "healthcheck", "health check server")
 	// /readyz is 200 once the agent is ready, which it logs; "Started
@@ -358,10 +363,10 @@ func TestConvertSeveralKeyAndCertFiles(t *testing.T) {
 func TestConvertServiceAccountOpenIDScope(t *testing.T) {
 	t.Parallel()
 	env := newCertEnv(t)
-	file, pipeline, podEnv := convertEnv(t, strings.Replace(env.siaEnv(
+	file, pipeline, podEnv := convertEnv(t, env.sidecarEnv(
 		"TOKEN_SERVER_ADDR=127.0.0.1:0",
 		"TOKEN_SERVER_REST_API=true",
-	), "MODE=init", "MODE=refresh", 1))
+	))
 	if !strings.Contains(pipeline, "openid_service: ${SERVICEACCOUNT} # SERVICEACCOUNT") {
 		t.Errorf("no openid_service in the pipeline:\n%s", pipeline)
 	}

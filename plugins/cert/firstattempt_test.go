@@ -222,6 +222,20 @@ func initHeld(t *testing.T, h *sdktest.Harness, z *heldZTS, during func()) *held
 	return call
 }
 
+// startHeld runs a provider whose ZTS holds every call through Init
+// (initHeld) and Start, its first attempt under way.
+func startHeld(t *testing.T) (*env, *heldZTS, *sdktest.Harness, *logLines, *heldCall) {
+	t.Helper()
+	e := newEnv(t)
+	z := newHeldZTS(t)
+	_, h, log := setup(t, e.heldConfig(z, ""))
+	call := initHeld(t, h, z, nil)
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return e, z, h, log, call
+}
+
 // heldConfig is the config of a provider whose ZTS is z: the identity
 // alone, retried only after an hour, so that whatever arrives comes from
 // the first attempt.
@@ -248,13 +262,7 @@ func TestFirstAttemptGoesOnAfterInit(t *testing.T) {
 // as any round does, and is the only register call: Start's refresh loop
 // waits for it instead of making one of its own.
 func TestFirstAttemptSucceedsAfterInit(t *testing.T) {
-	e := newEnv(t)
-	z := newHeldZTS(t)
-	_, h, log := setup(t, e.heldConfig(z, ""))
-	call := initHeld(t, h, z, nil)
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
+	e, z, h, log, call := startHeld(t)
 	if n := log.count("Will refresh key["); n != 0 {
 		t.Fatalf("the refresh loop scheduled a refresh while the first attempt was under way")
 	}
@@ -277,13 +285,7 @@ func TestFirstAttemptSucceedsAfterInit(t *testing.T) {
 // Shutdown cuts short a first attempt still under way, and returns; the
 // harness checks that no goroutine is left.
 func TestShutdownStopsTheFirstAttempt(t *testing.T) {
-	e := newEnv(t)
-	z := newHeldZTS(t)
-	_, h, _ := setup(t, e.heldConfig(z, ""))
-	call := initHeld(t, h, z, nil)
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
+	_, _, h, _, call := startHeld(t)
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- h.Shutdown() }()
 	select {
@@ -304,13 +306,7 @@ func TestShutdownStopsTheFirstAttempt(t *testing.T) {
 // Cancelling the run stops the first attempt as it stops the refresh
 // loop's retries, without waiting for Shutdown.
 func TestRunCancelStopsTheFirstAttempt(t *testing.T) {
-	e := newEnv(t)
-	z := newHeldZTS(t)
-	_, h, log := setup(t, e.heldConfig(z, ""))
-	call := initHeld(t, h, z, nil)
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
+	_, _, h, log, call := startHeld(t)
 	h.CancelRun(errors.New("received signal: terminated"))
 	call.waitGone(t)
 	rec := h.Host.WaitRecord(t, waitRecord, isRecord(identityName, sdk.ReasonNew, ""))
